@@ -1,0 +1,173 @@
+"""Types of the DMA engine API: directions, capabilities, flags, status, descriptors.
+
+Counterpart: include/linux/dmaengine.h. Names are the kernel's without the ``DMA_``
+prefix (``PrepFlags.PREP_INTERRUPT`` is ``DMA_PREP_INTERRUPT``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dma.core import DmaChan
+
+
+class DmaStatus(IntEnum):
+    COMPLETE = 0
+    IN_PROGRESS = 1
+    PAUSED = 2
+    ERROR = 3
+
+
+class TransferDirection(IntEnum):
+    MEM_TO_MEM = 0
+    MEM_TO_DEV = 1
+    DEV_TO_MEM = 2
+    DEV_TO_DEV = 3
+    TRANS_NONE = 4
+
+
+def is_slave_direction(direction: TransferDirection) -> bool:
+    return direction in (TransferDirection.MEM_TO_DEV, TransferDirection.DEV_TO_MEM)
+
+
+class SlaveBuswidth(IntEnum):
+    UNDEFINED = 0
+    BYTES_1 = 1
+    BYTES_2 = 2
+    BYTES_3 = 3
+    BYTES_4 = 4
+    BYTES_8 = 8
+
+
+class Cap(IntFlag):
+    """``enum dma_transaction_type`` as a mask (``dma_cap_mask_t``)."""
+
+    MEMCPY = 1 << 0
+    XOR = 1 << 1
+    PQ = 1 << 2
+    XOR_VAL = 1 << 3
+    PQ_VAL = 1 << 4
+    MEMSET = 1 << 5
+    MEMSET_SG = 1 << 6
+    INTERRUPT = 1 << 7
+    PRIVATE = 1 << 8
+    ASYNC_TX = 1 << 9
+    SLAVE = 1 << 10
+    CYCLIC = 1 << 11
+    INTERLEAVE = 1 << 12
+
+
+class PrepFlags(IntFlag):
+    """``enum dma_ctrl_flags``."""
+
+    NONE = 0
+    PREP_INTERRUPT = 1 << 0
+    CTRL_ACK = 1 << 1
+    PREP_PQ_DISABLE_P = 1 << 2
+    PREP_PQ_DISABLE_Q = 1 << 3
+    PREP_CONTINUE = 1 << 4
+    PREP_FENCE = 1 << 5
+    CTRL_REUSE = 1 << 6
+    PREP_CMD = 1 << 7
+
+
+class ResidueGranularity(IntEnum):
+    DESCRIPTOR = 0
+    SEGMENT = 1
+    BURST = 2
+
+
+class DmaTxResult(IntEnum):
+    """``enum dmaengine_tx_result``."""
+
+    NOERROR = 0
+    READ_FAILED = 1
+    WRITE_FAILED = 2
+    ABORTED = 3
+
+
+@dataclass
+class DmaengineResult:
+    result: DmaTxResult = DmaTxResult.NOERROR
+    residue: int = 0
+
+
+@dataclass
+class TxState:
+    """``struct dma_tx_state``: what ``tx_status`` reports besides the status."""
+
+    last: int = 0
+    used: int = 0
+    residue: int = 0
+    in_flight_bytes: int = 0
+
+
+@dataclass
+class SlaveConfig:
+    """``struct dma_slave_config``: the peripheral end of slave transfers."""
+
+    direction: TransferDirection = TransferDirection.TRANS_NONE
+    src_addr: int = 0
+    dst_addr: int = 0
+    src_addr_width: SlaveBuswidth = SlaveBuswidth.UNDEFINED
+    dst_addr_width: SlaveBuswidth = SlaveBuswidth.UNDEFINED
+    src_maxburst: int = 0
+    dst_maxburst: int = 0
+    device_fc: bool = False
+
+
+@dataclass
+class SlaveCaps:
+    """``struct dma_slave_caps``: widths and directions are bit masks (``BIT(width)``)."""
+
+    src_addr_widths: int = 0
+    dst_addr_widths: int = 0
+    directions: int = 0
+    min_burst: int = 0
+    max_burst: int = 0
+    max_sg_burst: int = 0
+    cmd_pause: bool = False
+    cmd_resume: bool = False
+    cmd_terminate: bool = False
+    residue_granularity: ResidueGranularity = ResidueGranularity.DESCRIPTOR
+    descriptor_reuse: bool = False
+
+
+Callback = Callable[[Any], None]
+CallbackResult = Callable[[Any, DmaengineResult], None]
+
+
+class AsyncTxDescriptor:
+    """``struct dma_async_tx_descriptor``.
+
+    ``cookie`` is 0 before submission (or after completion), > 0 once submitted, and
+    ``-EBUSY`` while waiting on a dependency. ``next``/``parent`` chain a dependent
+    operation behind this one (``txd_chain``).
+    """
+
+    def __init__(self, chan: DmaChan, flags: PrepFlags) -> None:
+        self.chan = chan
+        self.flags = PrepFlags(flags)
+        self.cookie = 0
+        self.callback: Callback | None = None
+        self.callback_result: CallbackResult | None = None
+        self.callback_param: Any = None
+        self.next: AsyncTxDescriptor | None = None
+        self.parent: AsyncTxDescriptor | None = None
+
+    def tx_submit(self) -> int:
+        raise NotImplementedError
+
+    def desc_free(self) -> None:
+        raise NotImplementedError
+
+    def invoke_callback(self, result: DmaengineResult | None) -> None:
+        """``dmaengine_desc_callback_invoke``: callback_result wins over callback."""
+        if self.callback_result is not None:
+            self.callback_result(self.callback_param, result or DmaengineResult())
+        elif self.callback is not None:
+            self.callback(self.callback_param)

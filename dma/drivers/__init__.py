@@ -1,0 +1,1 @@
+"""Provider drivers: each programs one controller's registers and LLIs."""

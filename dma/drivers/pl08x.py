@@ -1,0 +1,607 @@
+"""Provider driver for the PL080-style controller, on virt-dma.
+
+Counterpart: drivers/dma/amba-pl08x.c. Like the kernel driver it registers two DMA
+devices sharing the physical channels: a memcpy device (MEMCPY, MEMSET) with a few
+virtual channels, and a slave device (SLAVE, CYCLIC, PRIVATE) with one virtual channel
+per peripheral request line. A virtual channel borrows a physical channel when it has
+work; with none free it waits (state WAITING) and gets the next one released.
+
+The driver only writes registers and LLIs in memory: LLIs live in coherent memory it
+allocates per descriptor, the first one is loaded into the channel registers, the
+controller fetches the rest itself. Cyclic transfers are a ring of LLIs with the TC
+interrupt on the last LLI of each period; a period longer than 4095 beats is split.
+
+Model choices, stated: prep refuses (returns None) buffers not aligned to the bus width
+rather than splitting them into byte-wide LLIs as amba-pl08x does; a bus error is
+reported as READ_FAILED, or WRITE_FAILED for DEV_TO_MEM, since the PL080 does not say
+which side faulted; after an error the channel starts nothing until terminated.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+
+import numpy as np
+
+from dma.cookie import dma_cookie_status, dma_set_residue
+from dma.core import (
+    DmaChan,
+    DmaDevice,
+    async_device_register,
+    async_device_unregister,
+    of_dma_controller_free,
+    of_dma_controller_register,
+)
+from dma.dmaengine import (
+    Cap,
+    DmaStatus,
+    DmaTxResult,
+    PrepFlags,
+    ResidueGranularity,
+    SlaveConfig,
+    TransferDirection,
+    TxState,
+    is_slave_direction,
+)
+from dma.errors import DmaEngineError
+from dma.mapping import dma_alloc_coherent, dma_debug_device_removed, dma_free_coherent
+from dma.virt_dma import (
+    VirtChan,
+    VirtDesc,
+    vchan_cookie_complete,
+    vchan_cyclic_callback,
+    vchan_dma_desc_free_list,
+    vchan_find_desc,
+    vchan_free_chan_resources,
+    vchan_get_all_descriptors,
+    vchan_issue_pending,
+    vchan_next_desc,
+    vchan_synchronize,
+    vchan_terminate_vdesc,
+    vchan_tx_prep,
+)
+from soc import pl080 as hw
+from soc.platform import PlatformDevice, PlatformDriver
+
+MAX_TSIZE = hw.CTL_TSIZE_MASK
+WIDTH_CODE = {1: 0, 2: 1, 4: 2}
+LLI_BYTES = 16
+
+
+class ChanState(enum.Enum):
+    IDLE = "idle"
+    RUNNING = "running"
+    PAUSED = "paused"
+    WAITING = "waiting"
+
+
+def burst_code(maxburst: int) -> int:
+    """The largest PL080 burst not above ``maxburst`` (``pl08x_burst``)."""
+    code = 0
+    for i, size in enumerate(hw.BURST_SIZES):
+        if size <= max(maxburst, 1):
+            code = i
+    return code
+
+
+class Pl08xTxd(VirtDesc):
+    """``struct pl08x_txd``: the LLIs of one transfer, in coherent memory."""
+
+    def __init__(self, chan: Pl08xChan, flags: PrepFlags, cyclic: bool) -> None:
+        super().__init__(chan, flags)
+        self.cyclic = cyclic
+        self.direction = TransferDirection.MEM_TO_MEM
+        self.lli_bus = 0
+        self.lli_cpu: np.ndarray | None = None
+        self.lli_lens: list[int] = []
+        self.seg_ends: list[int] = []
+        self.ccfg = 0
+        self.alloc_size = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.lli_lens)
+
+    def lli_addr(self, i: int) -> int:
+        return self.lli_bus + i * LLI_BYTES
+
+
+class Pl08xChan(VirtChan):
+    """``struct pl08x_dma_chan``: one virtual channel."""
+
+    def __init__(self, drv: Pl08x, device: DmaDevice, name: str, signal: int) -> None:
+        super().__init__(device, drv.free_txd, drv.pdev.soc.cpu)
+        self.drv = drv
+        self.chan_name = name
+        self.signal = signal
+        self.cfg = SlaveConfig()
+        self.phychan: int | None = None
+        self.at: Pl08xTxd | None = None
+        self.state = ChanState.IDLE
+        self.error_cookie = 0
+
+
+class Pl08x:
+    """``struct pl08x_driver_data``."""
+
+    def __init__(self, pdev: PlatformDevice) -> None:
+        self.pdev = pdev
+        self.bus = pdev.soc.bus
+        self.base = pdev.node.reg[0]
+        self.irq = pdev.node.interrupts[0]
+        props = pdev.node.props
+        self.nr_phy = props.get("dma-channels", 8)
+        self.phy_serving: list[Pl08xChan | None] = [None] * self.nr_phy
+        self.waiting: list[Pl08xChan] = []
+        granularity = props.get("residue-granularity", "burst")
+        widths = (1 << 1) | (1 << 2) | (1 << 4)
+
+        self.memcpy = self._dma_device(Cap.MEMCPY | Cap.MEMSET, widths)
+        self.memcpy.directions = 1 << TransferDirection.MEM_TO_MEM
+        self.memcpy.device_prep_dma_memcpy = self.prep_dma_memcpy
+        self.memcpy.device_prep_dma_memset = self.prep_dma_memset
+        for i in range(props.get("memcpy-channels", 4)):
+            Pl08xChan(self, self.memcpy, f"memcpy{i}", -1)
+
+        self.slave = self._dma_device(Cap.SLAVE | Cap.CYCLIC | Cap.PRIVATE, widths)
+        self.slave.directions = (1 << TransferDirection.MEM_TO_DEV) | (
+            1 << TransferDirection.DEV_TO_MEM
+        )
+        self.slave.residue_granularity = (
+            ResidueGranularity.SEGMENT if granularity == "segment" else ResidueGranularity.BURST
+        )
+        self.slave.device_prep_slave_sg = self.prep_slave_sg
+        self.slave.device_prep_dma_cyclic = self.prep_dma_cyclic
+        self.slave.device_config = self.config
+        for line in range(props.get("dma-requests", 16)):
+            Pl08xChan(self, self.slave, f"periph{line}", line)
+
+    def _dma_device(self, caps: Cap, widths: int) -> DmaDevice:
+        return DmaDevice(
+            dev=self.pdev,
+            cap_mask=caps,
+            src_addr_widths=widths,
+            dst_addr_widths=widths,
+            min_burst=1,
+            max_burst=hw.BURST_SIZES[-1],
+            max_seg_size=MAX_TSIZE * 4,
+            residue_granularity=ResidueGranularity.BURST,
+            descriptor_reuse=bool(self.pdev.node.props.get("descriptor-reuse", True)),
+            device_alloc_chan_resources=lambda chan: 0,
+            device_free_chan_resources=vchan_free_chan_resources,
+            device_pause=self.pause,
+            device_resume=self.resume,
+            device_terminate_all=self.terminate_all,
+            device_synchronize=vchan_synchronize,
+            device_tx_status=self.tx_status,
+            device_issue_pending=self.issue_pending,
+        )
+
+    # -- register access --
+
+    def readl(self, off: int) -> int:
+        return self.bus.read32(self.base + off)
+
+    def writel(self, off: int, value: int) -> None:
+        self.bus.write32(self.base + off, value)
+
+    def ch_reg(self, phy: int, reg: int) -> int:
+        return hw.CH_BASE + phy * hw.CH_STRIDE + reg
+
+    # -- descriptors and LLIs --
+
+    def _new_txd(
+        self, plchan: Pl08xChan, flags: PrepFlags, cyclic: bool, nr_llis: int, extra: int = 0
+    ) -> Pl08xTxd | None:
+        txd = Pl08xTxd(plchan, flags, cyclic)
+        txd.alloc_size = nr_llis * LLI_BYTES + extra
+        try:
+            txd.lli_cpu, txd.lli_bus = dma_alloc_coherent(self.pdev, txd.alloc_size)
+        except DmaEngineError:
+            return None  # the LLI pool is exhausted: prep fails, as on ENOMEM
+        return txd
+
+    def free_txd(self, vd: VirtDesc) -> None:
+        txd: Pl08xTxd = vd  # type: ignore[assignment]
+        if txd.lli_cpu is not None:
+            dma_free_coherent(self.pdev, txd.alloc_size, txd.lli_bus)
+            txd.lli_cpu = None
+
+    @staticmethod
+    def _split(length: int, width: int) -> list[int]:
+        """Cut one segment into LLIs of at most MAX_TSIZE beats."""
+        per = MAX_TSIZE * width
+        return [min(per, length - off) for off in range(0, length, per)]
+
+    def _fill_llis(
+        self,
+        txd: Pl08xTxd,
+        segments: list[tuple[int, int, int]],
+        cctl: int,
+        width: int,
+        src_incr: bool,
+        dst_incr: bool,
+        irq_each_segment: bool,
+    ) -> None:
+        """Write the LLI chain for ``segments`` of (src, dst, length)."""
+        entries = []
+        for src, dst, length in segments:
+            off = 0
+            pieces = self._split(length, width)
+            for k, piece in enumerate(pieces):
+                last_of_seg = k == len(pieces) - 1
+                entries.append((src + (off if src_incr else 0), dst + (off if dst_incr else 0),
+                                piece, last_of_seg))
+                off += piece
+            txd.seg_ends.append((txd.seg_ends[-1] if txd.seg_ends else 0) + length)
+        words = txd.lli_cpu[: len(entries) * LLI_BYTES].view("<u4").reshape(-1, 4)
+        for i, (src, dst, piece, last_of_seg) in enumerate(entries):
+            last = i == len(entries) - 1
+            ctl = cctl | (piece // width)
+            if (irq_each_segment and last_of_seg) or last:
+                ctl |= hw.CTL_TC_IRQ
+            if last:
+                nxt = txd.lli_bus if txd.cyclic else 0
+            else:
+                nxt = txd.lli_addr(i + 1)
+            words[i] = (src, dst, nxt, ctl)
+            txd.lli_lens.append(piece)
+
+    @staticmethod
+    def _cctl(width: int, burst: int, src_incr: bool, dst_incr: bool) -> int:
+        code = WIDTH_CODE[width]
+        cctl = (code << hw.CTL_SW_SHIFT) | (code << hw.CTL_DW_SHIFT)
+        cctl |= (burst << hw.CTL_SB_SHIFT) | (burst << hw.CTL_DB_SHIFT)
+        if src_incr:
+            cctl |= hw.CTL_SI
+        if dst_incr:
+            cctl |= hw.CTL_DI
+        return cctl
+
+    # -- prep --
+
+    def prep_dma_memcpy(
+        self, chan: DmaChan, dst: int, src: int, length: int, flags: PrepFlags
+    ) -> Pl08xTxd | None:
+        if length <= 0:
+            return None
+        width = next(w for w in (4, 2, 1) if not (src | dst | length) % w)
+        plchan: Pl08xChan = chan  # type: ignore[assignment]
+        nr = len(self._split(length, width))
+        txd = self._new_txd(plchan, flags, False, nr)
+        if txd is None:
+            return None
+        cctl = self._cctl(width, burst_code(256), True, True)
+        self._fill_llis(txd, [(src, dst, length)], cctl, width, True, True, False)
+        txd.ccfg = hw.FLOW_M2M << hw.CFG_FLOW_SHIFT
+        return vchan_tx_prep(plchan, txd)
+
+    def prep_dma_memset(
+        self, chan: DmaChan, dst: int, value: int, length: int, flags: PrepFlags
+    ) -> Pl08xTxd | None:
+        if length <= 0:
+            return None
+        width = next(w for w in (4, 2, 1) if not (dst | length) % w)
+        plchan: Pl08xChan = chan  # type: ignore[assignment]
+        nr = len(self._split(length, width))
+        txd = self._new_txd(plchan, flags, False, nr, extra=4)
+        if txd is None:
+            return None
+        const_off = nr * LLI_BYTES  # the constant word lives after the LLIs
+        txd.lli_cpu[const_off : const_off + 4] = value & 0xFF
+        src = txd.lli_bus + const_off
+        cctl = self._cctl(width, burst_code(256), False, True)
+        self._fill_llis(txd, [(src, dst, length)], cctl, width, False, True, False)
+        txd.ccfg = hw.FLOW_M2M << hw.CFG_FLOW_SHIFT
+        return vchan_tx_prep(plchan, txd)
+
+    def _slave_setup(
+        self, plchan: Pl08xChan, direction: TransferDirection
+    ) -> tuple[int, int, int] | None:
+        """(device address, width, burst code) from the slave config, or None."""
+        if not is_slave_direction(direction):
+            return None
+        cfg = plchan.cfg
+        if direction == TransferDirection.MEM_TO_DEV:
+            addr, width, burst = cfg.dst_addr, int(cfg.dst_addr_width), cfg.dst_maxburst
+        else:
+            addr, width, burst = cfg.src_addr, int(cfg.src_addr_width), cfg.src_maxburst
+        if width not in WIDTH_CODE or addr == 0:
+            return None
+        return addr, width, burst_code(burst)
+
+    def _slave_txd(
+        self,
+        plchan: Pl08xChan,
+        bufs: list[tuple[int, int]],
+        direction: TransferDirection,
+        flags: PrepFlags,
+        cyclic: bool,
+    ) -> Pl08xTxd | None:
+        setup = self._slave_setup(plchan, direction)
+        if setup is None:
+            return None
+        dev_addr, width, burst = setup
+        if any(length <= 0 or (addr | length) % width for addr, length in bufs):
+            return None
+        to_dev = direction == TransferDirection.MEM_TO_DEV
+        segs = [(a, dev_addr, n) if to_dev else (dev_addr, a, n) for a, n in bufs]
+        nr = sum(len(self._split(n, width)) for _, n in bufs)
+        txd = self._new_txd(plchan, flags, cyclic, nr)
+        if txd is None:
+            return None
+        txd.direction = direction
+        cctl = self._cctl(width, burst, to_dev, not to_dev)
+        self._fill_llis(txd, segs, cctl, width, to_dev, not to_dev, cyclic)
+        if to_dev:
+            txd.ccfg = (hw.FLOW_M2P << hw.CFG_FLOW_SHIFT) | (
+                plchan.signal << hw.CFG_DST_PERIPH_SHIFT
+            )
+        else:
+            txd.ccfg = (hw.FLOW_P2M << hw.CFG_FLOW_SHIFT) | (
+                plchan.signal << hw.CFG_SRC_PERIPH_SHIFT
+            )
+        return vchan_tx_prep(plchan, txd)
+
+    def prep_slave_sg(
+        self,
+        chan: DmaChan,
+        sgl: list[tuple[int, int]],
+        direction: TransferDirection,
+        flags: PrepFlags,
+    ) -> Pl08xTxd | None:
+        if not sgl:
+            return None
+        return self._slave_txd(chan, list(sgl), direction, flags, False)  # type: ignore[arg-type]
+
+    def prep_dma_cyclic(
+        self,
+        chan: DmaChan,
+        buf_addr: int,
+        buf_len: int,
+        period_len: int,
+        direction: TransferDirection,
+        flags: PrepFlags,
+    ) -> Pl08xTxd | None:
+        if buf_len <= 0 or period_len <= 0 or buf_len % period_len:
+            return None
+        periods = [(buf_addr + off, period_len) for off in range(0, buf_len, period_len)]
+        return self._slave_txd(chan, periods, direction, flags, True)  # type: ignore[arg-type]
+
+    def config(self, chan: DmaChan, cfg: SlaveConfig) -> None:
+        plchan: Pl08xChan = chan  # type: ignore[assignment]
+        plchan.cfg = SlaveConfig(**vars(cfg))
+
+    # -- physical channels --
+
+    def _start_next_txd(self, plchan: Pl08xChan) -> None:
+        """``pl08x_start_next_txd``: load the first LLI into the registers and enable."""
+        vd = vchan_next_desc(plchan)
+        assert vd is not None and plchan.phychan is not None
+        plchan.desc_issued.remove(vd)
+        txd: Pl08xTxd = vd  # type: ignore[assignment]
+        plchan.at = txd
+        phy = plchan.phychan
+        src, dst, nxt, ctl = (int(w) for w in txd.lli_cpu[:16].view("<u4"))
+        self.writel(self.ch_reg(phy, hw.CH_SRC), src)
+        self.writel(self.ch_reg(phy, hw.CH_DST), dst)
+        self.writel(self.ch_reg(phy, hw.CH_LLI), nxt)
+        self.writel(self.ch_reg(phy, hw.CH_CONTROL), ctl)
+        cfg = txd.ccfg | hw.CFG_ITC | hw.CFG_IE | hw.CFG_E
+        self.writel(self.ch_reg(phy, hw.CH_CONFIG), cfg)
+        plchan.state = ChanState.RUNNING
+
+    def _phy_alloc_and_start(self, plchan: Pl08xChan) -> None:
+        free = [i for i, s in enumerate(self.phy_serving) if s is None]
+        if not free:
+            plchan.state = ChanState.WAITING
+            if plchan not in self.waiting:
+                self.waiting.append(plchan)
+            return
+        plchan.phychan = free[0]
+        self.phy_serving[free[0]] = plchan
+        self._start_next_txd(plchan)
+
+    def _phy_stop(self, phy: int) -> None:
+        cfg = self.readl(self.ch_reg(phy, hw.CH_CONFIG))
+        self.writel(self.ch_reg(phy, hw.CH_CONFIG), cfg & ~(hw.CFG_E | hw.CFG_HALT))
+        self.writel(hw.INT_TC_CLEAR, 1 << phy)
+        self.writel(hw.INT_ERR_CLEAR, 1 << phy)
+
+    def _phy_free(self, plchan: Pl08xChan) -> None:
+        """Stop the physical channel and hand it to a waiting virtual channel."""
+        phy = plchan.phychan
+        if phy is None:
+            return
+        self._phy_stop(phy)
+        plchan.phychan = None
+        self.phy_serving[phy] = None
+        while self.waiting:
+            nxt = self.waiting.pop(0)
+            with nxt.lock:
+                if nxt.state == ChanState.WAITING and vchan_next_desc(nxt) is not None:
+                    nxt.phychan = phy
+                    self.phy_serving[phy] = nxt
+                    self._start_next_txd(nxt)
+                    return
+
+    # -- device ops --
+
+    def issue_pending(self, chan: DmaChan) -> None:
+        plchan: Pl08xChan = chan  # type: ignore[assignment]
+        with plchan.lock:
+            if vchan_issue_pending(plchan) and plchan.at is None and not plchan.error_cookie:
+                if plchan.phychan is None:
+                    self._phy_alloc_and_start(plchan)
+                else:
+                    self._start_next_txd(plchan)
+
+    def _getbytes(self, plchan: Pl08xChan, txd: Pl08xTxd) -> int:
+        """``pl08x_getbytes_chan``: residue of the running descriptor, from registers."""
+        phy = plchan.phychan
+        if phy is None:
+            return txd.total
+        ctl = self.readl(self.ch_reg(phy, hw.CH_CONTROL))
+        width = hw.width_of((ctl >> hw.CTL_SW_SHIFT) & 7)
+        residue = (ctl & hw.CTL_TSIZE_MASK) * width
+        nxt = self.readl(self.ch_reg(phy, hw.CH_LLI)) & ~3
+        if nxt:
+            first = (nxt - txd.lli_bus) // LLI_BYTES
+            if not (0 <= first < len(txd.lli_lens)):
+                return txd.total
+            if first != 0 or not txd.cyclic:  # a cyclic ring stops where it wraps
+                residue += sum(txd.lli_lens[first:])
+        if self.slave.residue_granularity == ResidueGranularity.SEGMENT:
+            pos = txd.total - residue
+            done = max([0] + [e for e in txd.seg_ends if e <= pos])
+            residue = txd.total - done
+        return residue
+
+    def tx_status(self, chan: DmaChan, cookie: int, state: TxState | None) -> DmaStatus:
+        plchan: Pl08xChan = chan  # type: ignore[assignment]
+        with plchan.lock:
+            if plchan.error_cookie and cookie == plchan.error_cookie:
+                dma_cookie_status(plchan, cookie, state)
+                return DmaStatus.ERROR
+            ret = dma_cookie_status(plchan, cookie, state)
+            if ret == DmaStatus.COMPLETE:
+                return ret
+            vd = vchan_find_desc(plchan, cookie)
+            if vd is not None:
+                residue = vd.total  # type: ignore[attr-defined]
+            elif plchan.at is not None and plchan.at.cookie == cookie:
+                residue = self._getbytes(plchan, plchan.at)
+            else:
+                residue = 0
+            dma_set_residue(state, residue)
+            if plchan.state == ChanState.PAUSED:
+                ret = DmaStatus.PAUSED
+        return ret
+
+    def pause(self, chan: DmaChan) -> None:
+        """Set HALT and wait until the channel is no longer ACTIVE."""
+        plchan: Pl08xChan = chan  # type: ignore[assignment]
+        with plchan.lock:
+            if plchan.at is None and plchan.state != ChanState.WAITING:
+                return
+            if plchan.phychan is not None:
+                reg = self.ch_reg(plchan.phychan, hw.CH_CONFIG)
+                self.writel(reg, self.readl(reg) | hw.CFG_HALT)
+                if self.readl(reg) & hw.CFG_ACTIVE:  # the model's FIFO drains at once
+                    raise DmaEngineError(errno.ETIMEDOUT, f"{plchan.name}: still ACTIVE")
+            plchan.state = ChanState.PAUSED
+
+    def resume(self, chan: DmaChan) -> None:
+        plchan: Pl08xChan = chan  # type: ignore[assignment]
+        with plchan.lock:
+            if plchan.state != ChanState.PAUSED:
+                return
+            if plchan.phychan is not None:
+                reg = self.ch_reg(plchan.phychan, hw.CH_CONFIG)
+                self.writel(reg, self.readl(reg) & ~hw.CFG_HALT)
+                plchan.state = ChanState.RUNNING
+            else:
+                plchan.state = ChanState.WAITING
+
+    def terminate_all(self, chan: DmaChan) -> None:
+        plchan: Pl08xChan = chan  # type: ignore[assignment]
+        with plchan.lock:
+            if plchan in self.waiting:
+                self.waiting.remove(plchan)
+            head = vchan_get_all_descriptors(plchan)
+            at = plchan.at
+            plchan.at = None
+            plchan.error_cookie = 0
+            if plchan.phychan is not None:
+                self._phy_free(plchan)
+            plchan.state = ChanState.IDLE
+            if at is not None:
+                vchan_terminate_vdesc(at)
+        vchan_dma_desc_free_list(plchan, head)
+
+    # -- interrupt --
+
+    def irq_handler(self, irq: int) -> None:
+        """``pl08x_irq``: the top half. Read, clear, complete or signal the period."""
+        err = self.readl(hw.INT_ERR_STATUS)
+        tc = self.readl(hw.INT_TC_STATUS)
+        if err:
+            self.writel(hw.INT_ERR_CLEAR, err)
+        if tc:
+            self.writel(hw.INT_TC_CLEAR, tc)
+        for phy in range(self.nr_phy):
+            if not (err | tc) & (1 << phy):
+                continue
+            plchan = self.phy_serving[phy]
+            if plchan is None or plchan.at is None:
+                continue
+            with plchan.lock:
+                txd = plchan.at
+                if err & (1 << phy):
+                    self._error(plchan, txd)
+                elif txd.cyclic:
+                    vchan_cyclic_callback(txd)
+                else:
+                    plchan.at = None
+                    vchan_cookie_complete(txd)
+                    if vchan_next_desc(plchan) is not None:
+                        self._start_next_txd(plchan)
+                    else:
+                        plchan.state = ChanState.IDLE
+                        self._phy_free(plchan)
+
+    def _error(self, plchan: Pl08xChan, txd: Pl08xTxd) -> None:
+        failed = (
+            DmaTxResult.WRITE_FAILED
+            if txd.direction == TransferDirection.DEV_TO_MEM
+            else DmaTxResult.READ_FAILED
+        )
+        txd.tx_result.result = failed
+        txd.tx_result.residue = self._getbytes(plchan, txd)
+        plchan.error_cookie = txd.cookie
+        if txd.cyclic:
+            vchan_cyclic_callback(txd)
+        else:  # run its callback, but leave the cookie incomplete: tx_status says ERROR
+            plchan.at = None
+            plchan.desc_completed.append(txd)
+            plchan.task.schedule()
+        plchan.state = ChanState.IDLE
+
+    # -- xlate --
+
+    def xlate(self, request_line: int) -> DmaChan | None:
+        """``pl08x_of_xlate``: a request line to its virtual channel."""
+        for chan in self.slave.channels:
+            if chan.signal == request_line:  # type: ignore[attr-defined]
+                return chan
+        return None
+
+
+def probe(pdev: PlatformDevice) -> None:
+    drv = Pl08x(pdev)
+    pdev.drvdata = drv
+    drv.writel(hw.CONFIG, hw.CONFIG_E)
+    drv.writel(hw.INT_TC_CLEAR, 0xFF)
+    drv.writel(hw.INT_ERR_CLEAR, 0xFF)
+    pdev.soc.irqc.request_irq(drv.irq, drv.irq_handler, pdev.name)
+    async_device_register(drv.memcpy)
+    async_device_register(drv.slave)
+    of_dma_controller_register(pdev.name, drv.xlate, drv.slave)
+
+
+def remove(pdev: PlatformDevice) -> None:
+    drv: Pl08x = pdev.drvdata
+    of_dma_controller_free(pdev.name)
+    for device in (drv.memcpy, drv.slave):
+        for chan in device.channels:
+            drv.terminate_all(chan)
+            vchan_synchronize(chan)  # type: ignore[arg-type]
+            vchan_free_chan_resources(chan)  # type: ignore[arg-type]
+        async_device_unregister(device)
+    pdev.soc.irqc.free_irq(drv.irq)
+    drv.writel(hw.CONFIG, 0)
+    dma_debug_device_removed(pdev)
+
+
+DRIVER = PlatformDriver(compatible=("arm,pl080",), probe=probe, remove=remove)

@@ -1,0 +1,1 @@
+"""The simulated silicon and board: bus, clock, interrupts, controllers, endpoints."""

@@ -1,0 +1,134 @@
+"""Hardware time: the virtual clock, a discrete-event scheduler in nanoseconds.
+
+Counterpart: none in the kernel; this is the simulator's notion of time. Every piece of
+hardware is an *agent* that can say when its next event is (``next_event_ns``) and can
+move itself, in one vectorised step, to any time before that (``advance_to``). The
+clock finds the earliest of all agent events and scheduled callbacks, moves every agent
+there, runs what is due, and repeats. Nothing moves between events, so a whole period
+of audio or a whole LLI is one numpy slice.
+
+Frames and nanoseconds convert from absolute counts (``ns_at_frame``/``frame_at_ns``)
+with integer arithmetic, so no rounding error accumulates however long a stream runs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+NSEC_PER_SEC = 1_000_000_000
+
+
+def ns_at_frame(frame: int, rate: int) -> int:
+    """The first nanosecond at which ``frame`` frames have elapsed at ``rate``."""
+    return -(-frame * NSEC_PER_SEC // rate)
+
+
+def frame_at_ns(t_ns: int, rate: int) -> int:
+    """Whole frames elapsed at ``rate`` by time ``t_ns``."""
+    return t_ns * rate // NSEC_PER_SEC
+
+
+class Agent(Protocol):
+    """A piece of hardware that advances with the clock."""
+
+    def next_event_ns(self) -> int | None: ...
+
+    def advance_to(self, t_ns: int) -> None: ...
+
+
+@dataclass(order=True)
+class Event:
+    at_ns: int
+    seq: int
+    fn: Callable[[], None] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+
+class VirtualClock:
+    """Deterministic time that runs as fast as the host allows.
+
+    A blocking call does not sleep: it calls :meth:`run_until_true` with its wake-up
+    condition, which runs the hardware forward until the condition holds.
+    """
+
+    def __init__(self) -> None:
+        self.now_ns = 0
+        self.agents: list[Agent] = []
+        self._queue: list[Event] = []
+        self._seq = itertools.count()
+
+    # -- scheduling --
+
+    def add_agent(self, agent: Agent) -> None:
+        self.agents.append(agent)
+
+    def schedule(self, at_ns: int, fn: Callable[[], None]) -> Event:
+        ev = Event(max(at_ns, self.now_ns), next(self._seq), fn)
+        heapq.heappush(self._queue, ev)
+        return ev
+
+    def call_later(self, delay_ns: int, fn: Callable[[], None]) -> Event:
+        return self.schedule(self.now_ns + delay_ns, fn)
+
+    @staticmethod
+    def cancel(ev: Event) -> None:
+        ev.cancelled = True
+
+    # -- running --
+
+    def _next_event(self) -> int | None:
+        while self._queue and self._queue[0].cancelled:
+            heapq.heappop(self._queue)
+        times = [a.next_event_ns() for a in self.agents]
+        if self._queue:
+            times.append(self._queue[0].at_ns)
+        times = [t for t in times if t is not None]
+        return max(min(times), self.now_ns) if times else None
+
+    def _move_to(self, t_ns: int) -> None:
+        self.now_ns = t_ns
+        for agent in self.agents:
+            agent.advance_to(t_ns)
+
+    def _run_due(self) -> None:
+        while self._queue and self._queue[0].at_ns <= self.now_ns:
+            ev = heapq.heappop(self._queue)
+            if not ev.cancelled:
+                ev.fn()
+
+    def step(self, limit_ns: int) -> bool:
+        """Move to the next event no later than ``limit_ns`` and handle it.
+
+        Returns False when nothing happens before ``limit_ns`` (time then stands at
+        ``limit_ns``).
+        """
+        t = self._next_event()
+        if t is None or t > limit_ns:
+            self._move_to(max(limit_ns, self.now_ns))
+            self._run_due()
+            return False
+        self._move_to(t)
+        self._run_due()
+        return True
+
+    def run_until(self, t_ns: int) -> None:
+        """Run every event up to and including ``t_ns``; time ends at ``t_ns``."""
+        while self.step(t_ns):
+            pass
+
+    def run_for(self, delay_ns: int) -> None:
+        self.run_until(self.now_ns + delay_ns)
+
+    def run_until_true(self, cond: Callable[[], bool], timeout_ns: int) -> bool:
+        """Run until ``cond()`` holds; False on timeout or when nothing is left to run."""
+        deadline = self.now_ns + timeout_ns
+        while not cond():
+            if self._next_event() is None:
+                return False
+            if not self.step(deadline):
+                return cond()
+        return True

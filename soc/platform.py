@@ -1,0 +1,107 @@
+"""The platform bus: device-tree nodes, platform devices and driver binding.
+
+Counterpart: drivers/of/platform.c (``of_platform_populate``) and the driver core's
+probe/remove. A board describes its devices as :class:`DtNode` entries, the way a
+device tree does (compatible, reg, interrupts, dmas/dma-names). Populating the bus
+makes a :class:`PlatformDevice` for each node and binds the driver whose compatible
+string matches. Drivers are found by name through ``MODULE_ALIAS`` and imported on
+demand, as modprobe finds a module through modules.alias: the hardware never imports
+a driver.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from soc.bus import Bus, RamRegion
+
+if TYPE_CHECKING:
+    from soc.clock import VirtualClock
+    from soc.irq import Cpu, InterruptController
+
+MODULE_ALIAS: dict[str, str] = {
+    "arm,pl080": "dma.drivers.pl08x",
+}
+
+
+@dataclass
+class DtNode:
+    """A device-tree node, reduced to the properties this model uses."""
+
+    name: str
+    compatible: str
+    reg: tuple[int, int] | None = None
+    interrupts: tuple[int, ...] = ()
+    dmas: tuple[tuple[str, int], ...] = ()  # (provider node name, request line)
+    dma_names: tuple[str, ...] = ()
+    props: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PlatformDriver:
+    compatible: tuple[str, ...]
+    probe: Callable[[PlatformDevice], None]
+    remove: Callable[[PlatformDevice], None]
+
+
+@dataclass
+class Soc:
+    """The board's shared hardware: bus, clock, interrupt controller, CPU, RAM."""
+
+    bus: Bus
+    clock: VirtualClock
+    irqc: InterruptController
+    cpu: Cpu
+    ram: RamRegion
+    hw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PlatformDevice:
+    """``struct platform_device``: a node, its hardware and its bound driver."""
+
+    node: DtNode
+    soc: Soc
+    driver: PlatformDriver | None = None
+    drvdata: Any = None
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def dma_mem(self) -> RamRegion:
+        """Where this device's DMA allocations come from (its DMA zone)."""
+        return self.soc.ram
+
+    def __repr__(self) -> str:
+        return f"<platform device {self.name} ({self.node.compatible})>"
+
+
+class PlatformBus:
+    def __init__(self, soc: Soc, nodes: list[DtNode]) -> None:
+        self.soc = soc
+        self.nodes = nodes
+        self.devices: dict[str, PlatformDevice] = {}
+
+    def populate(self) -> None:
+        """Create a device per node and probe its driver, in tree order."""
+        for node in self.nodes:
+            pdev = PlatformDevice(node, self.soc)
+            self.devices[node.name] = pdev
+            module = MODULE_ALIAS.get(node.compatible)
+            if module is None:
+                continue  # no driver: the device stays unbound, as in the kernel
+            driver: PlatformDriver = importlib.import_module(module).DRIVER
+            driver.probe(pdev)
+            pdev.driver = driver
+
+    def remove(self) -> None:
+        """Unbind every driver, last probed first."""
+        for pdev in reversed(list(self.devices.values())):
+            if pdev.driver is not None:
+                pdev.driver.remove(pdev)
+                pdev.driver = None
