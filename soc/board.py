@@ -48,7 +48,7 @@ def make_board(
             "arm,pl080",
             reg=(DMAC_BASE, 0x1000),
             interrupts=(DMAC_IRQ,),
-            props={"memcpy-channels": 4, "dma-requests": 16},
+            props={"memcpy-channels": 4, "dma-requests": 16, "dma-channels": dmac_channels},
         ),
         *(extra_nodes or []),
     ]

@@ -1,0 +1,1 @@
+"""User programs: the ``dma-audio`` command line."""

@@ -1,0 +1,134 @@
+"""The ``dma-audio`` command line.
+
+Subcommands follow the kernel's and alsa-utils' conventions. Bad input gets one line on
+stderr and exit status 2; an interrupted run exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+
+class UsageError(Exception):
+    """A bad option or input: reported as one line, exit status 2."""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _nonneg(text: str) -> int:
+    value = _positive(text) if text.strip() not in ("0", "0x0") else 0
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _cmd_dmatest(args: argparse.Namespace) -> int:
+    from dma.dmatest import DmatestParams, dmatest
+    from soc.board import make_board
+
+    if args.alignment > 6:
+        raise UsageError(f"dmatest: --alignment {args.alignment} is above 6 (64 bytes)")
+    if (1 << args.alignment) > args.buf_size:
+        raise UsageError("dmatest: --alignment is larger than --buf-size")
+    board = make_board()
+    board.populate()
+    try:
+        if args.inject_corruption:
+            rng = np.random.default_rng(args.seed + 1)
+            rate = args.inject_corruption
+
+            def corrupt(data: np.ndarray) -> None:
+                if data.size and rng.random() < rate:
+                    data[int(rng.integers(0, data.size))] ^= 0x01
+
+            board.soc.hw["dma0"].corrupt = corrupt
+        params = DmatestParams(
+            test=args.test,
+            iterations=args.iterations,
+            buf_size=args.buf_size,
+            alignment=args.alignment,
+            norandom=args.norandom,
+            noverify=args.noverify,
+            polled=args.polled,
+            timeout_ms=args.timeout,
+            seed=args.seed,
+            verbose=args.verbose,
+        )
+        log = (lambda s: None) if args.json else print
+        thread, result = dmatest(
+            params, board.soc.clock.run_until_true, channel=args.channel, log=log
+        )
+    finally:
+        board.remove()
+    if args.json:
+        reasons = ", ".join(f"{k}: {v}" for k, v in result.reasons.items())
+        if reasons:
+            print(f"failures: {reasons}", file=sys.stderr)
+        print(json.dumps({"tests": result.tests, "failures": result.failures,
+                          "iops": round(result.iops, 2), "kbps": result.kbps}))
+    else:
+        print(result.summary(thread))
+    return 1 if result.failures else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dma-audio", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("dmatest", help="test a DMA channel the way drivers/dma/dmatest.c does")
+    p.add_argument("--test", choices=("memcpy", "memset"), default="memcpy")
+    p.add_argument("--iterations", type=_positive, default=1000)
+    p.add_argument("--buf-size", type=_positive, default=16384, help="test_buf_size in bytes")
+    p.add_argument("--alignment", type=_nonneg, default=0,
+                   help="log2 of the offset and length alignment (default 0: bytes)")
+    p.add_argument("--norandom", action="store_true", help="full-size, offset-0 transfers")
+    p.add_argument("--noverify", action="store_true", help="skip the data verification")
+    p.add_argument("--polled", action="store_true", help="poll tx_status, no callback")
+    p.add_argument("--channel", help="a channel name such as dma0chan1 (default: any)")
+    p.add_argument("--timeout", type=_positive, default=3000, help="per test, in ms")
+    p.add_argument("--seed", type=_nonneg, default=0)
+    p.add_argument("--inject-corruption", type=float, default=0.0, metavar="RATE",
+                   help="fault injection: flip a bit in this fraction of DMA bursts")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help='print {"tests", "failures", "iops", "kbps"} as the last line')
+    p.set_defaults(func=_cmd_dmatest)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dma.errors import DmaEngineError
+
+    try:
+        args = build_parser().parse_args(argv)
+        if getattr(args, "inject_corruption", 0) and not 0 <= args.inject_corruption <= 1:
+            raise UsageError("dmatest: --inject-corruption must be between 0 and 1")
+        return args.func(args)
+    except UsageError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    except DmaEngineError as e:
+        print(f"dma-audio: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dma-audio: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

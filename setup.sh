@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Set up everything dma-audio needs on a Debian machine (run as root for apt-get):
+# system packages where missing, a virtual environment in .venv, the project in it.
+set -euo pipefail
+cd "$(dirname "$0")"
+pkgs=(python3-venv libportaudio2 jackd2 pulseaudio pulseaudio-utils libasound2-plugins)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+[ -x .venv/bin/python ] || python3 -m venv .venv
+log=$(mktemp)
+if ! .venv/bin/python -m pip install -q -e ".[test]" >"$log" 2>&1; then
+  cat "$log" >&2; echo "setup: pip install failed" >&2; exit 1
+fi
+rm -f "$log"
+.venv/bin/python -c "import dma, soc, demos" || { echo "setup: install failed" >&2; exit 1; }

@@ -1,0 +1,91 @@
+"""dmatest: passes on a sound controller, reports failures on a corrupting one."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from demos.cli import main
+from dma.dmatest import DmatestParams, dmatest
+from tests.conftest import build
+
+
+def _run(params, corrupt=None, channel=None):
+    board, _ = build()
+    try:
+        if corrupt is not None:
+            board.soc.hw["dma0"].corrupt = corrupt
+        log: list[str] = []
+        thread, res = dmatest(params, board.soc.clock.run_until_true, channel, log.append)
+        return thread, res, log
+    finally:
+        board.remove()
+
+
+def test_memcpy_1000_random_transfers_pass():
+    thread, res, log = _run(DmatestParams(iterations=1000, seed=3))
+    assert (res.tests, res.failures) == (1000, 0) and log == []
+    assert thread == "dma0chan0-copy0" and res.iops > 0 and res.kbps > 0
+
+
+@pytest.mark.parametrize("polled", [False, True])
+def test_memset_and_polled_modes_pass(polled):
+    _, res, _ = _run(DmatestParams(test="memset", iterations=100, polled=polled, alignment=2))
+    assert (res.tests, res.failures) == (100, 0)
+
+
+def test_corrupting_controller_is_caught_and_classified():
+    def flip_copy_bit(data: np.ndarray) -> None:
+        data[0] ^= 0x40  # the first byte of every burst loses its COPY mark
+
+    _, res, log = _run(DmatestParams(iterations=20, seed=1), corrupt=flip_copy_bit)
+    assert res.failures == 20 and res.reasons == {"data error": 20}
+    assert any("not copied! Expected" in line for line in log)
+
+
+def test_timeout_is_reported():
+    board, _ = build()
+    try:
+        board.soc.hw["dma0"].config = 0  # controller disabled: channels never start
+        _, res = dmatest(DmatestParams(iterations=3, timeout_ms=5), board.soc.clock.run_until_true,
+                         None, lambda s: None)[0:2]
+        assert res.failures == 3 and res.reasons == {"test timed out": 3}
+    finally:
+        board.remove()
+
+
+def test_cli_json_last_line_and_exit_codes(capsys):
+    assert main(["dmatest", "--iterations", "50", "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    last = json.loads(out[-1])
+    assert last["tests"] == 50 and last["failures"] == 0 and set(last) == {
+        "tests", "failures", "iops", "kbps"}
+    assert main(["dmatest", "--iterations", "20", "--inject-corruption", "1", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["failures"] == 20
+
+
+def test_cli_summary_line(capsys):
+    assert main(["dmatest", "--iterations", "10", "--norandom", "--channel", "dma0chan2"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("dma0chan2-copy0: summary 10 tests, 0 failures ")
+    assert line.endswith(" KB/s")
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["dmatest", "--iterations", "0"], "must be positive"),
+        (["dmatest", "--test", "xor"], "invalid choice"),
+        (["dmatest", "--channel", "dma7chan0"], "no DMA channel 'dma7chan0'"),
+        (["dmatest", "--alignment", "9"], "--alignment 9"),
+        (["dmatest", "--inject-corruption", "2"], "between 0 and 1"),
+        (["dmatest", "--channel", "dma1chan0"], "cannot do memcpy"),
+        (["bogus"], "invalid choice"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -1,0 +1,445 @@
+"""The PL080 model with its provider driver, through the consumer API on the virtual clock."""
+
+from __future__ import annotations
+
+import errno
+
+import numpy as np
+import pytest
+
+import dma
+from dma.dmaengine import SlaveBuswidth as W
+from dma.dmaengine import TransferDirection as Dir
+from dma.mapping import DmaDataDirection, dma_alloc_coherent, dma_free_coherent
+from tests.conftest import FIFO_BASE, TX_LINE, build
+
+MS = 1_000_000
+F = dma.PrepFlags
+
+
+def _ring(board, nbytes):
+    pdev = board.devices["dma0"]
+    cpu, addr = dma_alloc_coherent(pdev, nbytes)
+    cpu[:] = (np.arange(nbytes) * 7 & 0xFF).astype(np.uint8)
+    return pdev, cpu, addr
+
+
+def _tx_chan(board, width=W.BYTES_2, burst=8):
+    chan = dma.request_chan(board.devices["fifo0"], "tx")
+    dma.slave_config(chan, dma.SlaveConfig(direction=Dir.MEM_TO_DEV, dst_addr=FIFO_BASE,
+                                           dst_addr_width=width, dst_maxburst=burst))
+    return chan
+
+
+def _start_cyclic(board, buf=4096, period=1024, width=W.BYTES_2):
+    chan = _tx_chan(board, width)
+    pdev, cpu, addr = _ring(board, buf)
+    tx = dma.prep_dma_cyclic(chan, addr, buf, period, Dir.MEM_TO_DEV, F.PREP_INTERRUPT)
+    calls = []
+    tx.callback = lambda p: calls.append(board.soc.clock.now_ns)
+    cookie = dma.submit(tx)
+    dma.issue_pending(chan)
+    return chan, tx, cookie, calls, (pdev, cpu, addr, buf)
+
+
+def _request(board, n):
+    return board.soc.hw["dma0"].dma_request(TX_LINE, n, to_periph=True)
+
+
+def _finish(chan, ring):
+    dma.terminate_sync(chan)
+    dma.release_channel(chan)
+    pdev, _, addr, buf = ring
+    dma_free_coherent(pdev, buf, addr)
+
+
+# -- memcpy / memset ---------------------------------------------------------------
+
+
+def test_memcpy_copies_and_reports_residue_mid_transfer(board):
+    chan = dma.request_chan_by_mask(dma.Cap.MEMCPY)
+    pdev, src, s = _ring(board, 10000)
+    dst, d = dma_alloc_coherent(pdev, 10000)
+    tx = dma.prep_dma_memcpy(chan, d, s, 10000, F.PREP_INTERRUPT)
+    got = []
+    tx.callback = got.append
+    tx.callback_param = "param"
+    cookie = dma.submit(tx)
+    assert dma.tx_status(chan, cookie)[1].residue == 10000  # submitted, not issued
+    dma.issue_pending(chan)
+    board.soc.clock.run_for(10_000)  # 10 us at 400 bytes/us
+    status, state = dma.tx_status(chan, cookie)
+    assert status == dma.DmaStatus.IN_PROGRESS and state.residue == 6000
+    assert (state.last, state.used) == (1, cookie)
+    assert board.soc.clock.run_until_true(lambda: bool(got), MS)
+    assert got == ["param"] and board.soc.clock.now_ns == 25_000
+    assert dma.tx_status(chan, cookie)[0] == dma.DmaStatus.COMPLETE
+    np.testing.assert_array_equal(dst, src)
+    dma.release_channel(chan)
+
+
+def test_memset_fills_with_the_value(board):
+    chan = dma.request_chan_by_mask(dma.Cap.MEMSET)
+    pdev = board.devices["dma0"]
+    dst, d = dma_alloc_coherent(pdev, 4096)
+    tx = dma.prep_dma_memset(chan, d + 3, 0xA5, 1001)
+    dma.submit(tx)
+    dma.issue_pending(chan)
+    board.soc.clock.run_for(MS)
+    assert (dst[3:1004] == 0xA5).all() and not dst[:3].any() and not dst[1004:].any()
+    dma.release_channel(chan)
+
+
+def test_callback_result_takes_precedence(board):
+    chan = dma.request_chan_by_mask(dma.Cap.MEMCPY)
+    pdev, _, s = _ring(board, 256)
+    tx = dma.prep_dma_memcpy(chan, s + 128, s, 128, F.PREP_INTERRUPT)
+    plain, results = [], []
+    tx.callback = plain.append
+    tx.callback_result = lambda p, r: results.append((p, r.result, r.residue))
+    tx.callback_param = 7
+    dma.submit(tx)
+    dma.issue_pending(chan)
+    board.soc.clock.run_for(MS)
+    assert plain == [] and results == [(7, dma.DmaTxResult.NOERROR, 0)]
+    dma.release_channel(chan)
+
+
+def test_virtual_channels_share_fewer_physical_channels():
+    board, _ = build(dmac_channels=2)
+    try:
+        drv = board.devices["dma0"].drvdata
+        chans = [dma.request_chan_by_mask(dma.Cap.MEMCPY) for _ in range(4)]
+        pdev, src, s = _ring(board, 4000)
+        dst, d = dma_alloc_coherent(pdev, 16000)
+        done = []
+        for i, chan in enumerate(chans):
+            tx = dma.prep_dma_memcpy(chan, d + 4000 * i, s, 4000, F.PREP_INTERRUPT)
+            tx.callback = done.append
+            tx.callback_param = i
+            dma.submit(tx)
+            dma.issue_pending(chan)
+        states = [c.state.value for c in chans]
+        assert states == ["running", "running", "waiting", "waiting"]
+        assert board.soc.clock.run_until_true(lambda: len(done) == 4, MS)
+        assert sorted(done) == [0, 1, 2, 3] and drv.phy_serving == [None, None]
+        for i in range(4):
+            np.testing.assert_array_equal(dst[4000 * i : 4000 * (i + 1)], src)
+        for c in chans:
+            dma.release_channel(c)
+    finally:
+        board.remove()
+
+
+# -- cyclic ----------------------------------------------------------------------
+
+
+def test_cyclic_data_reaches_the_peripheral_in_ring_order(board_fifo):
+    board, fifo = board_fifo
+    chan, tx, cookie, calls, ring = _start_cyclic(board)
+    for _ in range(10):
+        _request(board, 1000)
+        board.soc.clock.run_for(0)  # let the bottom half run
+    _, cpu, _, buf = ring
+    expect = np.resize(cpu, 10000)
+    np.testing.assert_array_equal(fifo.data(), expect)
+    assert set(fifo.widths) == {2}
+    assert len(calls) == 9  # 10000 bytes crossed 9 period ends, each callback ran
+    _finish(chan, ring)
+
+
+@pytest.mark.parametrize("moved,residue", [(0, 4096), (2, 4094), (1024, 3072), (1500, 2596),
+                                           (4094, 2), (4096, 4096), (5000, 3192)])
+def test_residue_at_exact_points_burst_granularity(board_fifo, moved, residue):
+    board, _ = board_fifo
+    chan, tx, cookie, _, ring = _start_cyclic(board)
+    if moved:
+        assert _request(board, moved) == moved
+    status, state = dma.tx_status(chan, cookie)
+    assert status == dma.DmaStatus.IN_PROGRESS and state.residue == residue
+    _finish(chan, ring)
+
+
+@pytest.mark.parametrize("moved,residue", [(0, 4096), (1022, 4096), (1024, 3072),
+                                           (1500, 3072), (4094, 1024)])
+def test_residue_segment_granularity_moves_per_period(moved, residue):
+    from soc.board import make_board  # noqa: F401  (build passes props through the node)
+
+    board, _ = build()
+    try:
+        drv = board.devices["dma0"].drvdata
+        drv.slave.residue_granularity = dma.ResidueGranularity.SEGMENT
+        chan, tx, cookie, _, ring = _start_cyclic(board)
+        if moved:
+            _request(board, moved)
+        assert dma.tx_status(chan, cookie)[1].residue == residue
+        _finish(chan, ring)
+    finally:
+        board.remove()
+
+
+def test_long_period_is_split_into_llis_with_one_interrupt_per_period(board_fifo):
+    board, fifo = board_fifo
+    # 16384-byte periods at 2 bytes a beat: 4095-beat LLIs, three per period
+    chan, tx, cookie, calls, ring = _start_cyclic(board, buf=65536, period=16384)
+    assert [n for n in tx.lli_lens] == [8190, 8190, 4] * 4
+    irq_before = board.soc.irqc.count[15]
+    _request(board, 65536)
+    board.soc.clock.run_for(0)
+    assert board.soc.irqc.count[15] - irq_before == 4
+    assert dma.tx_status(chan, cookie)[1].residue == 65536
+    np.testing.assert_array_equal(fifo.data(), ring[1])
+    _finish(chan, ring)
+
+
+def test_cyclic_callbacks_coalesce_when_the_bottom_half_is_late(board_fifo):
+    board, _ = board_fifo
+    board.soc.cpu.bh_latency_ns = 5 * MS
+    chan, tx, cookie, calls, ring = _start_cyclic(board)
+    for _ in range(6):  # six period ends, 1 ms apart, before the first tasklet runs
+        _request(board, 1024)
+        board.soc.clock.run_for(MS // 2)
+    board.soc.clock.run_for(10 * MS)
+    assert board.soc.irqc.count[15] >= 6
+    assert len(calls) == 1 and chan.task.runs == 1
+    _finish(chan, ring)
+
+
+def test_no_callback_after_terminate_and_synchronize(board_fifo):
+    board, _ = board_fifo
+    board.soc.cpu.bh_latency_ns = MS
+    chan, tx, cookie, calls, ring = _start_cyclic(board)
+    _request(board, 1024)  # a period elapsed: the tasklet is scheduled, not yet run
+    assert chan.task.scheduled and calls == []
+    dma.terminate_async(chan)
+    with pytest.raises(dma.DmaEngineError, match="between terminate_async and synchronize") as e:
+        dma.issue_pending(chan)
+    assert e.value.errno == errno.EBUSY
+    dma.synchronize(chan)
+    assert not chan.task.scheduled and chan.desc_terminated == []
+    board.soc.clock.run_for(10 * MS)
+    assert _request(board, 1024) == 0  # the hardware is stopped
+    assert calls == []
+    # a terminated cyclic cookie never completes: the kernel reports it in progress, with
+    # nothing left to transfer (pcm_dmaengine's pointer then reads 0)
+    status, state = dma.tx_status(chan, cookie)
+    assert status == dma.DmaStatus.IN_PROGRESS and state.residue == 0
+    dma.release_channel(chan)
+    pdev, _, addr, buf = ring
+    dma_free_coherent(pdev, buf, addr)
+
+
+def test_pause_and_resume(board_fifo):
+    board, _ = board_fifo
+    chan, tx, cookie, calls, ring = _start_cyclic(board)
+    _request(board, 100)
+    dma.pause(chan)
+    status, state = dma.tx_status(chan, cookie)
+    assert status == dma.DmaStatus.PAUSED and state.residue == 3996
+    assert _request(board, 100) == 0
+    dma.resume(chan)
+    assert _request(board, 100) == 100
+    assert dma.tx_status(chan, cookie) [1].residue == 3896
+    _finish(chan, ring)
+
+
+# -- errors ----------------------------------------------------------------------
+
+
+def test_bus_error_gives_error_result_and_channel_recovers(board):
+    chan = dma.request_chan_by_mask(dma.Cap.MEMCPY)
+    pdev, src, s = _ring(board, 4096)
+    results = []
+    bad = dma.prep_dma_memcpy(chan, 0x4000_0000, s, 4096, F.PREP_INTERRUPT)  # no RAM there
+    bad.callback_result = lambda p, r: results.append(r.result)
+    cookie = dma.submit(bad)
+    dma.issue_pending(chan)
+    board.soc.clock.run_for(MS)
+    assert results == [dma.DmaTxResult.READ_FAILED]
+    assert dma.tx_status(chan, cookie)[0] == dma.DmaStatus.ERROR
+    dma.terminate_sync(chan)
+    dst, d = dma_alloc_coherent(pdev, 4096)
+    good = dma.prep_dma_memcpy(chan, d, s, 4096, F.PREP_INTERRUPT)
+    cookie = dma.submit(good)
+    dma.issue_pending(chan)
+    board.soc.clock.run_for(MS)
+    assert dma.tx_status(chan, cookie)[0] == dma.DmaStatus.COMPLETE
+    np.testing.assert_array_equal(dst, src)
+    dma.release_channel(chan)
+
+
+def test_cyclic_bus_error_mid_stream(board_fifo):
+    board, fifo = board_fifo
+    chan = _tx_chan(board)
+    tx = dma.prep_dma_cyclic(chan, 0x8000_0000 + (64 << 20) - 2048, 4096, 1024, Dir.MEM_TO_DEV,
+                             F.PREP_INTERRUPT)  # the second half of the ring is past RAM
+    results = []
+    tx.callback_result = lambda p, r: results.append(r.result)
+    cookie = dma.submit(tx)
+    dma.issue_pending(chan)
+    _request(board, 4096)
+    board.soc.clock.run_for(0)
+    assert results[-1] == dma.DmaTxResult.READ_FAILED
+    assert dma.tx_status(chan, cookie)[0] == dma.DmaStatus.ERROR
+    assert fifo.data().size == 2048
+    dma.terminate_sync(chan)
+    dma.release_channel(chan)
+
+
+def test_bad_prep_arguments_give_none(board):
+    chan = _tx_chan(board)
+    pdev, _, addr = _ring(board, 4096)
+    assert dma.prep_dma_cyclic(chan, addr, 0, 1024, Dir.MEM_TO_DEV) is None
+    assert dma.prep_dma_cyclic(chan, addr, 4096, 0, Dir.MEM_TO_DEV) is None
+    assert dma.prep_dma_cyclic(chan, addr, 4096, 1000, Dir.MEM_TO_DEV) is None  # not a divisor
+    assert dma.prep_dma_cyclic(chan, addr, 4096, 1024, Dir.MEM_TO_MEM) is None
+    assert dma.prep_dma_cyclic(chan, addr + 1, 4096, 1024, Dir.MEM_TO_DEV) is None  # misaligned
+    assert dma.prep_dma_cyclic(chan, addr, 4095, 1365, Dir.MEM_TO_DEV) is None  # odd lengths
+    assert dma.prep_slave_sg(chan, [], Dir.MEM_TO_DEV) is None
+    assert dma.prep_slave_sg(chan, [(addr, 0)], Dir.MEM_TO_DEV) is None
+    assert dma.prep_dma_memcpy(chan, addr, addr, 64) is None  # slave channels: no memcpy op
+    # DEV_TO_MEM without a src_addr in the slave config: refused
+    assert dma.prep_dma_cyclic(chan, addr, 4096, 1024, Dir.DEV_TO_MEM) is None
+    dma.release_channel(chan)
+    memcpy = dma.request_chan_by_mask(dma.Cap.MEMCPY)
+    assert dma.prep_dma_memcpy(memcpy, addr, addr, 0) is None
+    assert dma.prep_dma_cyclic(memcpy, addr, 4096, 1024, Dir.MEM_TO_DEV) is None
+    dma.release_channel(memcpy)
+
+
+def test_slave_sg_dev_to_mem(board_fifo):
+    board, fifo = board_fifo
+    chan = dma.request_chan(board.devices["fifo0"], "rx")
+    dma.slave_config(chan, dma.SlaveConfig(direction=Dir.DEV_TO_MEM, src_addr=FIFO_BASE,
+                                           src_addr_width=W.BYTES_4, src_maxburst=4))
+    pdev = board.devices["dma0"]
+    buf, b = dma_alloc_coherent(pdev, 8192)
+    tx = dma.prep_slave_sg(chan, [(b, 1000), (b + 4096, 2000)], Dir.DEV_TO_MEM, F.PREP_INTERRUPT)
+    done = []
+    tx.callback = done.append
+    dma.submit(tx)
+    dma.issue_pending(chan)
+    assert board.soc.hw["dma0"].dma_request(6, 10_000, to_periph=False) == 3000
+    board.soc.clock.run_for(0)
+    assert len(done) == 1
+    stream = (np.arange(3000) & 0xFF).astype(np.uint8)
+    np.testing.assert_array_equal(buf[:1000], stream[:1000])
+    np.testing.assert_array_equal(buf[4096:6096], stream[1000:])
+    assert not buf[1000:4096].any()
+    dma.release_channel(chan)
+
+
+# -- reuse and dependencies ------------------------------------------------------------
+
+
+def test_reuse_rules(board_fifo):
+    board, fifo = board_fifo
+    chan = _tx_chan(board)
+    pdev, cpu, addr = _ring(board, 2048)
+    tx = dma.prep_slave_single(chan, addr, 2048, Dir.MEM_TO_DEV, F.PREP_INTERRUPT)
+    with pytest.raises(dma.DmaEngineError) as e:
+        dma.desc_free(tx)  # not reusable: the client may not free it
+    assert e.value.errno == errno.EPERM
+    dma.desc_set_reuse(tx)
+    first = dma.submit(tx)
+    dma.issue_pending(chan)
+    _request(board, 2048)
+    board.soc.clock.run_for(0)
+    assert dma.tx_status(chan, first)[0] == dma.DmaStatus.COMPLETE
+    assert tx in chan.desc_allocated  # back on the allocated list, not freed
+    second = dma.submit(tx)
+    assert second == first + 1
+    dma.issue_pending(chan)
+    _request(board, 2048)
+    board.soc.clock.run_for(0)
+    np.testing.assert_array_equal(fifo.data(), np.concatenate([cpu, cpu]))
+    dma.desc_free(tx)
+    assert tx.lli_cpu is None and tx not in chan.desc_allocated
+    dma.release_channel(chan)
+
+
+def test_reuse_refused_where_the_device_does_not_support_it():
+    from soc.board import make_board
+    from soc.platform import DtNode
+
+    b = make_board(extra_nodes=[DtNode("f", "test,fifo", dmas=(("dma0", 1),), dma_names=("tx",))])
+    b.nodes[0].props["descriptor-reuse"] = False
+    b.populate()
+    try:
+        chan = dma.request_chan(b.devices["f"], "tx")
+        dma.slave_config(chan, dma.SlaveConfig(dst_addr=FIFO_BASE, dst_addr_width=W.BYTES_4))
+        _, addr = dma_alloc_coherent(b.devices["dma0"], 64)
+        tx = dma.prep_slave_single(chan, addr, 64, Dir.MEM_TO_DEV)
+        with pytest.raises(dma.DmaEngineError) as e:
+            dma.desc_set_reuse(tx)
+        assert e.value.errno == errno.EPERM
+        dma.release_channel(chan)
+    finally:
+        b.remove()
+
+
+def test_fenced_dependency_runs_after_its_parent(board):
+    a_chan = dma.request_chan_by_mask(dma.Cap.MEMCPY)
+    b_chan = dma.request_chan_by_mask(dma.Cap.MEMCPY)
+    pdev, x, xa = _ring(board, 8192)
+    y, ya = dma_alloc_coherent(pdev, 8192)
+    z, za = dma_alloc_coherent(pdev, 8192)
+    a = dma.prep_dma_memcpy(a_chan, ya, xa, 8192, F.PREP_INTERRUPT | F.PREP_FENCE)
+    b = dma.prep_dma_memcpy(b_chan, za, ya, 8192, F.PREP_INTERRUPT)
+    order = []
+    a.callback = lambda p: order.append(("a", board.soc.clock.now_ns))
+    b.callback = lambda p: order.append(("b", board.soc.clock.now_ns))
+    dma.submit(a)
+    assert dma.submit(b, depend_tx=a) == -errno.EBUSY
+    dma.issue_pending(a_chan)
+    dma.issue_pending(b_chan)  # nothing submitted there yet: b waits
+    board.soc.clock.run_for(10_000)
+    assert b.cookie == -errno.EBUSY and not z.any()
+    assert board.soc.clock.run_until_true(lambda: len(order) == 2, MS)
+    assert [n for n, _ in order] == ["a", "b"]
+    assert order[1][1] - order[0][1] == 8192 * 1000 // 400  # b ran its own full length after a
+    np.testing.assert_array_equal(z, x)
+    dma.release_channel(a_chan)
+    dma.release_channel(b_chan)
+
+
+def test_dma_api_debug_catches_misuse():
+    from dma.mapping import (
+        dma_debug_device_removed,
+        dma_debug_errors,
+        dma_debug_reset,
+        dma_map_single,
+        dma_sync_single_for_cpu,
+        dma_unmap_single,
+    )
+
+    dma_debug_reset()
+    board, _ = build()
+    pdev = board.devices["dma0"]
+    chan = dma.request_chan_by_mask(dma.Cap.MEMCPY)
+    cpu = np.zeros(256, np.uint8)
+    src, s = dma_alloc_coherent(pdev, 256)
+    src[:] = 9
+    d = dma_map_single(pdev, cpu, DmaDataDirection.FROM_DEVICE)
+    dma.submit(dma.prep_dma_memcpy(chan, d, s, 256))
+    dma.issue_pending(chan)
+    board.soc.clock.run_for(MS)
+    assert not cpu.any()  # streaming: nothing visible before a sync
+    dma_sync_single_for_cpu(pdev, d, 256, DmaDataDirection.FROM_DEVICE)
+    assert (cpu == 9).all()
+    assert dma_debug_errors() == []
+    dma_sync_single_for_cpu(pdev, d, 256, DmaDataDirection.TO_DEVICE)
+    dma_unmap_single(pdev, d, 256, DmaDataDirection.FROM_DEVICE)
+    dma_unmap_single(pdev, d, 256, DmaDataDirection.FROM_DEVICE)
+    # DMA into the freed mapping
+    dma.submit(dma.prep_dma_memcpy(chan, d, s, 256))
+    dma.issue_pending(chan)
+    board.soc.clock.run_for(MS)
+    errors = dma_debug_errors()
+    assert any("syncs DMA memory with different direction" in e for e in errors)
+    assert any("tries to unmap DMA memory it has not allocated" in e for e in errors)
+    assert any("not mapped (or was freed)" in e for e in errors)
+    dma.release_channel(chan)
+    leaks = dma_debug_device_removed(pdev)
+    assert leaks == [f"coherent {s:#010x}+256"]
+    board.remove()
