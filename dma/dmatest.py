@@ -157,7 +157,7 @@ def run_dmatest(
         cookie = -1
         if tx is not None:
             if not params.polled:
-                tx.callback_result = lambda _p, r: done.append(r)
+                tx.callback_result = lambda _p, r, done=done: done.append(r)
             cookie = submit(tx)
         if tx is None or cookie < 0:
             dma_unmap_single(dev, dst_dma, size, DmaDataDirection.BIDIRECTIONAL)
@@ -167,10 +167,11 @@ def run_dmatest(
         issue_pending(chan)
         timeout_ns = params.timeout_ms * 1_000_000
         if params.polled:
-            finished = wait(lambda: tx_status(chan, cookie)[0] != DmaStatus.IN_PROGRESS,
-                            timeout_ns)
+            finished = wait(
+                lambda c=cookie: tx_status(chan, c)[0] != DmaStatus.IN_PROGRESS, timeout_ns
+            )
         else:
-            finished = wait(lambda: bool(done), timeout_ns)
+            finished = wait(lambda done=done: bool(done), timeout_ns)
         status = tx_status(chan, cookie)[0]
         busy_s += time.perf_counter() - t0
         dma_unmap_single(dev, dst_dma, size, DmaDataDirection.BIDIRECTIONAL)
