@@ -443,3 +443,73 @@ def test_dma_api_debug_catches_misuse():
     leaks = dma_debug_device_removed(pdev)
     assert leaks == [f"coherent {s:#010x}+256"]
     board.remove()
+
+
+def test_nothing_moves_before_issue_pending(board):
+    chan = dma.request_chan_by_mask(dma.Cap.MEMCPY)
+    pdev, src, s = _ring(board, 4096)
+    dst, d = dma_alloc_coherent(pdev, 4096)
+    cookie = dma.submit(dma.prep_dma_memcpy(chan, d, s, 4096))
+    board.soc.clock.run_for(MS)
+    status, state = dma.tx_status(chan, cookie)
+    assert status == dma.DmaStatus.IN_PROGRESS and state.residue == 4096 and not dst.any()
+    dma.issue_pending(chan)
+    board.soc.clock.run_for(MS)
+    assert dma.tx_status(chan, cookie)[0] == dma.DmaStatus.COMPLETE
+    np.testing.assert_array_equal(dst, src)
+    dma.release_channel(chan)
+
+
+def test_descriptor_granularity_reports_no_residue():
+    board, _ = build()
+    try:
+        board.devices["dma0"].drvdata.slave.residue_granularity = (
+            dma.ResidueGranularity.DESCRIPTOR
+        )
+        chan, tx, cookie, _, ring = _start_cyclic(board)
+        for moved in (0, 100, 1024):
+            _request(board, moved)
+            assert dma.tx_status(chan, cookie)[1].residue == 0
+        _finish(chan, ring)
+    finally:
+        board.remove()
+
+
+def test_terminate_async_from_the_callback_itself(board_fifo):
+    board, _ = board_fifo
+    chan = _tx_chan(board)
+    pdev, cpu, addr = _ring(board, 4096)
+    tx = dma.prep_dma_cyclic(chan, addr, 4096, 1024, Dir.MEM_TO_DEV, F.PREP_INTERRUPT)
+    calls = []
+
+    def period_elapsed(param):
+        calls.append(param)
+        dma.terminate_async(chan)  # allowed in a callback; synchronize is not
+
+    tx.callback = period_elapsed
+    tx.callback_param = "sub"
+    dma.submit(tx)
+    dma.issue_pending(chan)
+    _request(board, 1024)
+    board.soc.clock.run_for(0)
+    assert calls == ["sub"] and chan.terminating
+    assert _request(board, 1024) == 0
+    dma.synchronize(chan)
+    assert not chan.terminating and chan.desc_terminated == []
+    dma.release_channel(chan)
+
+
+def test_release_of_the_last_user_synchronizes_and_frees(board_fifo):
+    board, _ = board_fifo
+    board.soc.cpu.bh_latency_ns = MS
+    chan, tx, cookie, calls, ring = _start_cyclic(board)
+    extra = dma.prep_dma_cyclic(chan, ring[2], 4096, 1024, Dir.MEM_TO_DEV)
+    _request(board, 1024)
+    dma.terminate_async(chan)
+    assert chan.task.scheduled and chan.desc_terminated == [tx]
+    dma.release_channel(chan)
+    assert not chan.task.scheduled and calls == []
+    assert all(not lst for lst in chan._lists())
+    assert tx.lli_cpu is None and extra.lli_cpu is None  # LLI memory given back
+    pdev, _, addr, buf = ring
+    dma_free_coherent(pdev, buf, addr)

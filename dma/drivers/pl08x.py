@@ -148,9 +148,10 @@ class Pl08x:
         self.slave.directions = (1 << TransferDirection.MEM_TO_DEV) | (
             1 << TransferDirection.DEV_TO_MEM
         )
-        self.slave.residue_granularity = (
-            ResidueGranularity.SEGMENT if granularity == "segment" else ResidueGranularity.BURST
-        )
+        self.slave.residue_granularity = {
+            "descriptor": ResidueGranularity.DESCRIPTOR,
+            "segment": ResidueGranularity.SEGMENT,
+        }.get(granularity, ResidueGranularity.BURST)
         self.slave.device_prep_slave_sg = self.prep_slave_sg
         self.slave.device_prep_dma_cyclic = self.prep_dma_cyclic
         self.slave.device_config = self.config
@@ -474,6 +475,8 @@ class Pl08x:
                 residue = self._getbytes(plchan, plchan.at)
             else:
                 residue = 0
+            if self.slave.residue_granularity == ResidueGranularity.DESCRIPTOR:
+                residue = 0  # no residue reporting at all: consumers count periods
             dma_set_residue(state, residue)
             if plchan.state == ChanState.PAUSED:
                 ret = DmaStatus.PAUSED
