@@ -1,7 +1,8 @@
 """The board: what silicon sits where, wired the way a device tree describes it.
 
 Counterpart: a board's .dts plus the machine's early setup. ``make_board`` builds the
-hardware (RAM, interrupt controller, the PL080-style DMA controller) on one clock and
+hardware (RAM, interrupt controller, the PL080-style DMA controller, the DW-style I2S
+controller wired to its request lines 0 (TX) and 1 (RX)) on one clock and
 returns the platform bus with its device-tree nodes; ``populate()`` binds the drivers.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from soc.bus import Bus
 from soc.clock import VirtualClock
+from soc.dw_i2s import DwI2s
 from soc.irq import Cpu, InterruptController
 from soc.pl080 import Pl080
 from soc.platform import DtNode, PlatformBus, Soc
@@ -17,6 +19,10 @@ RAM_BASE = 0x8000_0000
 RAM_SIZE = 64 << 20
 DMAC_BASE = 0x1013_0000
 DMAC_IRQ = 15
+I2S_BASE = 0x1014_0000
+I2S_IRQ = 16
+I2S_TX_REQUEST = 0
+I2S_RX_REQUEST = 1
 
 
 def make_board(
@@ -24,6 +30,7 @@ def make_board(
     bh_latency_ns: int = 0,
     dmac_channels: int = 8,
     dmac_bytes_per_us: int = 400,
+    i2s_fifo_depth: int = 16,
     extra_nodes: list[DtNode] | None = None,
 ) -> PlatformBus:
     """Build the SoC and its device tree; call ``populate()`` on the result to probe."""
@@ -42,6 +49,18 @@ def make_board(
         bytes_per_us=dmac_bytes_per_us,
         name="dma0",
     )
+    soc.hw["i2s0"] = DwI2s(
+        bus,
+        clock,
+        irqc,
+        I2S_IRQ,
+        I2S_BASE,
+        soc.hw["dma0"],
+        I2S_TX_REQUEST,
+        I2S_RX_REQUEST,
+        fifo_depth=i2s_fifo_depth,
+        name="i2s0",
+    )
     nodes = [
         DtNode(
             "dma0",
@@ -49,6 +68,15 @@ def make_board(
             reg=(DMAC_BASE, 0x1000),
             interrupts=(DMAC_IRQ,),
             props={"memcpy-channels": 4, "dma-requests": 16, "dma-channels": dmac_channels},
+        ),
+        DtNode(
+            "i2s0",
+            "snps,designware-i2s",
+            reg=(I2S_BASE, 0x200),
+            interrupts=(I2S_IRQ,),
+            dmas=(("dma0", I2S_TX_REQUEST), ("dma0", I2S_RX_REQUEST)),
+            dma_names=("tx", "rx"),
+            props={"fifo-depth": i2s_fifo_depth},
         ),
         *(extra_nodes or []),
     ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -155,6 +156,7 @@ class Pl080:
         # Fault injection: a function that may alter data on its way to the destination.
         self.corrupt: Callable[[np.ndarray], None] | None = None
         self.bytes_moved = 0
+        self.peripherals: dict[int, Any] = {}  # request line -> the peripheral driving it
         bus.add_mmio(name, base, 0x1000, self)
         clock.add_agent(self)
 
@@ -209,12 +211,20 @@ class Pl080:
         self._update_irq()
 
     def _write_config(self, n: int, ch: Pl080Channel, value: int) -> None:
-        was_enabled = ch.enabled
+        was_running = ch.enabled and not ch.halted
         ch.config = value & ~CFG_ACTIVE
-        if ch.enabled and not was_enabled:
+        if ch.enabled and not was_running:
             if not self.config & CONFIG_E:
                 ch.config &= ~CFG_E  # a disabled controller starts nothing
+                return
             ch.carry = 0
+            if not ch.halted and ch.flow in (FLOW_M2P, FLOW_P2M):
+                # request lines are level-sensitive: an asserted one is seen at once
+                shift = CFG_DST_PERIPH_SHIFT if ch.flow == FLOW_M2P else CFG_SRC_PERIPH_SHIFT
+                line = (ch.config >> shift) & 0xF
+                peripheral = self.peripherals.get(line)
+                if peripheral is not None:
+                    peripheral.dma_request_ready(line)
 
     # -- interrupts --
 
@@ -300,6 +310,10 @@ class Pl080:
                     return n, ch
         return None
 
+    def connect_request_line(self, line: int, peripheral: Any) -> None:
+        """Wire a peripheral's request output to ``line`` (it gets ``dma_request_ready``)."""
+        self.peripherals[line] = peripheral
+
     def dma_request(self, line: int, nbytes: int, to_periph: bool) -> int:
         """A peripheral asserts its request line for up to ``nbytes``; bytes moved.
 
@@ -310,6 +324,16 @@ class Pl080:
         if found is None:
             return 0
         return self._move(found[0], found[1], nbytes)
+
+    def burst_bytes(self, line: int, to_periph: bool) -> int | None:
+        """Bytes per burst on the peripheral side of the channel serving ``line``."""
+        found = self._channel_for(line, to_periph)
+        if found is None:
+            return None
+        ch = found[1]
+        if to_periph:
+            return BURST_SIZES[(ch.control >> CTL_DB_SHIFT) & 7] * ch.dwidth
+        return BURST_SIZES[(ch.control >> CTL_SB_SHIFT) & 7] * ch.swidth
 
     def bytes_to_event(self, line: int, to_periph: bool) -> int | None:
         """Bytes the channel serving ``line`` moves before its current LLI ends."""

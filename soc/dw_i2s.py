@@ -1,0 +1,408 @@
+"""A DesignWare-APB-I2S-style controller: the hardware model.
+
+Counterpart: the Synopsys DW_apb_i2s block driven by sound/soc/dwc/ (register names from
+that driver's local.h): IER, IRER, ITER, CER, CCR, RXFFR, TXFFR, per channel pair x the
+LRBR/LTHR, RRBR/RTHR, RER, TER, RCR, TCR, ISR, IMR, ROR, TOR, RFCR, TFCR, RFF, TFF, and
+the DMA data ports RXDMA/TXDMA that a DMA's ``dst_addr``/``src_addr`` points at.
+
+The serializer moves frames at the bit clock's pace (the clock is the codec's, i.e. the
+far end's: the I2S here is bit-clock slave). Each step between events is one numpy
+slice. The FIFOs talk to the DMA controller by request lines:
+
+- TX: the request is asserted while the FIFO level is at or below the trigger level
+  (TFCR) and a burst fits; each request moves one burst. In closed form: after the
+  serializer has consumed ``C`` bytes, the DMA has delivered the least number of whole
+  bursts that leaves the level above the trigger. The agent computes, from that formula
+  and the DMA's bytes-to-next-LLI-end, the frame at which the DMA will cross its next LLI
+  end, so a period interrupt is raised at the exact frame it would be on silicon (to one
+  burst).
+- RX: the request is asserted while the level is at or above the trigger (RFCR + 1) and a
+  whole burst is there; each request takes one burst out.
+
+What the line carries when the TX FIFO runs dry is zeros: the frames are counted
+(``tx_underrun_frames``), ISR.TXFE is set and an underrun event counted. An RX FIFO that
+overflows drops the newest frames (``rx_overrun_frames``) and sets ISR.RXFO.
+
+Model extensions, stated: the channel count is the TXCHN/RXCHN register (1..8), since the
+real block is stereo per pair; CCR bit 8 selects left-justified instead of I2S framing,
+which changes timing on the wire but not sample values, so it is only reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from soc.clock import VirtualClock, frame_at_ns, ns_at_frame
+from soc.irq import InterruptController
+from soc.pl080 import Pl080
+
+IER = 0x000
+IRER = 0x004
+ITER = 0x008
+CER = 0x00C
+CCR = 0x010
+RXFFR = 0x014
+TXFFR = 0x018
+LRBR_LTHR = 0x020
+RRBR_RTHR = 0x024
+RER = 0x028
+TER = 0x02C
+RCR = 0x030
+TCR = 0x034
+ISR = 0x038
+IMR = 0x03C
+ROR = 0x040
+TOR = 0x044
+RFCR = 0x048
+TFCR = 0x04C
+RFF = 0x050
+TFF = 0x054
+PAIR_STRIDE = 0x40
+RXDMA = 0x1C0
+TXDMA = 0x1C8
+RXCHN = 0x1E0  # model extension: active RX slots
+TXCHN = 0x1E4  # model extension: active TX slots
+COMP_PARAM_1 = 0x1F4
+COMP_VERSION = 0x1F8
+COMP_TYPE = 0x1FC
+COMP_TYPE_DW_I2S = 0x445701A0
+
+ISR_RXDA = 1 << 0
+ISR_RXFO = 1 << 1
+ISR_TXFE = 1 << 4
+ISR_TXFO = 1 << 5
+CCR_LEFT_J = 1 << 8
+
+# WLEN codes of RCR/TCR -> bits per word
+WLEN_BITS = {1: 12, 2: 16, 3: 20, 4: 24, 5: 32}
+
+
+@dataclass
+class _Fifo:
+    """One direction's FIFO: the bytes the DMA wrote (TX) or the serializer shifted in (RX)."""
+
+    data: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+    moved: int = 0  # bytes moved by the DMA since the block was enabled
+    line: int = 0  # bytes the serializer moved since the block was enabled
+
+    @property
+    def level(self) -> int:
+        return int(self.data.size)
+
+    def reset(self) -> None:
+        self.data = np.zeros(0, np.uint8)
+        self.moved = self.line = 0
+
+
+class DwI2s:
+    """The controller. A codec connected with :meth:`connect` is the far end of the bus."""
+
+    def __init__(
+        self,
+        bus,
+        clock: VirtualClock,
+        irqc: InterruptController,
+        irq: int,
+        base: int,
+        dmac: Pl080,
+        tx_request: int,
+        rx_request: int,
+        fifo_depth: int = 16,
+        name: str = "i2s0",
+    ) -> None:
+        self.clock, self.irqc, self.irq = clock, irqc, irq
+        self.base = base
+        self.dmac = dmac
+        self.tx_request, self.rx_request = tx_request, rx_request
+        self.fifo_depth = fifo_depth
+        self.name = name
+        self.regs: dict[int, int] = {}
+        self.tx = _Fifo()
+        self.rx = _Fifo()
+        self.rate = 48000
+        self.frame_ns_origin = 0  # the time at which frame 0 of the bit clock fell
+        self.frames = 0  # frames the bit clock has run since the origin
+        self.tx_sink: Callable[[np.ndarray], None] | None = None
+        self.rx_source: Callable[[int], np.ndarray] | None = None
+        self.tx_underrun_frames = 0
+        self.tx_underruns = 0
+        self.rx_overrun_frames = 0
+        self.rx_overruns = 0
+        self._tx_dry = False
+        bus.add_mmio(name, base, 0x200, self)
+        dmac.connect_request_line(tx_request, self)
+        dmac.connect_request_line(rx_request, self)
+        clock.add_agent(self)
+
+    # -- the far end --
+
+    def connect(
+        self,
+        rate: int,
+        tx_sink: Callable[[np.ndarray], None] | None,
+        rx_source: Callable[[int], np.ndarray] | None,
+    ) -> None:
+        """The codec provides the bit clock at ``rate``, takes TX frames, gives RX frames."""
+        self.rate = rate
+        self.frame_ns_origin = self.clock.now_ns
+        self.frames = 0
+        self.tx_sink, self.rx_source = tx_sink, rx_source
+
+    # -- registers --
+
+    def reg(self, off: int) -> int:
+        return self.regs.get(off, 0)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.reg(IER) & 1)
+
+    @property
+    def tx_on(self) -> bool:
+        return self.enabled and bool(self.reg(ITER) & 1) and bool(self.reg(CER) & 1)
+
+    @property
+    def rx_on(self) -> bool:
+        return self.enabled and bool(self.reg(IRER) & 1) and bool(self.reg(CER) & 1)
+
+    def _wlen(self, cr: int) -> int:
+        bits = WLEN_BITS.get(self.reg(cr) & 7)
+        if bits is None:
+            raise ValueError(f"{self.name}: word length not programmed")
+        return bits
+
+    @property
+    def tx_channels(self) -> int:
+        return max(1, min(8, self.reg(TXCHN) or 2))
+
+    @property
+    def rx_channels(self) -> int:
+        return max(1, min(8, self.reg(RXCHN) or 2))
+
+    @staticmethod
+    def slot_bytes(bits: int) -> int:
+        """Bytes a DMA beat carries for one sample of ``bits`` (16 -> 2, else 4)."""
+        return 2 if bits <= 16 else 4
+
+    @property
+    def left_justified(self) -> bool:
+        return bool(self.reg(CCR) & CCR_LEFT_J)
+
+    def mmio_read(self, off: int) -> int:
+        if off == COMP_TYPE:
+            return COMP_TYPE_DW_I2S
+        if off == COMP_VERSION:
+            return 0x3130322A
+        if off == COMP_PARAM_1:  # TX/RX enabled, APB width 32, FIFO depth code
+            depth_code = {2: 0, 4: 1, 8: 2, 16: 3}.get(self.fifo_depth, 3)
+            return (depth_code << 2) | (1 << 5) | (1 << 6) | 2
+        if off == ISR:
+            return self.reg(ISR)
+        if off == ROR:
+            isr = self.reg(ISR)
+            self.regs[ISR] = isr & ~ISR_RXFO
+            self._update_irq()
+            return isr & ISR_RXFO
+        if off == TOR:
+            isr = self.reg(ISR)
+            self.regs[ISR] = isr & ~ISR_TXFO
+            self._update_irq()
+            return isr & ISR_TXFO
+        return self.reg(off)
+
+    def mmio_write(self, off: int, value: int) -> None:
+        was_tx, was_rx = self.tx_on, self.rx_on
+        self.regs[off] = value
+        if off in (TXFFR, TFF) and value & 1:
+            self.tx.reset()
+        if off in (RXFFR, RFF) and value & 1:
+            self.rx.reset()
+        if self.tx_on and not was_tx:
+            self.tx.reset()
+            self._tx_dry = False
+            self._service_tx()  # an empty FIFO asks for data at once
+        if off == IMR:
+            self._update_irq()
+        if self.rx_on and not was_rx:
+            self.rx.reset()
+
+    def _update_irq(self) -> None:
+        pending = self.reg(ISR) & ~self.reg(IMR) & (ISR_TXFE | ISR_TXFO | ISR_RXFO | ISR_RXDA)
+        self.irqc.set_level(self.irq, bool(pending))
+
+    # -- DMA data ports (the DMA writes TXDMA, reads RXDMA) --
+
+    def fifo_write(self, off: int, data: np.ndarray, width: int) -> None:
+        if off not in (TXDMA, LRBR_LTHR, RRBR_RTHR) or not self.tx_on:
+            return  # writes to a disabled block are lost
+        self.tx.data = np.concatenate([self.tx.data, data])
+
+    def fifo_read(self, off: int, nbytes: int, width: int) -> np.ndarray:
+        if off not in (RXDMA, LRBR_LTHR, RRBR_RTHR):
+            return np.zeros(nbytes, np.uint8)
+        out = self.rx.data[:nbytes]
+        self.rx.data = self.rx.data[nbytes:]
+        if out.size < nbytes:  # reading an empty FIFO returns zeros
+            out = np.concatenate([out, np.zeros(nbytes - out.size, np.uint8)])
+        return out
+
+    # -- the DMA handshake, in closed form --
+
+    def _burst(self, to_periph: bool, slot: int) -> int:
+        """Bytes per DMA burst: the DMA channel's programmed burst (one beat if none)."""
+        line = self.tx_request if to_periph else self.rx_request
+        return self.dmac.burst_bytes(line, to_periph) or slot
+
+    def _tx_geometry(self) -> tuple[int, int, int]:
+        """(frame bytes, burst bytes, trigger level in bytes) for TX."""
+        slot = self.slot_bytes(self._wlen(TCR))
+        fb = self.tx_channels * slot
+        bb = self._burst(True, slot)
+        depth = self.fifo_depth * fb
+        trig = min((self.reg(TFCR) & 0xF) * fb, depth - bb)  # a burst must fit
+        return fb, bb, max(trig, 0)
+
+    def _tx_want(self, n: int) -> int:
+        """Bytes the DMA delivers while the serializer shifts ``n`` more frames out.
+
+        The request is up while the level is at or below the trigger; each request is
+        one burst; so the DMA brings the level just above the trigger.
+        """
+        fb, bb, trig = self._tx_geometry()
+        level_after = self.tx.level - n * fb
+        return bb * ((trig - level_after) // bb + 1) if level_after <= trig else 0
+
+    def _service_tx(self, n: int = 0) -> None:
+        if not self.tx_on:
+            return
+        want = self._tx_want(n)
+        if want > 0:
+            got = self.dmac.dma_request(self.tx_request, want, to_periph=True)
+            self.tx.moved += got
+
+    def _tx_frames_to_event(self) -> int | None:
+        """Frames until the DMA crosses its current LLI end (a possible interrupt)."""
+        left = self.dmac.bytes_to_event(self.tx_request, to_periph=True)
+        if not left:
+            return None
+        fb, bb, trig = self._tx_geometry()
+        bursts = -(-left // bb)
+        n = -(-((bursts - 1) * bb + self.tx.level - trig) // fb)
+        return max(n, 1)
+
+    def _rx_geometry(self) -> tuple[int, int, int]:
+        slot = self.slot_bytes(self._wlen(RCR))
+        fb = self.rx_channels * slot
+        bb = self._burst(False, slot)
+        trig = max(((self.reg(RFCR) & 0xF) + 1) * fb, bb)  # a whole burst must be there
+        return fb, bb, min(trig, self.fifo_depth * fb)
+
+    def _service_rx(self) -> None:
+        if not self.rx_on:
+            return
+        _, bb, trig = self._rx_geometry()
+        if self.rx.level >= trig:
+            want = bb * ((self.rx.level - trig) // bb + 1)
+            self.rx.moved += self.dmac.dma_request(self.rx_request, want, to_periph=False)
+
+    def _rx_frames_to_event(self) -> int | None:
+        left = self.dmac.bytes_to_event(self.rx_request, to_periph=False)
+        if not left:
+            return None
+        fb, bb, trig = self._rx_geometry()
+        bursts = -(-left // bb)
+        need = trig + (bursts - 1) * bb - self.rx.level
+        return max(-(-need // fb), 1)
+
+    def dma_request_ready(self, line: int) -> None:
+        """The DMA channel for ``line`` came up: a request that is asserted is seen now."""
+        if line == self.tx_request:
+            self._service_tx()
+        elif line == self.rx_request:
+            self._service_rx()
+
+    # -- the clock agent --
+
+    def next_event_ns(self) -> int | None:
+        steps = [
+            s
+            for s in (
+                self._tx_frames_to_event() if self.tx_on else None,
+                self._rx_frames_to_event() if self.rx_on else None,
+            )
+            if s is not None
+        ]
+        if not steps:
+            return None
+        return self.frame_ns_origin + ns_at_frame(self.frames + min(steps), self.rate)
+
+    def advance_to(self, t_ns: int) -> None:
+        target = frame_at_ns(t_ns - self.frame_ns_origin, self.rate)
+        n = target - self.frames
+        if n <= 0:
+            return
+        self.frames = target
+        if self.tx_on:
+            self._shift_out(n)
+        if self.rx_on:
+            self._shift_in(n)
+
+    def _shift_out(self, n: int) -> None:
+        fb = self.tx_channels * self.slot_bytes(self._wlen(TCR))
+        self.tx.line += n * fb
+        self._service_tx(n)
+        take = min(self.tx.level // fb, n)
+        raw = self.tx.data[: take * fb]
+        self.tx.data = self.tx.data[take * fb :]
+        frames = self._decode(raw, take, self.tx_channels, self._wlen(TCR))
+        dry = n - take
+        if dry:
+            self.tx_underrun_frames += dry
+            if not self._tx_dry:
+                self.tx_underruns += 1
+            self.regs[ISR] = self.reg(ISR) | ISR_TXFE
+            self._update_irq()
+            frames = np.concatenate([frames, np.zeros((dry, self.tx_channels), np.int32)])
+        self._tx_dry = dry > 0
+        if self.tx_sink is not None:
+            self.tx_sink(frames)
+
+    @staticmethod
+    def _decode(raw: np.ndarray, frames: int, channels: int, bits: int) -> np.ndarray:
+        """DMA bytes to sample values: the low ``bits`` of each word, sign-extended."""
+        if bits <= 16:
+            words = raw.view("<i2").astype(np.int32)
+        else:
+            words = raw.view("<i4")
+        if bits not in (16, 32):
+            shift = 32 - bits if bits > 16 else 16 - bits
+            words = (words << shift) >> shift
+        return words.reshape(frames, channels)
+
+    @staticmethod
+    def _encode(frames: np.ndarray, bits: int) -> np.ndarray:
+        """Sample values to the bytes the DMA reads: one 16- or 32-bit word a sample."""
+        dtype = "<i2" if bits <= 16 else "<i4"
+        return np.ascontiguousarray(frames, dtype=dtype).reshape(-1).view(np.uint8)
+
+    def _shift_in(self, n: int) -> None:
+        ch, bits = self.rx_channels, self._wlen(RCR)
+        fb = ch * self.slot_bytes(bits)
+        if self.rx_source is not None:
+            frames = np.asarray(self.rx_source(n), dtype=np.int32).reshape(n, ch)
+        else:
+            frames = np.zeros((n, ch), np.int32)
+        self.rx.data = np.concatenate([self.rx.data, self._encode(frames, bits)])
+        self.rx.line += n * fb
+        self._service_rx()
+        depth = self.fifo_depth * fb
+        if self.rx.level > depth:
+            lost = (self.rx.level - depth) // fb
+            self.rx.data = self.rx.data[:depth]
+            self.rx_overrun_frames += lost
+            self.rx_overruns += 1
+            self.regs[ISR] = self.reg(ISR) | ISR_RXFO
+            self._update_irq()
