@@ -11,6 +11,8 @@ The CPU that runs it is the board's bottom-half executor, handed in by the drive
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -26,23 +28,42 @@ class Tasklet:
         self.fn = fn
         self.cpu = cpu
         self.scheduled = False
+        self.running: int | None = None  # the thread running it
         self.runs = 0
         self._handle: Any = None
+        self._lock = threading.Lock()
 
     def schedule(self) -> None:
-        if self.scheduled:
-            return
-        self.scheduled = True
-        self._handle = self.cpu.defer(self._run)
+        with self._lock:
+            if self.scheduled:
+                return
+            self.scheduled = True
+            self._handle = self.cpu.defer(self._run)
+
+    def _take(self) -> bool:
+        with self._lock:
+            if not self.scheduled:
+                return False  # killed: it already ran
+            self.scheduled = False
+            self._handle = None
+            self.running = threading.get_ident()
+            return True
 
     def _run(self) -> None:
-        self.scheduled = False
-        self._handle = None
-        self.runs += 1
-        self.fn()
+        if not self._take():
+            return
+        try:
+            self.runs += 1
+            self.fn()
+        finally:
+            self.running = None
 
     def kill(self) -> None:
-        """``tasklet_kill``: a pending run happens now; none is pending afterwards."""
-        if self.scheduled:
-            self.cpu.cancel(self._handle)
+        """``tasklet_kill``: a pending run happens now; none is pending or running after."""
+        with self._lock:
+            handle = self._handle if self.scheduled else None
+        if handle is not None:
+            self.cpu.cancel(handle)
             self._run()
+        while self.running is not None and self.running != threading.get_ident():
+            time.sleep(0.0002)  # tasklet_unlock_wait

@@ -11,7 +11,7 @@ from __future__ import annotations
 from soc.bus import Bus
 from soc.clock import VirtualClock
 from soc.dw_i2s import DwI2s
-from soc.irq import Cpu, InterruptController
+from soc.irq import Cpu, InterruptController, RealtimeCpu
 from soc.pl080 import Pl080
 from soc.platform import DtNode, PlatformBus, Soc
 
@@ -35,10 +35,11 @@ def make_board(
 ) -> PlatformBus:
     """Build the SoC and its device tree; call ``populate()`` on the result to probe."""
     clock = clock or VirtualClock()
-    bus = Bus()
+    bus = Bus(clock.hw_lock)
     ram = bus.add_ram("ram", RAM_BASE, RAM_SIZE)
-    irqc = InterruptController()
-    soc = Soc(bus, clock, irqc, Cpu(clock, bh_latency_ns), ram)
+    irqc = InterruptController(clock)
+    cpu = RealtimeCpu(clock, bh_latency_ns) if clock.realtime else Cpu(clock, bh_latency_ns)
+    soc = Soc(bus, clock, irqc, cpu, ram)
     soc.hw["dma0"] = Pl080(
         bus,
         clock,

@@ -11,9 +11,10 @@ DMA can move a whole LLI with one slice. Peripheral data registers that a DMA fe
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -114,7 +115,8 @@ AccessObserver = Callable[[int, int, bool], None]
 class Bus:
     """Decodes physical addresses to RAM banks and MMIO register blocks."""
 
-    def __init__(self) -> None:
+    def __init__(self, lock: Any = None) -> None:
+        self.lock = lock if lock is not None else threading.RLock()
         self.ram: list[RamRegion] = []
         self.mmio: list[MmioRegion] = []
         self.dma_observers: list[AccessObserver] = []
@@ -151,6 +153,10 @@ class Bus:
     # -- word access (the CPU programming registers, the DMA reading an LLI) --
 
     def read32(self, addr: int) -> int:
+        with self.lock:
+            return self._read32(addr)
+
+    def _read32(self, addr: int) -> int:
         ram = self._ram_at(addr, 4, False)
         if ram is not None:
             off = addr - ram.base
@@ -159,6 +165,10 @@ class Bus:
         return dev.mmio_read(off) & 0xFFFFFFFF
 
     def write32(self, addr: int, value: int) -> None:
+        with self.lock:
+            self._write32(addr, value)
+
+    def _write32(self, addr: int, value: int) -> None:
         ram = self._ram_at(addr, 4, True)
         if ram is not None:
             off = addr - ram.base

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -55,11 +57,18 @@ class VirtualClock:
     condition, which runs the hardware forward until the condition holds.
     """
 
+    realtime = False
+
     def __init__(self) -> None:
         self.now_ns = 0
         self.agents: list[Agent] = []
         self._queue: list[Event] = []
         self._seq = itertools.count()
+        # The hardware lock: held while the hardware moves, and by every bus access, so a
+        # CPU-side register access never sees the hardware half-way through a step.
+        self.hw_lock = threading.RLock()
+        self._stepping: int | None = None  # the thread moving the hardware, if any
+        self.post_step: list[Callable[[], None]] = []  # e.g. deferred interrupt delivery
 
     # -- scheduling --
 
@@ -81,6 +90,10 @@ class VirtualClock:
     # -- running --
 
     def _next_event(self) -> int | None:
+        with self.hw_lock:
+            return self._next_event_locked()
+
+    def _next_event_locked(self) -> int | None:
         while self._queue and self._queue[0].cancelled:
             heapq.heappop(self._queue)
         times = [a.next_event_ns() for a in self.agents]
@@ -89,10 +102,21 @@ class VirtualClock:
         times = [t for t in times if t is not None]
         return max(min(times), self.now_ns) if times else None
 
+    def stepping_here(self) -> bool:
+        """True inside a hardware step on this thread (interrupts wait until it ends)."""
+        return self._stepping == threading.get_ident()
+
     def _move_to(self, t_ns: int) -> None:
-        self.now_ns = t_ns
-        for agent in self.agents:
-            agent.advance_to(t_ns)
+        with self.hw_lock:
+            self._stepping = threading.get_ident()
+            try:
+                self.now_ns = t_ns
+                for agent in self.agents:
+                    agent.advance_to(t_ns)
+            finally:
+                self._stepping = None
+        for hook in self.post_step:
+            hook()
 
     def _run_due(self) -> None:
         while self._queue and self._queue[0].at_ns <= self.now_ns:
@@ -132,3 +156,77 @@ class VirtualClock:
             if not self.step(deadline):
                 return cond()
         return True
+
+    def wait_until(self, cond: Callable[[], bool], timeout_ns: int) -> bool:
+        """How a CPU-side caller blocks: here, by running the hardware forward."""
+        return self.run_until_true(cond, timeout_ns)
+
+
+class RealtimeClock(VirtualClock):
+    """The same scheduler, advanced by a master in real time.
+
+    The master is the sound card's stream callback (:meth:`advance_frames`, the card
+    clock) or :class:`WallClock`'s timer thread. CPU-side code never moves time: it waits
+    on a condition that every hardware step and every bottom half notifies.
+    """
+
+    realtime = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cv = threading.Condition()
+        self.error: BaseException | None = None  # a lost master (device error) lands here
+
+    def advance_frames(self, total_frames: int, rate: int, origin_ns: int = 0) -> None:
+        """The card clock: ``total_frames`` frames have elapsed since ``origin_ns``."""
+        self.run_until(origin_ns + ns_at_frame(total_frames, rate))
+        self.notify()
+
+    def notify(self) -> None:
+        with self.cv:
+            self.cv.notify_all()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.notify()
+
+    def wait_until(self, cond: Callable[[], bool], timeout_ns: int) -> bool:
+        """Sleep until ``cond()`` holds; False on timeout. Raises the master's error."""
+        deadline = time.monotonic() + timeout_ns / NSEC_PER_SEC
+        with self.cv:
+            while not cond():
+                if self.error is not None:
+                    raise self.error
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cv.wait(min(left, 0.05))
+        return True
+
+
+class WallClock:
+    """A timer that paces a :class:`RealtimeClock` where there is no card."""
+
+    def __init__(self, clock: RealtimeClock, tick_s: float = 0.002) -> None:
+        self.clock = clock
+        self.tick_s = tick_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        origin = time.monotonic_ns() - self.clock.now_ns
+        self._stop.clear()
+
+        def run() -> None:
+            while not self._stop.wait(self.tick_s):
+                self.clock.run_until(time.monotonic_ns() - origin)
+                self.clock.notify()
+
+        self._thread = threading.Thread(target=run, name="wall-clock", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None

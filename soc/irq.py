@@ -6,14 +6,23 @@ that tasklets ride on. The top half (the handler a driver registered with
 short. Bottom halves are deferred to :class:`Cpu`, which runs them later on the
 CPU side: on the virtual clock as an event ``bh_latency_ns`` after they were raised.
 
+In real time, bottom halves run on :class:`RealtimeCpu`'s worker thread, and a top half
+raised inside a hardware step (on the card's callback thread) runs right after the step,
+once the hardware lock is released, on that same thread.
+
 Lines are level-triggered, as the PL080's combined interrupt output is: a handler
 runs when an enabled line is asserted and runs again while the line stays asserted.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from soc.clock import Event, VirtualClock
 
@@ -29,7 +38,11 @@ class IrqAction:
 class InterruptController:
     """Numbered level-triggered lines with enable, pending and per-line counts."""
 
-    def __init__(self, nr_lines: int = 64) -> None:
+    def __init__(self, clock: VirtualClock | None = None, nr_lines: int = 64) -> None:
+        self.clock = clock
+        self._deferred: set[int] = set()
+        if clock is not None:
+            clock.post_step.append(self.deliver_deferred)
         self.nr_lines = nr_lines
         self.actions: dict[int, IrqAction] = {}
         self.enabled = [False] * nr_lines
@@ -63,8 +76,16 @@ class InterruptController:
     def set_level(self, line: int, asserted: bool) -> None:
         """The hardware drives the line; an enabled asserted line runs its handler."""
         self.asserted[line] = asserted
-        if asserted:
+        if not asserted:
+            return
+        if self.clock is not None and self.clock.stepping_here():
+            self._deferred.add(line)  # the top half runs when the hardware step ends
+        else:
             self._deliver(line)
+
+    def deliver_deferred(self) -> None:
+        while self._deferred:
+            self._deliver(self._deferred.pop())
 
     def pending(self, line: int) -> bool:
         return self.asserted[line] and not self.enabled[line]
@@ -102,3 +123,64 @@ class Cpu:
 
     def cancel(self, handle: Event) -> None:
         self.clock.cancel(handle)
+
+
+@dataclass(order=True)
+class _Work:
+    due: float
+    seq: int
+    fn: Callable[[], None] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+
+class RealtimeCpu:
+    """Bottom halves on a worker thread, ``bh_latency_ns`` after they were raised.
+
+    After each one it notifies the clock, so a writer waiting for room wakes up.
+    """
+
+    def __init__(self, clock: Any, bh_latency_ns: int = 0) -> None:
+        self.clock = clock
+        self.bh_latency_ns = bh_latency_ns
+        self._heap: list[_Work] = []
+        self._seq = itertools.count()
+        self._cv = threading.Condition()
+        self._stop = False
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="cpu-bh", daemon=True)
+        self._thread.start()
+
+    def defer(self, fn: Callable[[], None]) -> _Work:
+        work = _Work(time.monotonic() + self.bh_latency_ns / 1e9, next(self._seq), fn)
+        with self._cv:
+            heapq.heappush(self._heap, work)
+            self._cv.notify()
+        return work
+
+    def cancel(self, handle: _Work) -> None:
+        handle.cancelled = True
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._stop and (not self._heap or self._heap[0].due > time.monotonic()):
+                    wait = self._heap[0].due - time.monotonic() if self._heap else None
+                    self._cv.wait(wait)
+                if self._stop:
+                    return
+                work = heapq.heappop(self._heap)
+            if work.cancelled:
+                continue
+            try:
+                work.fn()
+            except BaseException as e:  # a bottom half must not kill the CPU silently
+                self.error = e
+                self.clock.fail(e)
+            self.clock.notify()
+
+    def shutdown(self) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify()
+        if threading.current_thread() is not self._thread:
+            self._thread.join()

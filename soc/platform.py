@@ -100,8 +100,11 @@ class PlatformBus:
             pdev.driver = driver
 
     def remove(self) -> None:
-        """Unbind every driver, last probed first."""
+        """Unbind every driver, last probed first; then stop the CPU's worker, if any."""
         for pdev in reversed(list(self.devices.values())):
             if pdev.driver is not None:
                 pdev.driver.remove(pdev)
                 pdev.driver = None
+        shutdown = getattr(self.soc.cpu, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
