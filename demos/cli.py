@@ -86,6 +86,21 @@ def _cmd_dmatest(args: argparse.Namespace) -> int:
     return 1 if result.failures else 0
 
 
+def _cmd_devices(args: argparse.Namespace) -> int:
+    from soc.card import default_output_device, list_devices
+
+    rows = list_devices()
+    width = max(len(str(r.name)) for r in rows)
+    print(f"{'':2}{'index':>7}  {'name':<{width}}  {'host API':<26} {'out':>3} {'in':>3}  rate")
+    for r in rows:
+        mark = ("<" if r.default_output else " ") + (">" if r.default_input else " ")
+        print(f"{mark}{str(r.index):>7}  {r.name:<{width}}  {r.hostapi:<26} "
+              f"{r.max_output_channels:>3} {r.max_input_channels:>3}  {r.default_samplerate:g}")
+    device, why = default_output_device()
+    print(f"play uses: {device} ({why})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dma-audio", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -108,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help='print {"tests", "failures", "iops", "kbps"} as the last line')
     p.set_defaults(func=_cmd_dmatest)
+
+    p = sub.add_parser("devices", help="list sound devices (< default output, > default input)")
+    p.set_defaults(func=_cmd_devices)
     return parser
 
 

@@ -1,0 +1,337 @@
+"""The far end of the I2S bus: a real sound card through sounddevice, or the virtual card.
+
+Counterpart: the codec and whatever is behind it. On a board the codec is bit-clock
+master; here the sound card is: each PortAudio callback for ``frames`` frames advances
+the whole SoC by exactly that many sample periods (:meth:`RealtimeClock.advance_frames`),
+and the frames the I2S serializer shifted out during that advance are what the callback
+hands to PortAudio. Capture is the mirror: the frames PortAudio hands in are what the
+serializer shifts into the RX FIFO. Nothing else keeps time, so nothing can drift.
+
+The callback never blocks on the CPU side: it moves the hardware (taking the hardware
+lock for the length of a step), runs the DMA top half, and returns. Bottom halves run on
+the CPU worker thread.
+
+PortAudio's dithering and clipping are off: a bit-exact path must stay bit-exact through a
+float32 server such as JACK.
+
+Line samples are int32 values of the I2S word; the card gets them as int16 for words of
+16 bits or less, and as int32, left-justified, for longer words (exact for 24-in-32). A
+JACK device gets float32 scaled by a power of two (exact up to 24-bit words).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from soc.clock import RealtimeClock, VirtualClock, WallClock
+from soc.dw_i2s import DwI2s
+
+
+class CardError(RuntimeError):
+    """The sound device failed: it could not be opened, or it went away."""
+
+
+def card_dtype(bits: int, float_card: bool = False) -> str:
+    if float_card:
+        return "float32"
+    return "int16" if bits <= 16 else "int32"
+
+
+def line_to_card(frames: np.ndarray, bits: int, float_card: bool = False) -> np.ndarray:
+    if float_card:  # a power-of-two scale: exact in float32 up to 24-bit words
+        return (frames.astype(np.float64) / (1 << (bits - 1))).astype(np.float32)
+    if bits <= 16:
+        return (frames << (16 - bits)).astype(np.int16)
+    return (frames.astype(np.int32) << (32 - bits)).astype(np.int32)
+
+
+def card_to_line(data: np.ndarray, bits: int, float_card: bool = False) -> np.ndarray:
+    if data.dtype.kind == "f" or float_card:
+        scaled = np.rint(data.astype(np.float64) * (1 << (bits - 1)))
+        return np.clip(scaled, -(1 << (bits - 1)), (1 << (bits - 1)) - 1).astype(np.int32)
+    shift = (16 if bits <= 16 else 32) - bits
+    return data.astype(np.int32) >> shift
+
+
+def _is_float_server(device: Any) -> bool:
+    """JACK works in float32, and PortAudio's int16 <-> float conversions are not each
+    other's inverse (x/32768 one way, x*32767 the other): talk float32 to it ourselves."""
+    import sounddevice as sd
+
+    info = sd.query_devices(device if device is not None else sd.default.device[1])
+    return "JACK" in sd.query_hostapis(info["hostapi"])["name"]
+
+
+@dataclass
+class CardStats:
+    callbacks: int = 0
+    frames: int = 0
+    output_underflows: int = 0  # PortAudio's own flags, not I2S FIFO underruns
+    input_overflows: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class SoundDeviceCard:
+    """A real card: a sounddevice stream whose callback is the SoC's master clock."""
+
+    def __init__(
+        self,
+        clock: RealtimeClock,
+        i2s: DwI2s,
+        device: Any = None,
+        rate: int = 48000,
+        channels: int = 2,
+        bits: int = 16,
+        playback: bool = True,
+        capture: bool = False,
+        blocksize: int = 0,
+        latency: Any = None,
+        watchdog_s: float = 2.0,
+    ) -> None:
+        if not clock.realtime:
+            raise ValueError("a sound card needs a RealtimeClock: it is the master clock")
+        self.clock, self.i2s = clock, i2s
+        self.device, self.rate, self.channels, self.bits = device, rate, channels, bits
+        self.playback, self.capture = playback, capture
+        self.blocksize, self.latency = blocksize, latency
+        self.watchdog_s = watchdog_s
+        self.stats = CardStats()
+        self.stream: Any = None
+        self.float_card = False
+        self.origin_ns = 0
+        self._out: np.ndarray | None = None
+        self._in: np.ndarray | None = None
+        self._out_pos = self._in_pos = 0
+        self._closing = False
+        self._last_callback = 0.0
+        self._watchdog: threading.Thread | None = None
+
+    # -- the I2S side --
+
+    def _tx_sink(self, frames: np.ndarray) -> None:
+        out = self._out
+        if out is None:
+            return
+        n = min(len(frames), len(out) - self._out_pos)
+        out[self._out_pos : self._out_pos + n] = line_to_card(frames[:n], self.bits,
+                                                              self.float_card)
+        self._out_pos += n
+
+    def _rx_source(self, n: int) -> np.ndarray:
+        data = self._in
+        if data is None:
+            return np.zeros((n, self.channels), np.int32)
+        chunk = data[self._in_pos : self._in_pos + n]
+        self._in_pos += n
+        if len(chunk) < n:
+            chunk = np.concatenate([chunk, np.zeros((n - len(chunk), self.channels), chunk.dtype)])
+        return card_to_line(chunk, self.bits)
+
+    # -- the PortAudio side --
+
+    def _tick(self, indata: Any, outdata: Any, frames: int, status: Any) -> None:
+        import sounddevice as sd
+
+        try:
+            self._last_callback = time.monotonic()
+            st = self.stats
+            st.callbacks += 1
+            if status.output_underflow:
+                st.output_underflows += 1
+            if status.input_overflow:
+                st.input_overflows += 1
+            self._out, self._out_pos = outdata, 0
+            self._in, self._in_pos = indata, 0
+            st.frames += frames
+            self.clock.advance_frames(st.frames, self.rate, self.origin_ns)
+            if outdata is not None and self._out_pos < frames:
+                outdata[self._out_pos :] = 0
+        except Exception as e:  # never let an exception escape into PortAudio silently
+            self.stats.errors.append(repr(e))
+            self.clock.fail(e)
+            raise sd.CallbackAbort from e
+        finally:
+            self._out = self._in = None
+
+    def start(self) -> None:
+        import sounddevice as sd
+
+        try:
+            self.float_card = _is_float_server(self.device)
+        except (sd.PortAudioError, ValueError) as e:
+            raise CardError(f"cannot open sound device {self.device!r}: {e}") from None
+        dtype = card_dtype(self.bits, self.float_card)
+        kw = dict(device=self.device, samplerate=self.rate, channels=self.channels,
+                  dtype=dtype, blocksize=self.blocksize, latency=self.latency,
+                  finished_callback=self._finished, dither_off=True, clip_off=True)
+        self.origin_ns = self.clock.now_ns
+        self.i2s.connect(self.rate, self._tx_sink if self.playback else None,
+                         self._rx_source if self.capture else None)
+        try:
+            if self.playback and self.capture:
+                self.stream = sd.Stream(
+                    callback=lambda i, o, f, t, s: self._tick(i, o, f, s), **kw)
+            elif self.capture:
+                self.stream = sd.InputStream(
+                    callback=lambda i, f, t, s: self._tick(i, None, f, s), **kw)
+            else:
+                self.stream = sd.OutputStream(
+                    callback=lambda o, f, t, s: self._tick(None, o, f, s), **kw)
+            self._last_callback = time.monotonic()
+            self.stream.start()
+        except (sd.PortAudioError, ValueError) as e:
+            raise CardError(f"cannot open sound device {self.device!r}: {e}") from None
+        self._watchdog = threading.Thread(target=self._watch, name="card-watchdog", daemon=True)
+        self._watchdog.start()
+
+    def _finished(self) -> None:
+        if not self._closing:
+            self.clock.fail(CardError("the sound device stopped the stream (server gone?)"))
+
+    def _watch(self) -> None:
+        while not self._closing:
+            time.sleep(0.1)
+            if self._closing:
+                return
+            if time.monotonic() - self._last_callback > self.watchdog_s:
+                self.clock.fail(CardError(
+                    f"no callback from the sound device for {self.watchdog_s:g} s "
+                    "(device lost or server gone)"))
+                return
+
+    @property
+    def latency_frames(self) -> int:
+        """PortAudio's output (or input) latency, in frames."""
+        if self.stream is None:
+            return 0
+        lat = self.stream.latency
+        lat = lat[1] if isinstance(lat, tuple) else lat
+        return int(round(lat * self.rate))
+
+    def stop(self) -> None:
+        self._closing = True
+        if self.stream is not None:
+            try:
+                self.stream.stop()
+                self.stream.close()
+            except Exception as e:  # a vanished server: closing is best effort
+                self.stats.errors.append(repr(e))
+            self.stream = None
+
+
+class VirtualCard:
+    """The built-in card: records what it is played, supplies capture frames.
+
+    On the virtual clock it keeps no time of its own (the clock runs as fast as the host
+    allows); on a :class:`RealtimeClock` a :class:`WallClock` paces it.
+    """
+
+    def __init__(
+        self,
+        clock: VirtualClock,
+        i2s: DwI2s,
+        rate: int = 48000,
+        channels: int = 2,
+        bits: int = 16,
+        source: Any = None,
+        record: bool = True,
+    ) -> None:
+        self.clock, self.i2s = clock, i2s
+        self.rate, self.channels, self.bits = rate, channels, bits
+        self.source = source  # an array of frames, or a function n -> frames
+        self.record = record
+        self.chunks: list[np.ndarray] = []
+        self.frames_played = 0
+        self._src_pos = 0
+        self._wall: WallClock | None = None
+        self.stats = CardStats()
+
+    def _tx_sink(self, frames: np.ndarray) -> None:
+        self.frames_played += len(frames)
+        if self.record:
+            self.chunks.append(frames.copy())
+
+    def _rx_source(self, n: int) -> np.ndarray:
+        if callable(self.source):
+            return np.asarray(self.source(n), np.int32).reshape(n, self.channels)
+        if self.source is None:
+            return np.zeros((n, self.channels), np.int32)
+        chunk = np.asarray(self.source[self._src_pos : self._src_pos + n], np.int32)
+        self._src_pos += n
+        if len(chunk) < n:
+            chunk = np.concatenate([chunk, np.zeros((n - len(chunk), self.channels), np.int32)])
+        return chunk.reshape(n, self.channels)
+
+    def start(self) -> None:
+        self.i2s.connect(self.rate, self._tx_sink, self._rx_source)
+        if isinstance(self.clock, RealtimeClock):
+            self._wall = WallClock(self.clock)
+            self._wall.start()
+
+    def stop(self) -> None:
+        if self._wall is not None:
+            self._wall.stop()
+            self._wall = None
+
+    latency_frames = 0
+
+    def recorded(self) -> np.ndarray:
+        """Every frame played so far, as line sample values (int32)."""
+        if not self.chunks:
+            return np.zeros((0, self.channels), np.int32)
+        return np.concatenate(self.chunks)
+
+
+@dataclass
+class DeviceInfo:
+    index: int | str
+    name: str
+    hostapi: str
+    max_output_channels: int
+    max_input_channels: int
+    default_samplerate: float
+    default_output: bool = False
+    default_input: bool = False
+
+
+def list_devices() -> list[DeviceInfo]:
+    """Every PortAudio device with its host API, channels and default rate, then the
+    virtual card. An unusable PortAudio (no library) lists the virtual card alone."""
+    rows: list[DeviceInfo] = []
+    try:
+        import sounddevice as sd
+
+        apis = sd.query_hostapis()
+        d_in, d_out = sd.default.device
+        for dev in sd.query_devices():
+            rows.append(DeviceInfo(
+                dev["index"], dev["name"], apis[dev["hostapi"]]["name"],
+                dev["max_output_channels"], dev["max_input_channels"],
+                dev["default_samplerate"], dev["index"] == d_out, dev["index"] == d_in))
+    except (OSError, ImportError):
+        pass
+    rows.append(DeviceInfo("virtual", "dma-audio virtual card", "built-in", 8, 8, 48000.0))
+    return rows
+
+
+def default_output_device() -> tuple[Any, str]:
+    """The device ``play`` uses without -D, and why: PortAudio's default output when it
+    has one, else the virtual card."""
+    try:
+        import sounddevice as sd
+
+        idx = sd.default.device[1]
+        if idx is not None and idx >= 0:
+            info = sd.query_devices(idx)
+            if info["max_output_channels"] > 0:
+                return idx, f"PortAudio's default output device {info['name']!r}"
+    except (OSError, ImportError) as e:
+        return "virtual", f"no usable PortAudio ({e}); using the virtual card"
+    except Exception as e:  # PortAudioError when nothing is there
+        return "virtual", f"no default output device ({e}); using the virtual card"
+    return "virtual", "no default output device; using the virtual card"

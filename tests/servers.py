@@ -1,0 +1,87 @@
+"""Private, clocked sound servers for end-to-end tests (see the team's TESTING.md).
+
+Each fixture starts its own server under a unique name and stops it afterwards. Where the
+server binary is missing the test is skipped with the reason; `.ci/run` installs them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _wait(cmd: list[str], env: dict, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if subprocess.run(cmd, env=env, capture_output=True).returncode == 0:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def jack_server():
+    if shutil.which("jackd") is None:
+        pytest.skip("jackd not installed (apt-get install jackd2)")
+    name = f"dmaaudio{os.getpid()}"
+    proc = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy",
+                             "-r", "48000", "-p", "256"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(os.environ, JACK_DEFAULT_SERVER=name)
+    try:
+        if not _wait(["jack_lsp", "-s", name], env, 10):
+            pytest.fail("jackd did not come up")
+        yield name, env
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def pulse_server():
+    if shutil.which("pulseaudio") is None:
+        pytest.skip("pulseaudio not installed (apt-get install pulseaudio pulseaudio-utils)")
+    rt = tempfile.mkdtemp(prefix="pa-")
+    os.chmod(rt, 0o700)
+    sink = "dmaaudio"
+    env = dict(os.environ, XDG_RUNTIME_DIR=rt, PULSE_SINK=sink, PULSE_SOURCE=f"{sink}.monitor")
+    env.pop("PULSE_SERVER", None)
+    proc = subprocess.Popen(
+        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit",
+         "-L", "module-native-protocol-unix",
+         "-L", f"module-null-sink sink_name={sink} rate=48000"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not _wait(["pactl", "info"], env, 10):
+            pytest.fail("pulseaudio did not come up")
+        yield sink, env
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(rt, ignore_errors=True)
+
+
+def wait_for_recorder(env: dict, timeout: float = 10) -> bool:
+    """True once a PulseAudio record stream (parecord) is connected."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        out = subprocess.run(["pactl", "list", "short", "source-outputs"], env=env,
+                             capture_output=True, text=True).stdout
+        if out.strip():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def run_py(args: list[str], env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)

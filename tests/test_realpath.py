@@ -1,0 +1,56 @@
+"""The real path without the PCM layer: cyclic DMA -> I2S -> PortAudio -> a real server.
+
+Each case runs in its own process, since PortAudio reads the JACK/PulseAudio environment
+when it initialises.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+
+from tests.i2s_path import compare_to_ring
+from tests.servers import jack_server, pulse_server, run_py, wait_for_recorder  # noqa: F401
+
+RING = np.random.default_rng(1).integers(-32768, 32768, size=(4096, 2)).astype(np.int32)
+
+
+def _jack_device(env) -> str:
+    out = run_py(["-c", "import sounddevice as sd; print([d['index'] for d in sd.query_devices()"
+                  " if 'JACK' in sd.query_hostapis(d['hostapi'])['name']][0])"], env)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_jack_loopback_is_sample_exact(jack_server):  # noqa: F811
+    name, env = jack_server
+    out = run_py(["-m", "tests.i2s_path", _jack_device(env), "2", "--loopback", name], env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["errors"] == [] and res["i2s_underruns"] == 0
+    assert res["i2s_frames"] == res["frames"]  # the card is the clock: no drift
+    assert res["ok"], res
+    assert res["compared"] > 24000  # at least half a second compared
+
+
+def test_pulse_null_sink_monitor_is_bit_exact(pulse_server, tmp_path):  # noqa: F811
+    sink, env = pulse_server
+    raw = tmp_path / "rec.raw"
+    rec = subprocess.Popen(["parecord", f"--device={sink}.monitor", "--format=s16le",
+                            "--rate=48000", "--channels=2", "--raw", str(raw)], env=env)
+    try:
+        assert wait_for_recorder(env), "parecord did not connect"
+        out = run_py(["-m", "tests.i2s_path", "pulse", "4"], env)
+    finally:
+        rec.terminate()
+        rec.wait(10)
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["errors"] == [] and res["i2s_underruns"] == 0
+    assert res["i2s_frames"] == res["frames"]
+    stream = np.fromfile(raw, dtype="<i2").reshape(-1, 2).astype(np.int32)
+    check = compare_to_ring(stream, RING)
+    assert check["ok"], check
+    assert check["compared"] > 24000
