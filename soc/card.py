@@ -213,15 +213,35 @@ class SoundDeviceCard:
         lat = lat[1] if isinstance(lat, tuple) else lat
         return int(round(lat * self.rate))
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 3.0) -> None:
+        """Stop and close the stream. With a vanished server PortAudio's stop can wait
+        forever for a callback thread that is gone: give it ``timeout_s``, then leave it."""
         self._closing = True
-        if self.stream is not None:
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return
+
+        def close() -> None:
             try:
-                self.stream.stop()
-                self.stream.close()
-            except Exception as e:  # a vanished server: closing is best effort
+                stream.stop()
+                stream.close()
+            except Exception as e:  # closing a lost device is best effort
                 self.stats.errors.append(repr(e))
-            self.stream = None
+
+        closer = threading.Thread(target=close, name="card-close", daemon=True)
+        closer.start()
+        closer.join(timeout_s)
+        if closer.is_alive():
+            self.stats.errors.append(f"stream did not close within {timeout_s:g} s")
+            # PortAudio's own exit handler would wait on the same dead stream at exit:
+            # skip it, so that a lost device ends the program instead of hanging it.
+            import atexit
+
+            import sounddevice as sd
+
+            handler = getattr(sd, "_exit_handler", None)
+            if handler is not None:
+                atexit.unregister(handler)
 
 
 class VirtualCard:
@@ -285,6 +305,24 @@ class VirtualCard:
         if not self.chunks:
             return np.zeros((0, self.channels), np.int32)
         return np.concatenate(self.chunks)
+
+    def save_wav(self, path: str) -> None:
+        """Write what the card received: 16-bit PCM for words up to 16 bits, else 32-bit
+        with the word left-justified (as the card's int32 view)."""
+        from scipy.io import wavfile
+
+        wavfile.write(path, self.rate, line_to_card(self.recorded(), self.bits))
+
+    @staticmethod
+    def wav_source(path: str, bits: int) -> np.ndarray:
+        """Capture frames from a PCM WAV (16 or 32 bit), as line values for ``bits``."""
+        from scipy.io import wavfile
+
+        _, data = wavfile.read(path)
+        data = data.reshape(len(data), -1)
+        if data.dtype not in (np.int16, np.int32):
+            raise ValueError(f"{path}: capture source must be 16- or 32-bit PCM")
+        return card_to_line(data, bits)
 
 
 @dataclass

@@ -88,6 +88,7 @@ def main() -> int:
 
     device, seconds = sys.argv[1], float(sys.argv[2])
     jack = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--loopback" else None
+    expect_loss = "--expect-loss" in sys.argv
     if device.isdigit():
         device = int(device)
     rng = np.random.default_rng(1)
@@ -126,7 +127,13 @@ def main() -> int:
             for k in range(2):
                 subprocess.run(["jack_connect", "-s", jack, f"PortAudio:out_{k}",
                                 f"PortAudio:in_{k}"], check=True)
-        board.soc.clock.wait_until(lambda: False, int(seconds * 1e9))
+        print("started", flush=True)
+        try:
+            board.soc.clock.wait_until(lambda: False, int(seconds * 1e9))
+        except Exception as e:  # the device went away: an error, never a hang
+            card.stop()
+            print(json.dumps({"lost": type(e).__name__, "message": str(e)}))
+            return 0 if expect_loss else 1
         card.stop()
         result = {"callbacks": card.stats.callbacks, "frames": card.stats.frames,
                   "i2s_frames": board.soc.hw["i2s0"].frames,

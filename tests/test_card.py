@@ -73,3 +73,27 @@ def test_a_missing_device_is_a_clear_error():
             card.start()
     finally:
         board.remove()
+
+
+def test_virtual_card_wav_record_and_source(tmp_path):
+    from scipy.io import wavfile
+
+    board = make_board()
+    board.populate()
+    try:
+        card = VirtualCard(board.soc.clock, board.soc.hw["i2s0"], bits=24)
+        card.start()
+        ring = (RING << 8) | 0x5A  # 24-bit words
+        chan, _ = start_tx(board, ring, 512, bits=24)
+        board.soc.clock.run_until(board.soc.clock.now_ns + ns_at_frame(3000, 48000))
+        path = tmp_path / "played.wav"
+        card.save_wav(str(path))
+        rate, data = wavfile.read(path)
+        assert rate == 48000 and data.dtype == np.int32 and data.shape == (3000, 2)
+        np.testing.assert_array_equal(data >> 8, np.resize(ring, (3000, 2)))
+        back = VirtualCard.wav_source(str(path), 24)
+        np.testing.assert_array_equal(back, np.resize(ring, (3000, 2)))
+        dma.terminate_sync(chan)
+        dma.release_channel(chan)
+    finally:
+        board.remove()

@@ -54,3 +54,22 @@ def test_pulse_null_sink_monitor_is_bit_exact(pulse_server, tmp_path):  # noqa: 
     check = compare_to_ring(stream, RING)
     assert check["ok"], check
     assert check["compared"] > 24000
+
+
+def test_vanished_jack_server_is_an_error_not_a_hang(jack_server):  # noqa: F811
+    import sys
+    import time
+
+    name, env = jack_server
+    proc = subprocess.Popen([sys.executable, "-m", "tests.i2s_path", _jack_device(env), "30",
+                             "--expect-loss"], env=env, cwd=str(__import__("tests.servers",
+                             fromlist=["ROOT"]).ROOT), stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    subprocess.run(["pkill", "-KILL", "-f", f"jackd -n {name} "])
+    out, _ = proc.communicate(timeout=20)
+    assert time.monotonic() - t0 < 10
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["lost"] == "CardError", res
+    assert proc.returncode == 0
