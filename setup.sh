@@ -3,7 +3,7 @@
 # system packages where missing, a virtual environment in .venv, the project in it.
 set -euo pipefail
 cd "$(dirname "$0")"
-pkgs=(python3-venv libportaudio2 jackd2 pulseaudio pulseaudio-utils libasound2-plugins)
+pkgs=(python3-venv procps libportaudio2 jackd2 pulseaudio pulseaudio-utils libasound2-plugins)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

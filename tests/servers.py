@@ -19,6 +19,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _unavailable(reason: str) -> None:
+    """Skip where the server cannot be had; in CI, where it must be had, fail."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: CI must have it (setup.sh installs it)")
+    pytest.skip(reason)
+
+
 def _wait(cmd: list[str], env: dict, timeout: float) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -31,7 +38,7 @@ def _wait(cmd: list[str], env: dict, timeout: float) -> bool:
 @pytest.fixture
 def jack_server():
     if shutil.which("jackd") is None:
-        pytest.skip("jackd not installed (apt-get install jackd2)")
+        _unavailable("jackd not installed (apt-get install jackd2)")
     name = f"dmaaudio{os.getpid()}"
     proc = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy",
                              "-r", "48000", "-p", "256"],
@@ -49,7 +56,7 @@ def jack_server():
 @pytest.fixture
 def pulse_server():
     if shutil.which("pulseaudio") is None:
-        pytest.skip("pulseaudio not installed (apt-get install pulseaudio pulseaudio-utils)")
+        _unavailable("pulseaudio not installed (apt-get install pulseaudio pulseaudio-utils)")
     rt = tempfile.mkdtemp(prefix="pa-")
     os.chmod(rt, 0o700)
     sink = "dmaaudio"
