@@ -102,6 +102,7 @@ class SoundDeviceCard:
         self.watchdog_s = watchdog_s
         self.stats = CardStats()
         self.stream: Any = None
+        self._callback_abort: type[Exception] = RuntimeError  # sd.CallbackAbort once started
         self.float_card = False
         self.origin_ns = 0
         self._out: np.ndarray | None = None
@@ -135,8 +136,6 @@ class SoundDeviceCard:
     # -- the PortAudio side --
 
     def _tick(self, indata: Any, outdata: Any, frames: int, status: Any) -> None:
-        import sounddevice as sd
-
         try:
             self._last_callback = time.monotonic()
             st = self.stats
@@ -154,13 +153,14 @@ class SoundDeviceCard:
         except Exception as e:  # never let an exception escape into PortAudio silently
             self.stats.errors.append(repr(e))
             self.clock.fail(e)
-            raise sd.CallbackAbort from e
+            raise self._callback_abort from e
         finally:
             self._out = self._in = None
 
     def start(self) -> None:
         import sounddevice as sd
 
+        self._callback_abort = sd.CallbackAbort
         try:
             self.float_card = _is_float_server(self.device)
         except (sd.PortAudioError, ValueError) as e:

@@ -56,7 +56,7 @@ def test_pulse_null_sink_monitor_is_bit_exact(pulse_server, tmp_path):  # noqa: 
     assert check["compared"] > 24000
 
 
-def test_vanished_jack_server_is_an_error_not_a_hang(jack_server):  # noqa: F811
+def test_vanished_jack_server_ends_the_stream_without_hanging(jack_server):  # noqa: F811
     import sys
     import time
 
