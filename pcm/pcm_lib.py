@@ -1,0 +1,95 @@
+"""The hw_ptr update and the state changes it causes.
+
+Counterpart: ``snd_pcm_update_hw_ptr0`` and ``snd_pcm_update_state`` in
+sound/core/pcm_lib.c. Called with the driver's position (``pointer()``, in frames) from
+``period_elapsed`` (``in_interrupt=True``) and from every read, write and status call.
+
+The kernel's jiffies checks (double-acknowledged interrupts, the optional
+XRUN_DEBUG_JIFFIESCHECK) are left out: the model's positions come from the DMA's residue
+on one clock, so there is no second time base to cross-check against.
+Silence filling (step 5 of the update) belongs to the playback substream, which owns the
+ring; :func:`update_hw_ptr` reports the new pointer before the state update so that the
+caller can fill first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+
+from pcm.runtime import PcmRuntime, PcmState
+
+
+class Update(Enum):
+    """What the update asks of the caller, after the pointers moved."""
+
+    NONE = "none"
+    WAKE = "wake"  # avail reached avail_min: wake the waiting reader/writer
+    XRUN = "xrun"  # avail reached stop_threshold: stop the stream in XRUN
+    DRAIN_DONE = "drain-done"  # a draining playback ran dry: stop, state SETUP
+    IGNORED = "ignored"  # an impossible position: nothing was updated
+
+
+def update_hw_ptr(
+    rt: PcmRuntime,
+    pos: int,
+    in_interrupt: bool,
+    fill_silence: Callable[[int], None] | None = None,
+) -> Update:
+    """Move ``hw_ptr`` to the driver's position ``pos`` and update the state."""
+    old_hw_ptr = rt.hw_ptr
+    if pos >= rt.buffer_size:
+        rt.log.append(f"invalid position: pos = {pos}, buffer size = {rt.buffer_size}, "
+                      f"period size = {rt.period_size}")
+        pos = 0
+    hw_base = rt.hw_ptr_base
+    new_hw_ptr = hw_base + pos
+    crossed_boundary = False
+    if new_hw_ptr < old_hw_ptr:  # the position wrapped round the end of the ring
+        hw_base += rt.buffer_size
+        if hw_base >= rt.boundary:
+            hw_base = 0
+            crossed_boundary = True
+        new_hw_ptr = hw_base + pos
+    delta = new_hw_ptr - old_hw_ptr
+    if delta < 0:
+        delta += rt.boundary
+    where = f"{'[Q]' if in_interrupt else '[P]'} stream={int(rt.stream)}"
+    if delta >= rt.buffer_size + rt.period_size:
+        rt.log.append(f"{where}: Unexpected hw_ptr (pos={pos}, new_hw_ptr={new_hw_ptr}, "
+                      f"old_hw_ptr={old_hw_ptr})")
+        return Update.IGNORED
+    if delta > rt.period_size + rt.period_size // 2:
+        rt.log.append(f"{where}: Lost interrupts? (delta={delta}, new_hw_ptr={new_hw_ptr}, "
+                      f"old_hw_ptr={old_hw_ptr})")
+    if new_hw_ptr == old_hw_ptr:
+        return Update.NONE
+    if fill_silence is not None:
+        fill_silence(new_hw_ptr)
+    if in_interrupt:
+        d = new_hw_ptr - rt.hw_ptr_interrupt
+        if d < 0:
+            d += rt.boundary
+        d -= d % rt.period_size
+        rt.hw_ptr_interrupt += d
+        if rt.hw_ptr_interrupt >= rt.boundary:
+            rt.hw_ptr_interrupt -= rt.boundary
+    rt.hw_ptr_base = hw_base
+    rt.hw_ptr = new_hw_ptr
+    if crossed_boundary:
+        rt.hw_ptr_wrap += rt.boundary
+    return update_state(rt)
+
+
+def update_state(rt: PcmRuntime) -> Update:
+    """``snd_pcm_update_state``: drain done, xrun, or a wake-up."""
+    avail = rt.avail()
+    rt.avail_max = max(rt.avail_max, avail)
+    if rt.state == PcmState.DRAINING:
+        if avail >= rt.buffer_size:
+            return Update.DRAIN_DONE
+    elif avail >= rt.stop_threshold:
+        return Update.XRUN
+    if avail >= rt.avail_min:
+        return Update.WAKE
+    return Update.NONE
