@@ -11,12 +11,13 @@ DMA can move a whole LLI with one slice. Peripheral data registers that a DMA fe
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
+
+from soc.clock import HwLock
 
 
 class BusError(Exception):
@@ -115,8 +116,8 @@ AccessObserver = Callable[[int, int, bool], None]
 class Bus:
     """Decodes physical addresses to RAM banks and MMIO register blocks."""
 
-    def __init__(self, lock: Any = None) -> None:
-        self.lock = lock if lock is not None else threading.RLock()
+    def __init__(self, lock: HwLock | None = None) -> None:
+        self.lock = lock if lock is not None else HwLock()
         self.ram: list[RamRegion] = []
         self.mmio: list[MmioRegion] = []
         self.dma_observers: list[AccessObserver] = []

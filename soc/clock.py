@@ -34,6 +34,43 @@ def frame_at_ns(t_ns: int, rate: int) -> int:
     return t_ns * rate // NSEC_PER_SEC
 
 
+class HwLock:
+    """The hardware lock, shared by the bus and the clock's step.
+
+    Held while the hardware moves and for every bus access, so a CPU-side register access
+    never sees the hardware half-way through a step. It is re-entrant, knows which thread
+    holds it, and after its outermost release runs ``on_release`` hooks outside the lock:
+    that is where an interrupt raised inside the hardware is delivered, so a top half
+    never runs with the hardware locked and every path takes a channel's lock before the
+    hardware's, never after.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._owner: int | None = None
+        self._depth = 0
+        self.on_release: list[Callable[[], None]] = []
+
+    def __enter__(self) -> HwLock:
+        self._lock.acquire()
+        self._owner = threading.get_ident()
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        outermost = self._depth == 0
+        if outermost:
+            self._owner = None
+        self._lock.release()
+        if outermost:
+            for hook in self.on_release:
+                hook()
+
+    def held_here(self) -> bool:
+        return self._owner == threading.get_ident()
+
+
 class Agent(Protocol):
     """A piece of hardware that advances with the clock."""
 
@@ -64,11 +101,7 @@ class VirtualClock:
         self.agents: list[Agent] = []
         self._queue: list[Event] = []
         self._seq = itertools.count()
-        # The hardware lock: held while the hardware moves, and by every bus access, so a
-        # CPU-side register access never sees the hardware half-way through a step.
-        self.hw_lock = threading.RLock()
-        self._stepping: int | None = None  # the thread moving the hardware, if any
-        self.post_step: list[Callable[[], None]] = []  # e.g. deferred interrupt delivery
+        self.hw_lock = HwLock()
 
     # -- scheduling --
 
@@ -102,21 +135,11 @@ class VirtualClock:
         times = [t for t in times if t is not None]
         return max(min(times), self.now_ns) if times else None
 
-    def stepping_here(self) -> bool:
-        """True inside a hardware step on this thread (interrupts wait until it ends)."""
-        return self._stepping == threading.get_ident()
-
     def _move_to(self, t_ns: int) -> None:
         with self.hw_lock:
-            self._stepping = threading.get_ident()
-            try:
-                self.now_ns = t_ns
-                for agent in self.agents:
-                    agent.advance_to(t_ns)
-            finally:
-                self._stepping = None
-        for hook in self.post_step:
-            hook()
+            self.now_ns = t_ns
+            for agent in self.agents:
+                agent.advance_to(t_ns)
 
     def _run_due(self) -> None:
         while self._queue and self._queue[0].at_ns <= self.now_ns:

@@ -6,9 +6,10 @@ that tasklets ride on. The top half (the handler a driver registered with
 short. Bottom halves are deferred to :class:`Cpu`, which runs them later on the
 CPU side: on the virtual clock as an event ``bh_latency_ns`` after they were raised.
 
-In real time, bottom halves run on :class:`RealtimeCpu`'s worker thread, and a top half
-raised inside a hardware step (on the card's callback thread) runs right after the step,
-once the hardware lock is released, on that same thread.
+In real time, bottom halves run on :class:`RealtimeCpu`'s worker thread. A line raised
+while the hardware lock is held (inside a clock step on the card's callback thread, or a
+CPU-side register write that set the hardware moving) is delivered when that thread
+releases the lock, on that thread.
 
 Lines are level-triggered, as the PL080's combined interrupt output is: a handler
 runs when an enabled line is asserted and runs again while the line stays asserted.
@@ -42,7 +43,7 @@ class InterruptController:
         self.clock = clock
         self._deferred: set[int] = set()
         if clock is not None:
-            clock.post_step.append(self.deliver_deferred)
+            clock.hw_lock.on_release.append(self.deliver_deferred)
         self.nr_lines = nr_lines
         self.actions: dict[int, IrqAction] = {}
         self.enabled = [False] * nr_lines
@@ -78,8 +79,8 @@ class InterruptController:
         self.asserted[line] = asserted
         if not asserted:
             return
-        if self.clock is not None and self.clock.stepping_here():
-            self._deferred.add(line)  # the top half runs when the hardware step ends
+        if self.clock is not None and self.clock.hw_lock.held_here():
+            self._deferred.add(line)  # the top half runs when the hardware lets go
         else:
             self._deliver(line)
 

@@ -54,7 +54,7 @@ def _setup_i2s(i2s, bits, ch, tx=True, trigger=8):
     i2s.mmio_write(r.CER, 1)
 
 
-def _cyclic(board, name, direction, ring_bytes, period_bytes, slot, callback):
+def _cyclic(board, name, direction, ring_bytes, slot):
     chan = dma.request_chan(board.devices["i2s0"], name)
     cfg = dma.SlaveConfig(direction=direction)
     if direction == Dir.MEM_TO_DEV:
@@ -84,7 +84,7 @@ def test_playback_is_bit_exact(board, bits, ch):
     period, periods = 256, 4
     ring_bytes = period * periods * ch * slot
     samples = _samples(rng, period * periods, ch, bits)
-    chan, cpu, addr = _cyclic(board, "tx", Dir.MEM_TO_DEV, ring_bytes, 0, slot, None)
+    chan, cpu, addr = _cyclic(board, "tx", Dir.MEM_TO_DEV, ring_bytes, slot)
     words = samples.astype("<i2" if slot == 2 else "<i4")
     if bits == 24:  # the upper byte of a 24-bit word is ignored by the serializer
         words = words | (rng.integers(0, 256, size=words.shape, dtype=np.int64) << 24).astype("<i4")
@@ -128,7 +128,7 @@ def test_capture_is_bit_exact(board, bits, ch):
         pos[0] += k
         return out
 
-    chan, cpu, addr = _cyclic(board, "rx", Dir.DEV_TO_MEM, ring_bytes, 0, slot, None)
+    chan, cpu, addr = _cyclic(board, "rx", Dir.DEV_TO_MEM, ring_bytes, slot)
     i2s.connect(RATE, None, supply)
     _setup_i2s(i2s, bits, ch, tx=False, trigger=7)
     calls = []
@@ -151,7 +151,7 @@ def test_paused_dma_underruns_with_zeros_then_resumes_where_it_stopped(board):
     i2s = board.soc.hw["i2s0"]
     rng = np.random.default_rng(5)
     samples = _samples(rng, 1024, 2, 16) | 1  # no zero samples, so gaps are visible
-    chan, cpu, addr = _cyclic(board, "tx", Dir.MEM_TO_DEV, 4096, 0, 2, None)
+    chan, cpu, addr = _cyclic(board, "tx", Dir.MEM_TO_DEV, 4096, 2)
     cpu[:] = samples.astype("<i2").reshape(-1).view(np.uint8)
     line = Line()
     i2s.connect(RATE, line, None)
@@ -192,7 +192,7 @@ def test_unserviced_capture_overruns(board):
 
 def test_no_drift_over_ten_million_frames_in_odd_blocks(board):
     i2s = board.soc.hw["i2s0"]
-    chan, cpu, addr = _cyclic(board, "tx", Dir.MEM_TO_DEV, 4 * 4096, 0, 2, None)
+    chan, cpu, addr = _cyclic(board, "tx", Dir.MEM_TO_DEV, 4 * 4096, 2)
     cpu[:] = np.arange(cpu.size, dtype=np.uint8)
     frames = [0]
     i2s.connect(44100, lambda f: frames.__setitem__(0, frames[0] + len(f)), None)
@@ -207,5 +207,33 @@ def test_no_drift_over_ten_million_frames_in_odd_blocks(board):
         clock.run_until(ns_at_frame(total, 44100))
         assert i2s.frames == total
     assert frames[0] == total and i2s.tx_underrun_frames == 0
+    dma.terminate_sync(chan)
+    dma.release_channel(chan)
+
+
+
+def test_top_half_never_runs_with_the_hardware_locked(board):
+    """Enabling TX makes the empty FIFO pull its first fill at once, inside the register
+    write; with periods shorter than that fill, period interrupts are raised there. Their
+    top half must wait until the write lets go of the hardware lock: a top half takes a
+    channel lock, and drivers take channel locks before the hardware's, never after."""
+    held: list[bool] = []
+    action = board.soc.irqc.actions[15]
+    inner = action.handler
+
+    def handler(line):
+        held.append(board.soc.clock.hw_lock.held_here())
+        inner(line)
+
+    action.handler = handler
+    chan, cpu, addr = _cyclic(board, "tx", Dir.MEM_TO_DEV, 256, 2)
+    board.soc.hw["i2s0"].connect(RATE, Line(), None)
+    bus = board.soc.bus
+    for reg, value in ((r.TCR, WLEN[16]), (r.TXCHN, 2), (r.TFCR, 8), (r.IER, 1), (r.CER, 1)):
+        bus.write32(I2S_BASE + reg, value)
+    _start(chan, addr, 256, 16, Dir.MEM_TO_DEV, lambda p: None)  # 4-frame periods
+    assert held == []
+    bus.write32(I2S_BASE + r.ITER, 1)  # as the DAI driver will: through the bus
+    assert held and not any(held)
     dma.terminate_sync(chan)
     dma.release_channel(chan)
