@@ -17,18 +17,24 @@ class UsageError(Exception):
     """A bad option or input: reported as one line, exit status 2."""
 
 
-def _positive(text: str) -> int:
+def _whole(text: str) -> int:
     try:
-        value = int(text, 0)
+        return int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    value = _whole(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return value
 
 
 def _nonneg(text: str) -> int:
-    value = _positive(text) if text.strip() not in ("0", "0x0") else 0
+    value = _whole(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
     return value
 
 

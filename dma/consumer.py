@@ -56,7 +56,7 @@ def get_slave_caps(chan: DmaChan | None) -> SlaveCaps:
 
 
 def _check_side(caps: SlaveCaps, side: str, width: int, burst: int) -> None:
-    if width and not caps.__getattribute__(f"{side}_addr_widths") & (1 << width):
+    if width and not getattr(caps, f"{side}_addr_widths") & (1 << width):
         raise einval(f"slave_config: {side}_addr_width {width} not supported by the channel")
     if burst and caps.max_burst and not caps.min_burst <= burst <= caps.max_burst:
         raise einval(

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dma.consumer import issue_pending, prep_dma_memcpy, prep_dma_memset, submit, tx_status
-from dma.core import DmaChan
-from dma.dmaengine import DmaengineResult, DmaStatus, DmaTxResult, PrepFlags
+from dma.core import DmaChan, find_chan, release_channel, request_chan_by_mask, request_this_chan
+from dma.dmaengine import Cap, DmaengineResult, DmaStatus, DmaTxResult, PrepFlags
+from dma.errors import einval
 from dma.mapping import DmaDataDirection, dma_map_single, dma_mapping_error, dma_unmap_single
 
 PATTERN_SRC = 0x80
@@ -215,9 +216,6 @@ def dmatest(
     log: Callable[[str], None] = print,
 ) -> tuple[str, DmatestResult]:
     """Take a channel (by name, or any with the capability), test it, release it."""
-    from dma.core import find_chan, release_channel, request_chan_by_mask, request_this_chan
-    from dma.dmaengine import Cap
-
     cap = Cap.MEMSET if params.test == "memset" else Cap.MEMCPY
     if channel is None:
         chan = request_chan_by_mask(cap, "dmatest")
@@ -225,8 +223,6 @@ def dmatest(
         chan = request_this_chan(find_chan(channel), "dmatest")
     try:
         if not chan.device.cap_mask & cap:
-            from dma.errors import einval
-
             raise einval(f"channel {chan.name} cannot do {params.test}")
         result = run_dmatest(chan, wait, params, log)
         thread = f"{chan.name}-{'set' if params.test == 'memset' else 'copy'}0"

@@ -86,7 +86,6 @@ class _Fifo:
 
     data: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
     moved: int = 0  # bytes moved by the DMA since the block was enabled
-    line: int = 0  # bytes the serializer moved since the block was enabled
 
     @property
     def level(self) -> int:
@@ -94,7 +93,7 @@ class _Fifo:
 
     def reset(self) -> None:
         self.data = np.zeros(0, np.uint8)
-        self.moved = self.line = 0
+        self.moved = 0
 
 
 class DwI2s:
@@ -352,7 +351,6 @@ class DwI2s:
 
     def _shift_out(self, n: int) -> None:
         fb = self.tx_channels * self.slot_bytes(self._wlen(TCR))
-        self.tx.line += n * fb
         self._service_tx(n)
         take = min(self.tx.level // fb, n)
         raw = self.tx.data[: take * fb]
@@ -396,7 +394,6 @@ class DwI2s:
         else:
             frames = np.zeros((n, ch), np.int32)
         self.rx.data = np.concatenate([self.rx.data, self._encode(frames, bits)])
-        self.rx.line += n * fb
         self._service_rx()
         depth = self.fifo_depth * fb
         if self.rx.level > depth:

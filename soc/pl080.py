@@ -176,15 +176,21 @@ class Pl080:
             return PERIPH_ID[(off - 0xFE0) // 4]
         if 0xFF0 <= off < 0x1000:
             return PCELL_ID[(off - 0xFF0) // 4]
-        return {
-            INT_STATUS: self._tc_status() | self._err_status(),
-            INT_TC_STATUS: self._tc_status(),
-            INT_ERR_STATUS: self._err_status(),
-            RAW_INT_TC_STATUS: self.raw_tc,
-            RAW_INT_ERR_STATUS: self.raw_err,
-            ENBLD_CHNS: sum(1 << i for i, c in enumerate(self.channels) if c.enabled),
-            CONFIG: self.config,
-        }.get(off, 0)
+        if off == INT_STATUS:
+            return self._tc_status() | self._err_status()
+        if off == INT_TC_STATUS:
+            return self._tc_status()
+        if off == INT_ERR_STATUS:
+            return self._err_status()
+        if off == RAW_INT_TC_STATUS:
+            return self.raw_tc
+        if off == RAW_INT_ERR_STATUS:
+            return self.raw_err
+        if off == ENBLD_CHNS:
+            return sum(1 << i for i, c in enumerate(self.channels) if c.enabled)
+        if off == CONFIG:
+            return self.config
+        return 0
 
     def mmio_write(self, off: int, value: int) -> None:
         if off >= CH_BASE and off < CH_BASE + CH_STRIDE * len(self.channels):

@@ -18,7 +18,7 @@ from dma.dmaengine import TransferDirection as Dir
 from dma.mapping import dma_alloc_coherent
 from soc import dw_i2s as r
 from soc.board import I2S_BASE, make_board
-from soc.clock import RealtimeClock, VirtualClock
+from soc.clock import RealtimeClock
 
 WLEN = {16: 2, 24: 4, 32: 5}
 
@@ -153,5 +153,3 @@ def main() -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-__all__ = ["VirtualClock", "compare_to_ring", "find_ring_offset", "start_tx"]

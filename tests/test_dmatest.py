@@ -49,8 +49,8 @@ def test_timeout_is_reported():
     board, _ = build()
     try:
         board.soc.hw["dma0"].config = 0  # controller disabled: channels never start
-        _, res = dmatest(DmatestParams(iterations=3, timeout_ms=5), board.soc.clock.run_until_true,
-                         None, lambda s: None)[0:2]
+        _, res = dmatest(DmatestParams(iterations=3, timeout_ms=5),
+                         board.soc.clock.run_until_true, None, lambda s: None)
         assert res.failures == 3 and res.reasons == {"test timed out": 3}
     finally:
         board.remove()

@@ -163,8 +163,6 @@ def test_residue_at_exact_points_burst_granularity(board_fifo, moved, residue):
 @pytest.mark.parametrize("moved,residue", [(0, 4096), (1022, 4096), (1024, 3072),
                                            (1500, 3072), (4094, 1024)])
 def test_residue_segment_granularity_moves_per_period(moved, residue):
-    from soc.board import make_board  # noqa: F401  (build passes props through the node)
-
     board, _ = build()
     try:
         drv = board.devices["dma0"].drvdata

@@ -12,7 +12,7 @@ import subprocess
 import numpy as np
 
 from tests.i2s_path import compare_to_ring
-from tests.servers import jack_server, pulse_server, run_py, wait_for_recorder  # noqa: F401
+from tests.servers import ROOT, jack_server, pulse_server, run_py, wait_for_recorder  # noqa: F401
 
 RING = np.random.default_rng(1).integers(-32768, 32768, size=(4096, 2)).astype(np.int32)
 
@@ -62,8 +62,8 @@ def test_vanished_jack_server_ends_the_stream_without_hanging(jack_server):  # n
 
     name, env = jack_server
     proc = subprocess.Popen([sys.executable, "-m", "tests.i2s_path", _jack_device(env), "30",
-                             "--expect-loss"], env=env, cwd=str(__import__("tests.servers",
-                             fromlist=["ROOT"]).ROOT), stdout=subprocess.PIPE, text=True)
+                             "--expect-loss"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            text=True)
     assert proc.stdout.readline().strip() == "started"
     time.sleep(0.5)
     t0 = time.monotonic()
