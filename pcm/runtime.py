@@ -62,6 +62,20 @@ class PcmRuntime:
     avail_max: int = 0
     xruns: int = 0
     log: list[str] = field(default_factory=list)
+    # the configuration hw_params chose (0 before)
+    format: int = 2  # SNDRV_PCM_FORMAT_*
+    channels: int = 0
+    rate: int = 0
+    frame_bits: int = 0
+    info: int = 0
+    # silence bookkeeping (snd_pcm_playback_silence)
+    silence_start: int = 0
+    silence_filled: int = 0
+    # frames between the ring and the listener, from the driver (snd_pcm_runtime.delay)
+    delay: int = 0
+    twake: int = 0  # frames the sleeping writer/reader waits for; 0 when none waits
+    stop_operating: bool = False  # a trigger STOP is not yet synchronized (sync_stop)
+    trigger_tstamp_ns: int = 0
 
     def __post_init__(self) -> None:
         if self.boundary == 0:

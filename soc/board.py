@@ -8,9 +8,12 @@ returns the platform bus with its device-tree nodes; ``populate()`` binds the dr
 
 from __future__ import annotations
 
+from typing import Any
+
 from soc.bus import Bus
 from soc.clock import VirtualClock
 from soc.dw_i2s import DwI2s
+from soc.endpoint import Endpoint
 from soc.irq import Cpu, InterruptController, RealtimeCpu
 from soc.pl080 import Pl080
 from soc.platform import DtNode, PlatformBus, Soc
@@ -23,6 +26,26 @@ I2S_BASE = 0x1014_0000
 I2S_IRQ = 16
 I2S_TX_REQUEST = 0
 I2S_RX_REQUEST = 1
+
+
+def make_audio_board(
+    clock: VirtualClock | None = None,
+    device: Any = "virtual",
+    bh_latency_ns: int = 0,
+    **endpoint: Any,
+) -> PlatformBus:
+    """The board with its sound: the I2S wired to a card endpoint (``device``: a
+    sounddevice device, or "virtual") and a simple-audio-card machine node."""
+    clock = clock or VirtualClock()
+    nodes = [
+        DtNode("codec0", "dma-audio,card-endpoint"),
+        DtNode("sound", "simple-audio-card",
+               props={"cpu": "i2s0", "codec": "codec0", "label": "dma-audio",
+                      "long-name": "dma-audio: DW-I2S + PL080 cyclic DMA"}),
+    ]
+    board = make_board(clock, bh_latency_ns, extra_nodes=nodes)
+    board.soc.hw["codec0"] = Endpoint(clock, board.soc.hw["i2s0"], device, **endpoint)
+    return board
 
 
 def make_board(

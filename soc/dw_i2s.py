@@ -24,8 +24,10 @@ What the line carries when the TX FIFO runs dry is zeros: the frames are counted
 overflows drops the newest frames (``rx_overrun_frames``) and sets ISR.RXFO.
 
 Model extensions, stated: the channel count is the TXCHN/RXCHN register (1..8), since the
-real block is stereo per pair; CCR bit 8 selects left-justified instead of I2S framing,
-which changes timing on the wire but not sample values, so it is only reported.
+real block is stereo per pair; TXFLR/RXFLR report the FIFO levels in frames (the real
+block has no level register; a driver's ``delay`` needs one); CCR bit 8 selects
+left-justified instead of I2S framing, which changes timing on the wire but not sample
+values, so it is only reported.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ RXDMA = 0x1C0
 TXDMA = 0x1C8
 RXCHN = 0x1E0  # model extension: active RX slots
 TXCHN = 0x1E4  # model extension: active TX slots
+RXFLR = 0x1E8  # model extension: RX FIFO level in frames (read-only)
+TXFLR = 0x1EC  # model extension: TX FIFO level in frames (read-only)
 COMP_PARAM_1 = 0x1F4
 COMP_VERSION = 0x1F8
 COMP_TYPE = 0x1FC
@@ -200,6 +204,11 @@ class DwI2s:
             return (depth_code << 2) | (1 << 5) | (1 << 6) | 2
         if off == ISR:
             return self.reg(ISR)
+        if off in (TXFLR, RXFLR):
+            tx = off == TXFLR
+            bits = WLEN_BITS.get(self.reg(TCR if tx else RCR) & 7, 16)
+            fb = (self.tx_channels if tx else self.rx_channels) * self.slot_bytes(bits)
+            return (self.tx if tx else self.rx).level // fb
         if off == ROR:
             isr = self.reg(ISR)
             self.regs[ISR] = isr & ~ISR_RXFO

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 MODULE_ALIAS: dict[str, str] = {
     "arm,pl080": "dma.drivers.pl08x",
+    "snps,designware-i2s": "pcm.dw_i2s_dai",
+    "dma-audio,card-endpoint": "pcm.endpoint_codec",
+    "simple-audio-card": "pcm.simple_card",
 }
 
 

@@ -1,0 +1,197 @@
+"""The user-space API, in the spirit of alsa-lib: open a PCM by name, set it up, move frames.
+
+Counterpart: alsa-lib's ``snd_pcm_open``, ``snd_pcm_hw_params_*`` (the ``_near`` setters),
+``snd_pcm_sw_params_*``, ``snd_pcm_writei``/``readi``, ``snd_pcm_drain`` (with the
+drain silence alsa-lib adds: the last period filled out with silence plus a tenth of a
+second, so that a DMA that runs past the end plays silence and not stale ring data),
+``snd_pcm_recover`` and ``snd_pcm_dump_setup``. The drain silence is alsa-lib's: size =
+the rest of the last period plus ``rate / 10`` frames, threshold = one period plus that
+slack. Names: ``hw:CARD,DEV`` (CARD an index
+or a card name) or ``default`` (card 0, device 0). Example::
+
+    pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
+    pcm.set_params("S16_LE", channels=2, rate=48000)
+    pcm.writei(frames)          # (n, 2) int16
+    pcm.drain()
+    pcm.close()
+"""
+
+from __future__ import annotations
+
+import errno
+
+import numpy as np
+
+from pcm import params as hp
+from pcm.errors import ParamError, PcmError
+from pcm.formats import pcm_format
+from pcm.pcm_native import SwParams
+from pcm.proc import dump_setup
+from pcm.runtime import PcmState, PcmStream
+from pcm.soc_pcm import SocCard, cards
+
+
+def find_card(name: str) -> tuple[SocCard, int]:
+    """Resolve ``default`` or ``hw:CARD[,DEV]`` to (card, device)."""
+    registered = cards()
+    if name == "default":
+        if not registered:
+            raise PcmError(errno.ENOENT, "no sound card registered")
+        return registered[0], 0
+    if not name.startswith("hw:"):
+        raise PcmError(errno.ENOENT, f"unknown PCM {name!r} (use default or hw:CARD,DEV)")
+    card_id, _, dev = name[3:].partition(",")
+    for card in registered:
+        if card_id in (str(card.index), card.name):
+            return card, int(dev or 0)
+    raise PcmError(errno.ENOENT, f"no card {card_id!r}")
+
+
+class Pcm:
+    """``snd_pcm_t`` over one substream."""
+
+    def __init__(self, card: SocCard, device: int, stream: PcmStream, nonblock: bool) -> None:
+        self.card = card
+        self.substream = card.pcm(device, stream)
+        self.nonblock = nonblock
+        self.drain_silence = True
+        self.substream.open()
+
+    # -- setup --
+
+    def hw_params_any(self) -> hp.HwParams:
+        """``snd_pcm_hw_params_any``: the whole space the hardware allows."""
+        return self.substream.hw_refine()
+
+    def set_params(self, fmt: str, channels: int, rate: int, period_size: int | None = None,
+                   buffer_size: int | None = None, periods: int | None = None,
+                   buffer_time_us: int = 500_000) -> hp.HwParams:
+        """Format, channels and rate exactly; period and buffer as asked, or (as aplay)
+        a buffer of ``buffer_time_us`` at most and four periods, each as near as the
+        hardware allows. EINVAL names the parameter that cannot be met."""
+        p = self.hw_params_any()
+        number = pcm_format(fmt).number
+        p.set_mask("FORMAT", {number})
+        p.set_minmax("CHANNELS", channels, channels)
+        p.set_minmax("RATE", rate, rate)
+        p = self.substream.hw_refine(p)
+        if period_size is not None:
+            p.set_minmax("PERIOD_SIZE", period_size, period_size)
+            p = self.substream.hw_refine(p)
+        if periods is not None:
+            p.set_minmax("PERIODS", periods, periods)
+            p = self.substream.hw_refine(p)
+        if buffer_size is not None:
+            p.set_minmax("BUFFER_SIZE", buffer_size, buffer_size)
+            p = self.substream.hw_refine(p)
+        if buffer_size is None and period_size is None:
+            target = rate * buffer_time_us // 1_000_000
+            if periods is None:
+                p = self._set_near(p, "PERIOD_SIZE", max(target // 4, 1))
+                p = self._set_near(p, "PERIODS", 4)
+            else:
+                p = self._set_near(p, "PERIOD_SIZE", max(target // periods, 1))
+        elif buffer_size is None and periods is None:
+            p = self._set_near(p, "PERIODS", 4)
+        return self.substream.hw_params(p)
+
+    def _set_near(self, p: hp.HwParams, name: str, value: int) -> hp.HwParams:
+        """``snd_pcm_hw_param_set_near``: the allowed value nearest ``value``."""
+        i = p[name]
+        lo, hi = i.min + i.openmin, i.max - i.openmax
+        best = min(max(value, lo), hi)
+        for cand in sorted(range(max(lo, best - 64), min(hi, best + 64) + 1),
+                           key=lambda v: (abs(v - best), v)):
+            q = p.copy()
+            try:
+                q.set_minmax(name, cand, cand)
+                return self.substream.hw_refine(q)
+            except ParamError:
+                continue
+        return p
+
+    def sw_params(self, **fields: int) -> SwParams:
+        """Change sw_params fields by name (avail_min, start_threshold, ...)."""
+        sw = self.substream.sw_params_current()
+        for k, v in fields.items():
+            if not hasattr(sw, k):
+                raise ParamError(k, f"sw_params: no field {k!r}")
+            setattr(sw, k, v)
+        self.substream.sw_params(sw)
+        return sw
+
+    @property
+    def runtime(self):
+        return self.substream.runtime
+
+    @property
+    def state(self) -> PcmState:
+        return self.substream.state
+
+    # -- transfer --
+
+    def prepare(self) -> None:
+        self.substream.prepare()
+
+    def start(self) -> None:
+        self.substream.start()
+
+    def writei(self, frames: np.ndarray) -> int:
+        return self.substream.writei(frames, self.nonblock)
+
+    def readi(self, frames: int) -> np.ndarray:
+        return self.substream.readi(frames, self.nonblock)
+
+    def avail(self) -> int:
+        return self.substream.avail()
+
+    def delay(self) -> int:
+        return self.substream.delay()
+
+    def status(self):
+        return self.substream.status()
+
+    def pause(self, enable: bool) -> None:
+        self.substream.pause(enable)
+
+    def drop(self) -> None:
+        self.substream.drop()
+
+    def drain(self) -> None:
+        """``snd_pcm_drain``; for playback first the drain silence (see the module)."""
+        ss = self.substream
+        rt = ss.runtime
+        if ss.is_playback and self.drain_silence and rt is not None and rt.state in (
+                PcmState.RUNNING, PcmState.PREPARED):
+            sw = ss.sw_params_current()
+            slack = rt.rate // 10
+            threshold = min(rt.period_size + slack, rt.buffer_size)
+            size = min((-rt.appl_ptr) % rt.period_size + slack, threshold)
+            ss.sw_params(SwParams(sw.avail_min, sw.start_threshold, sw.stop_threshold,
+                                  threshold, max(size, 1)))
+            try:
+                ss.drain(self.nonblock)
+            finally:
+                if ss.runtime is not None and ss.runtime.state != PcmState.OPEN:
+                    ss.sw_params(sw)
+            return
+        ss.drain(self.nonblock)
+
+    def recover(self, err: PcmError) -> None:
+        """``snd_pcm_recover``: prepare after EPIPE (xrun); re-raise anything else."""
+        if err.errno == errno.EPIPE:
+            self.substream.prepare()
+            return
+        raise err
+
+    def dump_setup(self) -> str:
+        return dump_setup(self.substream, f"{self.card.index} {self.card.name!r}")
+
+    def close(self) -> None:
+        self.substream.close()
+
+
+def open_pcm(name: str, stream: PcmStream, nonblock: bool = False) -> Pcm:
+    """``snd_pcm_open``."""
+    card, device = find_card(name)
+    return Pcm(card, device, stream, nonblock)

@@ -1,0 +1,736 @@
+"""The PCM substream: its state machine, hw/sw params, the ring, and read/write.
+
+Counterpart: sound/core/pcm_native.c (open, hw_refine, hw_params, hw_free, sw_params,
+prepare, start, stop, drain, drop, pause, reset, status, delay) and the transfer half of
+pcm_lib.c (``__snd_pcm_lib_xfer``, ``wait_for_avail``, ``snd_pcm_period_elapsed``,
+``snd_pcm_playback_silence``). The driver below is a :class:`PcmOps` (``struct
+snd_pcm_ops``): in this project the ASoC runtime of :mod:`pcm.soc_pcm`.
+
+Waiting: a blocked writer or reader releases the stream lock and calls the board clock's
+``wait_until``: on the virtual clock that runs the hardware forward until the condition
+holds; in real time it sleeps until the card's callback or a bottom half notifies. The
+timeout is the kernel's: ``max(100 ms, 1.1 * buffer_time)``, or ``wait_time_ms`` when the
+driver sets one (``substream->wait_time``), after which the call fails with EIO.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Protocol
+
+import numpy as np
+
+from pcm import params as hp
+from pcm.errors import ParamError, PcmError
+from pcm.formats import BY_NUMBER, PcmFormat, silence
+from pcm.pcm_lib import Update, update_hw_ptr, update_state
+from pcm.runtime import PcmRuntime, PcmState, PcmStream
+
+INFO_PAUSE = 0x00080000
+INFO_RESUME = 0x00040000
+INFO_BATCH = 0x00000010
+INFO_INTERLEAVED = 0x00000100
+INFO_BLOCK_TRANSFER = 0x00010000
+
+ULONG_MAX = 2**64 - 1
+
+
+class Trigger(IntEnum):
+    STOP = 0
+    START = 1
+    PAUSE_PUSH = 3
+    PAUSE_RELEASE = 4
+    SUSPEND = 5
+    RESUME = 6
+
+
+@dataclass
+class PcmHardware:
+    """``struct snd_pcm_hardware``: what the driver says it can do."""
+
+    info: int = INFO_INTERLEAVED | INFO_BLOCK_TRANSFER
+    formats: set[int] = field(default_factory=set)
+    rates: list[int] | None = None  # a list constraint, or None for [rate_min, rate_max]
+    rate_min: int = 0
+    rate_max: int = hp.UINT_MAX
+    channels_min: int = 1
+    channels_max: int = hp.UINT_MAX
+    buffer_bytes_max: int = hp.UINT_MAX
+    period_bytes_min: int = 1
+    period_bytes_max: int = hp.UINT_MAX
+    periods_min: int = 1
+    periods_max: int = hp.UINT_MAX
+
+
+@dataclass
+class SwParams:
+    """``struct snd_pcm_sw_params`` (the fields the model keeps)."""
+
+    avail_min: int = 1
+    start_threshold: int = 1
+    stop_threshold: int = 0
+    silence_threshold: int = 0
+    silence_size: int = 0
+    period_step: int = 1
+    boundary: int = 0
+
+
+@dataclass
+class PcmStatus:
+    """``struct snd_pcm_status``: a snapshot."""
+
+    state: PcmState
+    trigger_tstamp_ns: int
+    tstamp_ns: int
+    appl_ptr: int
+    hw_ptr: int
+    delay: int
+    avail: int
+    avail_max: int
+    xruns: int
+
+
+class PcmOps(Protocol):
+    """``struct snd_pcm_ops``."""
+
+    def open(self, substream: Substream) -> None: ...
+    def close(self, substream: Substream) -> None: ...
+    def hw_params(self, substream: Substream, params: hp.HwParams) -> None: ...
+    def hw_free(self, substream: Substream) -> None: ...
+    def prepare(self, substream: Substream) -> None: ...
+    def trigger(self, substream: Substream, cmd: Trigger) -> None: ...
+    def pointer(self, substream: Substream) -> int: ...
+    def sync_stop(self, substream: Substream) -> None: ...
+
+
+class Substream:
+    """``struct snd_pcm_substream`` with its runtime while open."""
+
+    def __init__(self, name: str, stream: PcmStream, ops: PcmOps, clock: Any) -> None:
+        self.name = name
+        self.stream = stream
+        self.ops = ops
+        self.clock = clock  # has now_ns and wait_until(cond, timeout_ns)
+        self.lock = threading.RLock()  # the stream lock
+        self.runtime: PcmRuntime | None = None
+        self.hw = PcmHardware()
+        self.rules: list[tuple[str, hp.Rule]] = []
+        self.hw_params_current: hp.HwParams | None = None
+        self.dma_area: np.ndarray | None = None  # the ring, as the CPU sees it (bytes)
+        self.dma_addr = 0
+        self.dma_bytes = 0
+        self.wait_time_ms = 0
+        self.slave_config: Any = None  # what the platform gave the DMA (for dumps)
+        self.private_data: Any = None
+
+    @property
+    def is_playback(self) -> bool:
+        return self.stream == PcmStream.PLAYBACK
+
+    # -- open / close --
+
+    def open(self) -> None:
+        """``snd_pcm_open_substream``: state OPEN; the driver sets ``hw`` and rules."""
+        if self.runtime is not None:
+            raise PcmError(errno.EBUSY, f"{self.name}: already open")
+        self.hw = PcmHardware()
+        self.rules = []
+        self.runtime = PcmRuntime(self.stream, 1, 1, state=PcmState.OPEN)
+        try:
+            self.ops.open(self)
+        except BaseException:
+            self.runtime = None
+            raise
+
+    def close(self) -> None:
+        """``snd_pcm_release_substream``: drop, sync, hw_free, close."""
+        rt = self._rt()
+        if rt.state not in (PcmState.OPEN, PcmState.SETUP, PcmState.DISCONNECTED):
+            self.drop()
+        self._sync_stop()
+        if self.hw_params_current is not None:
+            self.ops.hw_free(self)
+            self.hw_params_current = None
+        self.ops.close(self)
+        self.runtime = None
+
+    def _rt(self) -> PcmRuntime:
+        if self.runtime is None:
+            raise PcmError(errno.EBADFD, f"{self.name}: not open")
+        return self.runtime
+
+    @property
+    def state(self) -> PcmState:
+        return self._rt().state
+
+    # -- hw_params --
+
+    def hw_constraints(self) -> hp.HwParams:
+        """A full space narrowed by ``snd_pcm_hw_constraints_complete`` from ``hw``."""
+        hw = self.hw
+        p = hp.HwParams()
+        hp.constraints_init(p)
+        p.masks["FORMAT"] &= hw.formats or set(BY_NUMBER)
+        p.set_minmax("CHANNELS", hw.channels_min, hw.channels_max)
+        p.set_minmax("RATE", hw.rate_min, hw.rate_max)
+        p.set_minmax("PERIOD_BYTES", hw.period_bytes_min, hw.period_bytes_max)
+        p.set_minmax("PERIODS", hw.periods_min, hw.periods_max)
+        p.set_minmax("BUFFER_BYTES", hw.period_bytes_min, hw.buffer_bytes_max)
+        p.info = hw.info
+        return p
+
+    def extra_rules(self) -> list[tuple[str, hp.Rule]]:
+        rules = list(self.rules)
+        if self.hw.rates:
+            rules.append(hp.list_rule("RATE", self.hw.rates))
+        return rules
+
+    def hw_refine(self, params: hp.HwParams | None = None) -> hp.HwParams:
+        """``snd_pcm_hw_refine``: ``params`` narrowed by the hardware and the rules."""
+        self._rt()
+        p = self.hw_constraints()
+        if params is not None:
+            p.masks = {k: p.masks[k] & params.masks[k] for k in p.masks}
+            for name in hp.MASKS:
+                if not p.masks[name]:
+                    raise ParamError(name, f"hw_params: {name} cannot be met "
+                                     f"(asked {params.describe(name)}, possible "
+                                     f"{self.hw_constraints().describe(name)})")
+            for name in hp.INTERVALS:
+                asked = params[name]
+                i = p[name]
+                before = str(i)
+                i.refine(asked)
+                if i.empty():
+                    raise ParamError(name, f"hw_params: {name} {asked} cannot be met "
+                                     f"(the hardware allows {before})")
+        return hp.refine(p, self.extra_rules())
+
+    def hw_params(self, params: hp.HwParams | None = None) -> hp.HwParams:
+        """``snd_pcm_hw_params``: refine, choose, let the driver set up; state SETUP."""
+        rt = self._rt()
+        with self.lock:
+            if rt.state not in (PcmState.OPEN, PcmState.SETUP, PcmState.PREPARED):
+                raise PcmError(errno.EBADFD, f"{self.name}: hw_params in state {rt.state.name}")
+        self._sync_stop()
+        p = hp.choose(self.hw_refine(params), self.extra_rules())
+        if self.hw_params_current is not None:
+            self.ops.hw_free(self)
+            self.hw_params_current = None
+        self.ops.hw_params(self, p)
+        self.hw_params_current = p
+        with self.lock:
+            period, buffer = p.get("PERIOD_SIZE"), p.get("BUFFER_SIZE")
+            new = PcmRuntime(self.stream, buffer, period, state=PcmState.SETUP)
+            new.format, new.channels, new.rate = p.get("FORMAT"), p.get("CHANNELS"), p.get("RATE")
+            new.frame_bits, new.info = p.get("FRAME_BITS"), p.info
+            new.log = rt.log
+            new.start_threshold = 1  # the defaults of snd_pcm_hw_params
+            self.runtime = new
+            if self.dma_area is not None:
+                self.dma_area[:] = 0
+        return p
+
+    def hw_free(self) -> None:
+        """``snd_pcm_hw_free``: back to OPEN; the ring is freed."""
+        rt = self._rt()
+        with self.lock:
+            if rt.state not in (PcmState.OPEN, PcmState.SETUP, PcmState.PREPARED):
+                raise PcmError(errno.EBADFD, f"{self.name}: hw_free in state {rt.state.name}")
+        self._sync_stop()
+        if self.hw_params_current is not None:
+            self.ops.hw_free(self)
+            self.hw_params_current = None
+        rt.state = PcmState.OPEN
+
+    @property
+    def format(self) -> PcmFormat:
+        return BY_NUMBER[self._rt().format]
+
+    @property
+    def frame_bytes(self) -> int:
+        return self._rt().frame_bits // 8
+
+    # -- sw_params --
+
+    def sw_params_current(self) -> SwParams:
+        rt = self._rt()
+        return SwParams(rt.avail_min, rt.start_threshold, rt.stop_threshold,
+                        rt.silence_threshold, rt.silence_size, 1, rt.boundary)
+
+    def sw_params(self, sw: SwParams) -> None:
+        """``snd_pcm_sw_params`` with its checks (EINVAL naming the field)."""
+        rt = self._rt()
+        with self.lock:
+            if rt.state == PcmState.OPEN:
+                raise PcmError(errno.EBADFD, f"{self.name}: sw_params before hw_params")
+            if sw.silence_size >= rt.boundary:
+                if sw.silence_threshold != 0:
+                    raise ParamError("silence_threshold", "sw_params: silence_threshold must "
+                                     "be 0 with silence_size >= boundary (top-up mode)")
+            else:
+                if sw.silence_size > sw.silence_threshold:
+                    raise ParamError("silence_size", f"sw_params: silence_size "
+                                     f"{sw.silence_size} > silence_threshold "
+                                     f"{sw.silence_threshold}")
+                if sw.silence_threshold > rt.buffer_size:
+                    raise ParamError("silence_threshold", f"sw_params: silence_threshold "
+                                     f"{sw.silence_threshold} > buffer_size {rt.buffer_size}")
+            rt.avail_min = max(sw.avail_min, 1)
+            rt.start_threshold = sw.start_threshold
+            rt.stop_threshold = sw.stop_threshold
+            rt.silence_threshold = sw.silence_threshold
+            rt.silence_size = sw.silence_size
+            if self._running():
+                if self.is_playback and rt.silence_size > 0:
+                    self._playback_silence(ULONG_MAX)
+                self._act(update_state(rt))
+
+    # -- the hw_ptr update and the interrupt path --
+
+    def _update_hw_ptr(self, in_interrupt: bool) -> Update:
+        rt = self._rt()
+        pos = self.ops.pointer(self)
+        fill = None
+        if self.is_playback and rt.silence_size > 0:
+            fill = self._playback_silence
+        res = update_hw_ptr(rt, pos, in_interrupt, fill)
+        self._act(res)
+        return res
+
+    def _act(self, res: Update) -> None:
+        rt = self._rt()
+        if res == Update.XRUN:
+            rt.xruns += 1
+            rt.log.append(f"XRUN: {self.name} avail >= stop_threshold ({rt.stop_threshold})")
+            self._stop(PcmState.XRUN)
+        elif res == Update.DRAIN_DONE:
+            self._stop(PcmState.SETUP)
+
+    def _running(self) -> bool:
+        rt = self._rt()
+        return rt.state == PcmState.RUNNING or (
+            rt.state == PcmState.DRAINING and self.is_playback)
+
+    def period_elapsed(self) -> None:
+        """``snd_pcm_period_elapsed``: called by the driver at each period boundary."""
+        with self.lock:
+            if self.runtime is None or not self._running():
+                return
+            self._update_hw_ptr(True)
+
+    def hwsync(self) -> None:
+        """``do_pcm_hwsync``: bring hw_ptr up to date, or raise the state's errno."""
+        rt = self._rt()
+        with self.lock:
+            if rt.state == PcmState.DRAINING and not self.is_playback:
+                raise PcmError(errno.EBADFD, f"{self.name}: capture is draining")
+            if rt.state in (PcmState.RUNNING, PcmState.DRAINING):
+                self._update_hw_ptr(False)
+            elif rt.state in (PcmState.PREPARED, PcmState.PAUSED):
+                pass
+            elif rt.state == PcmState.SUSPENDED:
+                raise PcmError(errno.ESTRPIPE, f"{self.name}: suspended")
+            elif rt.state == PcmState.XRUN:
+                raise PcmError(errno.EPIPE, f"{self.name}: xrun")
+            else:
+                raise PcmError(errno.EBADFD, f"{self.name}: state {rt.state.name}")
+
+    def avail(self) -> int:
+        """``snd_pcm_avail`` (the ioctl): hwsync, then frames free (playback) or ready."""
+        self.hwsync()
+        return self._rt().avail()
+
+    def delay(self) -> int:
+        """``snd_pcm_delay``: frames until a frame written now is heard (playback), or
+        since a frame now readable was sampled (capture); includes the driver's delay
+        (DMA in flight, FIFO, the card's latency)."""
+        self.hwsync()
+        rt = self._rt()
+        return (rt.hw_avail() if self.is_playback else rt.avail()) + rt.delay
+
+    def status(self) -> PcmStatus:
+        """``snd_pcm_status``: a snapshot; hw_ptr is updated first while running."""
+        rt = self._rt()
+        with self.lock:
+            if self._running():
+                self._update_hw_ptr(False)
+            delay = 0
+            if rt.state in (PcmState.RUNNING, PcmState.DRAINING, PcmState.PAUSED):
+                delay = (rt.hw_avail() if self.is_playback else rt.avail()) + rt.delay
+            avail = rt.avail() if rt.state != PcmState.OPEN else 0
+            st = PcmStatus(rt.state, rt.trigger_tstamp_ns, self.clock.now_ns, rt.appl_ptr,
+                           rt.hw_ptr, delay, avail, rt.avail_max, rt.xruns)
+            rt.avail_max = 0
+            return st
+
+    # -- prepare / start / stop / pause / reset --
+
+    def _sync_stop(self) -> None:
+        rt = self.runtime
+        if rt is not None and rt.stop_operating:
+            rt.stop_operating = False
+            self.ops.sync_stop(self)
+
+    def prepare(self) -> None:
+        """``snd_pcm_prepare``: from SETUP, PREPARED, XRUN, or a stopped stream."""
+        rt = self._rt()
+        with self.lock:
+            if rt.state == PcmState.PAUSED:
+                self._pause(False)
+            if rt.state == PcmState.SUSPENDED:
+                self._stop(PcmState.SETUP)
+            if rt.state in (PcmState.OPEN, PcmState.DISCONNECTED):
+                raise PcmError(errno.EBADFD, f"{self.name}: prepare in state {rt.state.name}")
+            if self._running():
+                raise PcmError(errno.EBUSY, f"{self.name}: prepare while {rt.state.name}")
+        self._sync_stop()
+        self.ops.prepare(self)
+        with self.lock:
+            self._do_reset()
+            rt.appl_ptr = rt.hw_ptr
+            rt.state = PcmState.PREPARED
+
+    def _do_reset(self) -> None:
+        rt = self._rt()
+        if self._running() and self._update_hw_ptr(False) != Update.IGNORED:
+            rt.hw_ptr %= rt.buffer_size
+        else:
+            rt.hw_ptr = 0
+            rt.hw_ptr_wrap = 0
+        rt.hw_ptr_base = 0
+        rt.hw_ptr_interrupt = rt.hw_ptr - rt.hw_ptr % rt.period_size
+        rt.silence_start = rt.hw_ptr
+        rt.silence_filled = 0
+
+    def reset(self) -> None:
+        """``snd_pcm_reset``: appl_ptr = hw_ptr (drops what was queued)."""
+        rt = self._rt()
+        with self.lock:
+            if rt.state not in (PcmState.RUNNING, PcmState.PREPARED, PcmState.PAUSED,
+                                PcmState.SUSPENDED):
+                raise PcmError(errno.EBADFD, f"{self.name}: reset in state {rt.state.name}")
+            self._do_reset()
+            rt.appl_ptr = rt.hw_ptr
+            if self.is_playback and rt.silence_size > 0:
+                self._playback_silence(ULONG_MAX)
+
+    def _playback_data(self) -> bool:
+        rt = self._rt()
+        return rt.stop_threshold >= rt.boundary or rt.playback_avail() < rt.buffer_size
+
+    def start(self) -> None:
+        """``snd_pcm_start``: PREPARED → RUNNING (EPIPE for a playback with no data)."""
+        with self.lock:
+            self._start(PcmState.RUNNING)
+
+    def _start(self, state: PcmState) -> None:
+        rt = self._rt()
+        if rt.state != PcmState.PREPARED:
+            raise PcmError(errno.EBADFD, f"{self.name}: start in state {rt.state.name}")
+        if self.is_playback and not self._playback_data():
+            raise PcmError(errno.EPIPE, f"{self.name}: start with an empty ring")
+        self.ops.trigger(self, Trigger.START)
+        rt.trigger_tstamp_ns = self.clock.now_ns
+        rt.state = state
+        if self.is_playback and rt.silence_size > 0:
+            self._playback_silence(ULONG_MAX)
+
+    def _stop(self, state: PcmState) -> None:
+        """``snd_pcm_stop`` under the stream lock: trigger STOP if running, set state."""
+        rt = self._rt()
+        if rt.state == PcmState.OPEN:
+            raise PcmError(errno.EBADFD, f"{self.name}: stop in state OPEN")
+        if self._running():
+            self.ops.trigger(self, Trigger.STOP)
+            rt.stop_operating = True
+        if rt.state != state:
+            rt.trigger_tstamp_ns = self.clock.now_ns
+            rt.state = state
+
+    def stop(self, state: PcmState = PcmState.SETUP) -> None:
+        with self.lock:
+            self._stop(state)
+
+    def drop(self) -> None:
+        """``snd_pcm_drop``: stop at once, whatever is queued; state SETUP."""
+        rt = self._rt()
+        with self.lock:
+            if rt.state in (PcmState.OPEN, PcmState.DISCONNECTED):
+                raise PcmError(errno.EBADFD, f"{self.name}: drop in state {rt.state.name}")
+            if rt.state == PcmState.PAUSED:
+                self._pause(False)
+            self._stop(PcmState.SETUP)
+        self._sync_stop()
+
+    def pause(self, push: bool) -> None:
+        """``snd_pcm_pause``: RUNNING ↔ PAUSED; ENOSYS without INFO_PAUSE."""
+        with self.lock:
+            self._pause(push)
+
+    def _pause(self, push: bool) -> None:
+        rt = self._rt()
+        if not rt.info & INFO_PAUSE:
+            raise PcmError(errno.ENOSYS, f"{self.name}: the hardware cannot pause")
+        if push and rt.state != PcmState.RUNNING:
+            raise PcmError(errno.EBADFD, f"{self.name}: pause in state {rt.state.name}")
+        if not push and rt.state != PcmState.PAUSED:
+            raise PcmError(errno.EBADFD, f"{self.name}: pause release in state {rt.state.name}")
+        if push:
+            self._update_hw_ptr(False)
+            if rt.state != PcmState.RUNNING:
+                return  # the update stopped it (xrun)
+        self.ops.trigger(self, Trigger.PAUSE_PUSH if push else Trigger.PAUSE_RELEASE)
+        rt.trigger_tstamp_ns = self.clock.now_ns
+        rt.state = PcmState.PAUSED if push else PcmState.RUNNING
+
+    def drain(self, nonblock: bool = False) -> None:
+        """``snd_pcm_drain``: playback plays what is queued then stops (SETUP); capture
+        stops, and reads may take what is left."""
+        rt = self._rt()
+        with self.lock:
+            if rt.state in (PcmState.OPEN, PcmState.DISCONNECTED):
+                raise PcmError(errno.EBADFD, f"{self.name}: drain in state {rt.state.name}")
+            if rt.state == PcmState.SUSPENDED:
+                raise PcmError(errno.ESTRPIPE, f"{self.name}: drain while suspended")
+            if rt.state == PcmState.PAUSED:
+                self._pause(False)
+            if self.is_playback:
+                if rt.state == PcmState.PREPARED:
+                    if rt.playback_avail() < rt.buffer_size:
+                        self._start(PcmState.DRAINING)
+                    else:
+                        rt.state = PcmState.SETUP
+                elif rt.state == PcmState.RUNNING:
+                    rt.state = PcmState.DRAINING
+                    self._act(update_state(rt))
+                elif rt.state == PcmState.XRUN:
+                    rt.state = PcmState.SETUP
+            elif rt.state == PcmState.RUNNING:
+                self._stop(PcmState.DRAINING if rt.capture_avail() > 0 else PcmState.SETUP)
+            if rt.state != PcmState.DRAINING or not self.is_playback:
+                return
+            if nonblock:
+                raise PcmError(errno.EAGAIN, f"{self.name}: drain would block")
+        while True:
+            with self.lock:
+                if rt.state != PcmState.DRAINING:
+                    break
+                hw = rt.hw_ptr
+            if not self._wait(lambda hw=hw: rt.state != PcmState.DRAINING or rt.hw_ptr != hw):
+                with self.lock:
+                    if rt.state != PcmState.DRAINING:
+                        break
+                    rt.log.append("playback drain timeout (DMA or IRQ trouble?)")
+                    self._stop(PcmState.SETUP)
+                raise PcmError(errno.EIO, f"{self.name}: drain timed out (DMA or IRQ "
+                               "trouble?)")
+        self._sync_stop()
+
+    # -- silence --
+
+    def _fill_silence(self, ofs: int, frames: int) -> None:
+        rt = self._rt()
+        fb = rt.frame_bits // 8
+        assert self.dma_area is not None
+        self.dma_area[ofs * fb : (ofs + frames) * fb] = silence(self.format, frames,
+                                                                rt.channels)
+
+    def _playback_silence(self, new_hw_ptr: int) -> None:
+        """``snd_pcm_playback_silence``: threshold mode keeps ``silence_threshold`` frames
+        of data-or-silence ahead of hw_ptr; top-up mode silences what was just played."""
+        rt = self._rt()
+        appl_ptr = rt.appl_ptr
+        added = appl_ptr - rt.silence_start
+        if added:
+            if added < 0:
+                added += rt.boundary
+            rt.silence_filled = rt.silence_filled - added if added < rt.silence_filled else 0
+            rt.silence_start = appl_ptr
+        hw_avail = appl_ptr - rt.hw_ptr
+        if hw_avail < 0:
+            hw_avail += rt.boundary
+        noise_dist = hw_avail + rt.silence_filled
+        if rt.silence_size < rt.boundary:
+            frames = rt.silence_threshold - noise_dist
+            if frames <= 0:
+                return
+            frames = min(frames, rt.silence_size)
+        else:
+            hw_ptr = rt.hw_ptr
+            if new_hw_ptr == ULONG_MAX:  # initialisation: the whole unused ring
+                avail = appl_ptr - hw_ptr
+                if avail < 0:
+                    avail += rt.boundary
+                rt.silence_filled = 0 if avail > rt.buffer_size else avail
+                rt.silence_start = hw_ptr
+            else:  # silence the just-played area at once
+                written = new_hw_ptr - hw_ptr
+                if written < 0:
+                    written += rt.boundary
+                rt.silence_filled = 0 if written > rt.silence_filled else (
+                    rt.silence_filled - written)
+                rt.silence_start = new_hw_ptr
+            frames = rt.buffer_size - rt.silence_filled
+        if frames <= 0 or frames > rt.buffer_size:
+            return
+        ofs = (rt.silence_start + rt.silence_filled) % rt.buffer_size
+        while frames > 0:
+            transfer = min(frames, rt.buffer_size - ofs)
+            self._fill_silence(ofs, transfer)
+            rt.silence_filled += transfer
+            frames -= transfer
+            ofs = 0
+
+    # -- read / write --
+
+    def _wait_time_ns(self) -> int:
+        rt = self._rt()
+        ms = self.wait_time_ms or max(100, rt.buffer_size * 1100 // max(rt.rate, 1))
+        return ms * 1_000_000
+
+    def _wait(self, cond: Callable[[], bool]) -> bool:
+        """Sleep without the stream lock until ``cond`` or the timeout."""
+        return self.clock.wait_until(cond, self._wait_time_ns())
+
+    def _wait_for_avail(self) -> int:
+        """``wait_for_avail``: frames available once ``twake`` are, or the state's errno.
+        Returns 0 for a draining capture (the caller then stops)."""
+        rt = self._rt()
+        while True:
+            avail = rt.avail()
+            if avail >= rt.twake:
+                return avail
+            state = rt.state
+            self.lock.release()
+            try:
+                woke = self._wait(lambda s=state: rt.avail() >= rt.twake or rt.state != s)
+            finally:
+                self.lock.acquire()
+            if rt.state == PcmState.SUSPENDED:
+                raise PcmError(errno.ESTRPIPE, f"{self.name}: suspended")
+            if rt.state == PcmState.XRUN:
+                raise PcmError(errno.EPIPE, f"{self.name}: xrun")
+            if rt.state == PcmState.DRAINING:
+                if self.is_playback:
+                    raise PcmError(errno.EPIPE, f"{self.name}: draining")
+                return 0
+            if rt.state in (PcmState.OPEN, PcmState.SETUP, PcmState.DISCONNECTED):
+                raise PcmError(errno.EBADFD, f"{self.name}: state {rt.state.name}")
+            if rt.state == PcmState.PAUSED:
+                continue
+            if not woke and rt.avail() < rt.twake:
+                rt.log.append(f"{'playback write' if self.is_playback else 'capture read'} "
+                              "error (DMA or IRQ trouble?)")
+                raise PcmError(errno.EIO, f"{self.name}: "
+                               f"{'playback write' if self.is_playback else 'capture read'} "
+                               "timed out (DMA or IRQ trouble?)")
+
+    def _check_accessible(self) -> None:
+        rt = self._rt()
+        s = rt.state
+        if s in (PcmState.PREPARED, PcmState.RUNNING, PcmState.PAUSED):
+            return
+        if s == PcmState.DRAINING and not self.is_playback:
+            return
+        if s == PcmState.XRUN:
+            raise PcmError(errno.EPIPE, f"{self.name}: xrun (call prepare to recover)")
+        if s == PcmState.SUSPENDED:
+            raise PcmError(errno.ESTRPIPE, f"{self.name}: suspended")
+        if s == PcmState.DISCONNECTED:
+            raise PcmError(errno.ENODEV, f"{self.name}: disconnected")
+        raise PcmError(errno.EBADFD, f"{self.name}: transfer in state {s.name}")
+
+    def _xfer(self, size: int, copy: Callable[[int, int, int], None], nonblock: bool) -> int:
+        """``__snd_pcm_lib_xfer``: move ``size`` frames with ``copy(ofs, done, n)``."""
+        rt = self._rt()
+        if size == 0:
+            return 0
+        xfer = 0
+        err: PcmError | None = None
+        with self.lock:
+            self._check_accessible()
+            rt.twake = rt.avail_min or 1
+            if rt.state == PcmState.RUNNING:
+                self._update_hw_ptr(False)
+            try:
+                if (not self.is_playback and rt.state == PcmState.PREPARED
+                        and size >= rt.start_threshold):
+                    self._start(PcmState.RUNNING)
+                avail = rt.avail()
+                while size > 0:
+                    if avail == 0:
+                        if not self.is_playback and rt.state == PcmState.DRAINING:
+                            self._stop(PcmState.SETUP)
+                            break
+                        if nonblock:
+                            raise PcmError(errno.EAGAIN, f"{self.name}: would block")
+                        rt.twake = min(size, rt.avail_min or 1)
+                        avail = self._wait_for_avail()
+                        if avail == 0:
+                            continue
+                    self._check_accessible()  # an xrun may have struck while we slept
+                    frames = min(size, avail)
+                    ofs = rt.appl_ptr % rt.buffer_size
+                    frames = min(frames, rt.buffer_size - ofs)
+                    copy(ofs, xfer, frames)
+                    appl = rt.appl_ptr + frames
+                    rt.appl_ptr = appl - rt.boundary if appl >= rt.boundary else appl
+                    xfer += frames
+                    size -= frames
+                    avail -= frames
+                    if (self.is_playback and rt.state == PcmState.PREPARED
+                            and rt.hw_avail() >= rt.start_threshold):
+                        self._start(PcmState.RUNNING)
+            except PcmError as e:
+                err = e
+            rt.twake = 0
+            if xfer > 0 and err is None and self._running():
+                self._act(update_state(rt))
+        if xfer > 0:
+            return xfer
+        if err is not None:
+            raise err
+        return 0
+
+    def writei(self, data: np.ndarray | bytes, nonblock: bool = False) -> int:
+        """``snd_pcm_lib_write``: interleaved frames into the ring; returns frames written.
+
+        ``data`` is ``(frames, channels)`` in the sample format, or raw bytes."""
+        if not self.is_playback:
+            raise PcmError(errno.EINVAL, f"{self.name}: writei on a capture stream")
+        self._check_accessible()
+        fb = self.frame_bytes
+        raw = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else (
+            np.ascontiguousarray(data).reshape(-1).view(np.uint8))
+        if raw.size % fb:
+            raise PcmError(errno.EINVAL, f"{self.name}: {raw.size} bytes is not whole frames "
+                           f"of {fb} bytes")
+        area = self.dma_area
+        assert area is not None
+
+        def copy(ofs: int, done: int, n: int) -> None:
+            area[ofs * fb : (ofs + n) * fb] = raw[done * fb : (done + n) * fb]
+
+        return self._xfer(raw.size // fb, copy, nonblock)
+
+    def readi(self, frames: int, nonblock: bool = False) -> np.ndarray:
+        """``snd_pcm_lib_read``: up to ``frames`` frames as ``(n, channels)``."""
+        if self.is_playback:
+            raise PcmError(errno.EINVAL, f"{self.name}: readi on a playback stream")
+        self._check_accessible()
+        rt = self._rt()
+        fb = self.frame_bytes
+        out = np.empty(frames * fb, np.uint8)
+        area = self.dma_area
+        assert area is not None
+
+        def copy(ofs: int, done: int, n: int) -> None:
+            out[done * fb : (done + n) * fb] = area[ofs * fb : (ofs + n) * fb]
+
+        n = self._xfer(frames, copy, nonblock)
+        return out[: n * fb].view(self.format.dtype).reshape(n, rt.channels)

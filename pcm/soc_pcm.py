@@ -1,0 +1,269 @@
+"""The ASoC-like layer: DAIs, components, DAI links, cards, and the PCM ops that join them.
+
+Counterpart: sound/soc/soc-core.c (component and card registration), soc-dai.c and
+soc-pcm.c (``soc_pcm_open`` intersecting the DAIs' stream capabilities, hw_params in the
+order DAIs then components, trigger order START = link, component, DAI and STOP the
+reverse, pointer plus the DAIs' and components' delay). A :class:`SocPcmRuntime` is the
+``snd_soc_pcm_runtime`` of one DAI link and is the :class:`~pcm.pcm_native.PcmOps` of its
+substreams.
+
+Simplifications, stated: one CPU DAI and one codec DAI per link, no DPCM, no DAPM (a
+codec powers up in its prepare), one component (the platform) per link.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pcm import params as hp
+from pcm.errors import PcmError
+from pcm.pcm_native import PcmHardware, Substream, Trigger
+from pcm.runtime import PcmStream
+
+
+@dataclass
+class PcmStreamCaps:
+    """``struct snd_soc_pcm_stream``: what one direction of a DAI can carry."""
+
+    stream_name: str
+    formats: set[int]
+    rates: list[int] | None = None
+    rate_min: int = 0
+    rate_max: int = hp.UINT_MAX
+    channels_min: int = 1
+    channels_max: int = 2
+
+
+@dataclass
+class DmaData:
+    """``struct snd_dmaengine_dai_dma_data``: where and how the DMA meets the FIFO."""
+
+    addr: int
+    addr_width: int
+    maxburst: int
+    chan_name: str | None = None
+
+
+@dataclass
+class Dai:
+    """``struct snd_soc_dai``."""
+
+    name: str
+    dev: Any
+    playback: PcmStreamCaps | None
+    capture: PcmStreamCaps | None
+    ops: Any = None  # struct snd_soc_dai_ops: any object with some of its hooks
+    dma_data: dict[PcmStream, DmaData] = field(default_factory=dict)
+    active: dict[PcmStream, int] = field(default_factory=lambda: {PcmStream.PLAYBACK: 0,
+                                                                   PcmStream.CAPTURE: 0})
+    rate: int = 0  # the rate of the active streams (symmetric_rate)
+
+    def caps(self, stream: PcmStream) -> PcmStreamCaps | None:
+        return self.playback if stream == PcmStream.PLAYBACK else self.capture
+
+    def call(self, op: str, *args: Any) -> Any:
+        fn = getattr(self.ops, op, None)
+        return fn(*args, self) if fn is not None else None
+
+
+class Component(Protocol):
+    """``struct snd_soc_component_driver``'s PCM hooks, as the platform provides them."""
+
+    name: str
+
+    def open(self, substream: Substream) -> None: ...
+    def close(self, substream: Substream) -> None: ...
+    def hw_params(self, substream: Substream, params: hp.HwParams) -> None: ...
+    def hw_free(self, substream: Substream) -> None: ...
+    def trigger(self, substream: Substream, cmd: Trigger) -> None: ...
+    def pointer(self, substream: Substream) -> int: ...
+    def sync_stop(self, substream: Substream) -> None: ...
+
+
+_components: dict[str, list[Any]] = {}  # device name -> registered DAIs and components
+_cards: list[SocCard] = []
+_lock = threading.Lock()
+
+
+def snd_soc_register_component(dev: Any, *parts: Any) -> None:
+    """Register DAIs and PCM components under their device's name."""
+    with _lock:
+        _components.setdefault(dev.name, []).extend(parts)
+
+
+def snd_soc_unregister_component(dev: Any) -> None:
+    with _lock:
+        _components.pop(dev.name, None)
+
+
+def lookup_dai(dev_name: str) -> Dai:
+    for part in _components.get(dev_name, []):
+        if isinstance(part, Dai):
+            return part
+    raise PcmError(errno.ENODEV, f"no DAI registered by {dev_name!r}")
+
+
+def lookup_component(dev_name: str) -> Any:
+    for part in _components.get(dev_name, []):
+        if not isinstance(part, Dai):
+            return part
+    raise PcmError(errno.ENODEV, f"no PCM component registered by {dev_name!r}")
+
+
+@dataclass
+class DaiLink:
+    """``struct snd_soc_dai_link``."""
+
+    name: str
+    stream_name: str
+    cpu: Dai
+    codec: Dai
+    platform: Any
+    symmetric_rate: bool = True
+
+
+def _intersect(a: PcmStreamCaps, b: PcmStreamCaps) -> PcmHardware:
+    """``soc_pcm_hw_update_*``: the PCM hardware both DAIs of a link can carry."""
+    rates = None
+    if a.rates is not None or b.rates is not None:
+        ra = set(a.rates) if a.rates is not None else None
+        rb = set(b.rates) if b.rates is not None else None
+        pool = (ra & rb) if ra is not None and rb is not None else (ra or rb or set())
+        rates = sorted(pool)
+    return PcmHardware(
+        formats=a.formats & b.formats,
+        rates=rates,
+        rate_min=max(a.rate_min, b.rate_min),
+        rate_max=min(a.rate_max, b.rate_max),
+        channels_min=max(a.channels_min, b.channels_min),
+        channels_max=min(a.channels_max, b.channels_max),
+    )
+
+
+class SocPcmRuntime:
+    """``struct snd_soc_pcm_runtime``: one DAI link's PCM, and its ``snd_pcm_ops``."""
+
+    def __init__(self, card: SocCard, link: DaiLink, device: int) -> None:
+        self.card, self.link, self.device = card, link, device
+        clock = card.clock
+        self.substreams: dict[PcmStream, Substream] = {}
+        for stream, letter in ((PcmStream.PLAYBACK, "p"), (PcmStream.CAPTURE, "c")):
+            if link.cpu.caps(stream) and link.codec.caps(stream):
+                name = f"pcmC{card.index}D{device}{letter}"
+                self.substreams[stream] = Substream(name, stream, self, clock)
+
+    def _dais(self) -> tuple[Dai, Dai]:
+        return self.link.cpu, self.link.codec
+
+    # -- snd_pcm_ops --
+
+    def open(self, ss: Substream) -> None:
+        cpu, codec = self._dais()
+        a, b = cpu.caps(ss.stream), codec.caps(ss.stream)
+        assert a is not None and b is not None
+        hw = _intersect(a, b)
+        if not hw.formats:
+            raise PcmError(errno.EINVAL, f"{self.link.name}: the DAIs share no sample format")
+        for dai in (cpu, codec):
+            dai.call("startup", ss)
+        self.link.platform.open(ss)  # the platform narrows hw by the DMA's caps
+        ss.hw.formats &= hw.formats
+        ss.hw.rates, ss.hw.rate_min, ss.hw.rate_max = hw.rates, hw.rate_min, hw.rate_max
+        ss.hw.channels_min, ss.hw.channels_max = hw.channels_min, hw.channels_max
+        if self.link.symmetric_rate:
+            for dai in (cpu, codec):
+                if dai.rate and any(dai.active.values()):
+                    ss.hw.rates, ss.hw.rate_min, ss.hw.rate_max = None, dai.rate, dai.rate
+        for dai in (cpu, codec):
+            dai.active[ss.stream] += 1
+
+    def close(self, ss: Substream) -> None:
+        cpu, codec = self._dais()
+        for dai in (cpu, codec):
+            dai.active[ss.stream] -= 1
+            dai.call("shutdown", ss)
+            if not any(dai.active.values()):
+                dai.rate = 0
+        self.link.platform.close(ss)
+
+    def hw_params(self, ss: Substream, params: hp.HwParams) -> None:
+        cpu, codec = self._dais()
+        codec.call("hw_params", ss, params)
+        cpu.call("hw_params", ss, params)
+        self.link.platform.hw_params(ss, params)
+        for dai in (cpu, codec):
+            dai.rate = params.get("RATE")
+
+    def hw_free(self, ss: Substream) -> None:
+        self.link.platform.hw_free(ss)
+        for dai in self._dais():
+            dai.call("hw_free", ss)
+
+    def prepare(self, ss: Substream) -> None:
+        for dai in self._dais():
+            dai.call("prepare", ss)
+
+    def trigger(self, ss: Substream, cmd: Trigger) -> None:
+        cpu, codec = self._dais()
+        if cmd in (Trigger.START, Trigger.PAUSE_RELEASE, Trigger.RESUME):
+            self.link.platform.trigger(ss, cmd)
+            cpu.call("trigger", ss, cmd)
+            codec.call("trigger", ss, cmd)
+        else:
+            codec.call("trigger", ss, cmd)
+            cpu.call("trigger", ss, cmd)
+            self.link.platform.trigger(ss, cmd)
+
+    def pointer(self, ss: Substream) -> int:
+        """The platform's position; runtime.delay gains the DAIs' delays
+        (``soc_pcm_pointer`` adding ``snd_soc_pcm_dai_delay``)."""
+        rt = ss.runtime
+        assert rt is not None
+        rt.delay = 0
+        pos = self.link.platform.pointer(ss)
+        rt.delay += sum(dai.call("delay", ss) or 0 for dai in self._dais())
+        return pos
+
+    def sync_stop(self, ss: Substream) -> None:
+        self.link.platform.sync_stop(ss)
+
+
+class SocCard:
+    """``struct snd_soc_card``: the machine, its links, and its PCM devices."""
+
+    def __init__(self, name: str, long_name: str, clock: Any, links: list[DaiLink]) -> None:
+        self.name, self.long_name, self.clock = name, long_name, clock
+        self.links = links
+        self.index = -1
+        self.rtds: list[SocPcmRuntime] = []
+
+    def pcm(self, device: int, stream: PcmStream) -> Substream:
+        """The substream of PCM ``device`` in direction ``stream`` (ENOENT if none)."""
+        if not 0 <= device < len(self.rtds) or stream not in self.rtds[device].substreams:
+            raise PcmError(errno.ENOENT, f"card {self.name!r} has no {stream.name.lower()} "
+                           f"PCM device {device}")
+        return self.rtds[device].substreams[stream]
+
+
+def snd_soc_register_card(card: SocCard) -> None:
+    """Bind the card: number it and make one PCM device per link."""
+    with _lock:
+        used = {c.index for c in _cards}
+        card.index = min(i for i in range(len(_cards) + 1) if i not in used)
+        _cards.append(card)
+    card.rtds = [SocPcmRuntime(card, link, i) for i, link in enumerate(card.links)]
+
+
+def snd_soc_unregister_card(card: SocCard) -> None:
+    with _lock:
+        if card in _cards:
+            _cards.remove(card)
+
+
+def cards() -> list[SocCard]:
+    """Registered cards, by index (``/proc/asound/cards``)."""
+    with _lock:
+        return sorted(_cards, key=lambda c: c.index)

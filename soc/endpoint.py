@@ -1,0 +1,182 @@
+"""The codec end of the I2S bus, as a board part that a codec driver can configure.
+
+Counterpart: the codec chip on a board. Its driver (pcm/endpoint_codec.py) sets the rate,
+channels and word length at hw_params and powers it up at prepare; here "powering up"
+opens the far-end card (:class:`soc.card.SoundDeviceCard` on a sound device, or
+:class:`soc.card.VirtualCard`) whose clock then drives the whole SoC.
+
+Two things a user of the demonstrator wants are added at this seam:
+
+- the tap: every frame the serializer shifted out to the card, kept in memory
+  (``tapped()``), which is how ``play --tap`` saves exactly what reached the card;
+- the virtual card's loop: with ``loop=True`` what the virtual card plays comes back as
+  its capture input ``loop_delay`` frames later, so that ``loopback`` works without a
+  sound device.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from soc.card import SoundDeviceCard, VirtualCard
+from soc.clock import VirtualClock
+from soc.dw_i2s import DwI2s
+
+STANDARD_RATES = [8000, 11025, 16000, 22050, 32000, 44100, 48000, 64000, 88200, 96000,
+                  176400, 192000]
+
+
+class Endpoint:
+    """A configurable far end: ``device`` is a sounddevice device, or "virtual"."""
+
+    def __init__(
+        self,
+        clock: VirtualClock,
+        i2s: DwI2s,
+        device: Any = "virtual",
+        source: Any = None,
+        loop: bool = False,
+        loop_delay: int = 64,
+        tap: bool = False,
+        blocksize: int = 0,
+        latency: Any = None,
+    ) -> None:
+        self.clock, self.i2s = clock, i2s
+        self.device = device
+        self.source = source
+        self.loop, self.loop_delay = loop, loop_delay
+        self.tap = tap
+        self.blocksize, self.latency = blocksize, latency
+        self.card: SoundDeviceCard | VirtualCard | None = None
+        self.config: tuple[int, int, int] | None = None
+        self.directions: tuple[bool, bool] = (False, False)
+        self._tap: list[np.ndarray] = []
+        self._loop: deque[np.ndarray] = deque()
+        self._loop_level = 0
+
+    @property
+    def is_virtual(self) -> bool:
+        return self.device == "virtual"
+
+    @property
+    def running(self) -> bool:
+        return self.card is not None
+
+    def describe(self) -> str:
+        if self.is_virtual:
+            return "the virtual card" + (" (loop)" if self.loop else "")
+        try:
+            import sounddevice as sd
+
+            info = sd.query_devices(self.device)
+            api = sd.query_hostapis(info["hostapi"])["name"]
+            return f"sound device {info['index']} {info['name']!r} ({api})"
+        except Exception:
+            return f"sound device {self.device!r}"
+
+    # -- what the codec driver asks --
+
+    def rates(self, playback: bool) -> list[int]:
+        """Rates the far end accepts (all standard rates for the virtual card)."""
+        if self.is_virtual:
+            return list(STANDARD_RATES)
+        import sounddevice as sd
+
+        check = sd.check_output_settings if playback else sd.check_input_settings
+        ok = []
+        for rate in STANDARD_RATES:
+            try:
+                check(device=self.device, samplerate=rate)
+                ok.append(rate)
+            except Exception:
+                pass
+        return ok
+
+    def channels_max(self, playback: bool) -> int:
+        if self.is_virtual:
+            return 8
+        import sounddevice as sd
+
+        info = sd.query_devices(self.device)
+        return int(info["max_output_channels" if playback else "max_input_channels"])
+
+    def latency_frames(self) -> int:
+        return self.card.latency_frames if self.card is not None else 0
+
+    def start(self, rate: int, channels: int, bits: int, playback: bool, capture: bool) -> None:
+        """Power up: open the far-end card; on a real clock, wait for its first tick."""
+        if self.card is not None:
+            raise RuntimeError("endpoint already running")
+        self.config, self.directions = (rate, channels, bits), (playback, capture)
+        if self.is_virtual:
+            source: Any = self.source
+            if self.loop:
+                self._loop.clear()
+                self._loop_level = 0
+                if self.loop_delay:
+                    self._loop.append(np.zeros((self.loop_delay, channels), np.int32))
+                    self._loop_level = self.loop_delay
+                source = self._loop_source
+            card: Any = VirtualCard(self.clock, self.i2s, rate, channels, bits, source,
+                                    record=False)
+        else:
+            card = SoundDeviceCard(self.clock, self.i2s, self.device, rate, channels, bits,
+                                   playback, capture, self.blocksize, self.latency)
+        card.start()
+        self.card = card
+        sink: Callable[[np.ndarray], None] | None = self.i2s.tx_sink
+        if self.tap or self.loop:
+            self.i2s.tx_sink = self._tx_tap(sink)
+        if self.clock.realtime:
+            t0 = self.clock.now_ns
+            if not self.clock.wait_until(lambda: self.clock.now_ns > t0, 10_000_000_000):
+                self.stop()
+                raise TimeoutError(f"{self.describe()}: no clock from the card within 10 s")
+
+    def _tx_tap(self, sink: Callable[[np.ndarray], None] | None):
+        def tx(frames: np.ndarray) -> None:
+            if self.tap:
+                self._tap.append(frames.copy())
+            if self.loop:
+                self._loop.append(frames.copy())
+                self._loop_level += len(frames)
+            if sink is not None:
+                sink(frames)
+
+        return tx
+
+    def _loop_source(self, n: int) -> np.ndarray:
+        ch = self.config[1] if self.config else 2
+        out = np.zeros((n, ch), np.int32)
+        got = 0
+        while got < n and self._loop:
+            head = self._loop[0]
+            take = min(n - got, len(head))
+            out[got : got + take] = head[:take, :ch]
+            if take == len(head):
+                self._loop.popleft()
+            else:
+                self._loop[0] = head[take:]
+            got += take
+        self._loop_level -= got
+        return out
+
+    def stop(self) -> None:
+        card, self.card = self.card, None
+        if card is not None:
+            card.stop()
+
+    def tapped(self) -> np.ndarray:
+        """Every frame shifted out to the card since the tap was set, as line values."""
+        ch = self.config[1] if self.config else 2
+        if not self._tap:
+            return np.zeros((0, ch), np.int32)
+        return np.concatenate(self._tap)
+
+    @property
+    def stats(self):
+        return self.card.stats if self.card is not None else None
