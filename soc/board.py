@@ -43,7 +43,7 @@ def make_audio_board(
                props={"cpu": "i2s0", "codec": "codec0", "label": "dma-audio",
                       "long-name": "dma-audio: DW-I2S + PL080 cyclic DMA"}),
     ]
-    board = make_board(clock, bh_latency_ns, extra_nodes=nodes)
+    board = make_board(clock, bh_latency_ns, extra_nodes=nodes, i2s_enabled=True)
     board.soc.hw["codec0"] = Endpoint(clock, board.soc.hw["i2s0"], device, **endpoint)
     return board
 
@@ -55,8 +55,12 @@ def make_board(
     dmac_bytes_per_us: int = 400,
     i2s_fifo_depth: int = 16,
     extra_nodes: list[DtNode] | None = None,
+    i2s_enabled: bool = False,
 ) -> PlatformBus:
-    """Build the SoC and its device tree; call ``populate()`` on the result to probe."""
+    """Build the SoC and its device tree; call ``populate()`` on the result to probe.
+
+    As in an SoC's .dtsi, the I2S node is ``status = "disabled"`` unless the board has
+    sound (:func:`make_audio_board`); tests then program the I2S by hand."""
     clock = clock or VirtualClock()
     bus = Bus(clock.hw_lock)
     ram = bus.add_ram("ram", RAM_BASE, RAM_SIZE)
@@ -100,7 +104,8 @@ def make_board(
             interrupts=(I2S_IRQ,),
             dmas=(("dma0", I2S_TX_REQUEST), ("dma0", I2S_RX_REQUEST)),
             dma_names=("tx", "rx"),
-            props={"fifo-depth": i2s_fifo_depth},
+            props={"fifo-depth": i2s_fifo_depth,
+                   "status": "okay" if i2s_enabled else "disabled"},
         ),
         *(extra_nodes or []),
     ]

@@ -6,7 +6,8 @@ device tree does (compatible, reg, interrupts, dmas/dma-names). Populating the b
 makes a :class:`PlatformDevice` for each node and binds the driver whose compatible
 string matches. Drivers are found by name through ``MODULE_ALIAS`` and imported on
 demand, as modprobe finds a module through modules.alias: the hardware never imports
-a driver.
+a driver. A node with ``status = "disabled"`` is not bound (unlike the kernel, it still
+gets a device, so that tests can drive its hardware by hand).
 """
 
 from __future__ import annotations
@@ -96,8 +97,8 @@ class PlatformBus:
             pdev = PlatformDevice(node, self.soc)
             self.devices[node.name] = pdev
             module = MODULE_ALIAS.get(node.compatible)
-            if module is None:
-                continue  # no driver: the device stays unbound, as in the kernel
+            if module is None or node.props.get("status") == "disabled":
+                continue  # no driver, or disabled: the device stays unbound
             driver: PlatformDriver = importlib.import_module(module).DRIVER
             driver.probe(pdev)
             pdev.driver = driver
