@@ -12,9 +12,7 @@ import sys
 
 import numpy as np
 
-
-class UsageError(Exception):
-    """A bad option or input: reported as one line, exit status 2."""
+from demos.usage import UsageError
 
 
 def _whole(text: str) -> int:
@@ -107,6 +105,121 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _format(text: str) -> str:
+    from pcm.formats import pcm_format
+
+    try:
+        return pcm_format(text).name
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _stream_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-D", "--device", help="a sound device (index or name, see 'devices'), "
+                   "or 'virtual' for the built-in card")
+    p.add_argument("-r", "--rate", type=_positive, help="sample rate in Hz")
+    p.add_argument("-c", "--channels", type=_positive)
+    p.add_argument("-f", "--format", type=_format,
+                   help="U8, S16_LE, S24_LE, S32_LE or FLOAT_LE")
+    p.add_argument("--period-size", type=_positive, help="frames per period")
+    p.add_argument("--buffer-size", type=_positive, help="frames in the ring")
+    p.add_argument("--periods", type=_positive, help="periods in the ring")
+    p.add_argument("--clock", choices=("card", "wall", "virtual"),
+                   help="time source (default: card for a sound device, wall for the "
+                   "virtual card)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="dump hw_params, sw_params and the DMA setup (as aplay -v)")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+
+
+def _session(args: argparse.Namespace, capture: bool = False, **endpoint):
+    from demos.session import open_session
+
+    sess = open_session(args.device, args.clock, capture, **endpoint)
+    _say(f"{'Source' if capture else 'Sink'}: {sess.endpoint.describe()} ({sess.why}); "
+         f"clock: {sess.clock_kind}")
+    return sess
+
+
+def _cmd_play(args: argparse.Namespace) -> int:
+    if args.list:
+        return _cmd_devices(args)
+    from demos.play import demo_sound, play_one, save_tap
+    from demos.wav import read_wav
+
+    if args.tap:
+        from demos.capture import check_output
+
+        check_output(args.tap)
+    wavs = [(path, read_wav(path)) for path in args.files]
+    if not wavs:
+        wavs = [("the demo sound", demo_sound())]
+    sess = _session(args, tap=bool(args.tap))
+    results: list[dict] = []
+    try:
+        for name, wav in wavs:
+            results.append(play_one(sess, wav, name, args, _say))
+    finally:
+        if args.tap:
+            save_tap(sess, args.tap, results)
+        sess.close()
+    if args.json:
+        print(json.dumps({"played": results}))
+    return 0
+
+
+def _cmd_capture(args: argparse.Namespace) -> int:
+    from demos.capture import capture, check_output
+    from demos.wav import read_wav
+
+    check_output(args.output)
+    source = None
+    if args.source:
+        wav = read_wav(args.source)
+        if wav.format not in ("S16_LE", "S32_LE", "S24_LE"):
+            raise UsageError(f"{args.source}: the virtual card's source must be 16, 24 or "
+                             "32-bit PCM")
+        source = wav.frames.astype(np.int32)
+    sess = _session(args, capture=True, source=source)
+    try:
+        result = capture(sess, args.output, args.duration, args, _say)
+    finally:
+        sess.close()
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def _cmd_loopback(args: argparse.Namespace) -> int:
+    from demos.loopback import loopback
+
+    if args.device is None:
+        args.device = "virtual"
+    sess = _session(args, loop=True)
+    try:
+        result = loopback(sess, args, _say)
+    finally:
+        sess.close()
+    if args.json:
+        print(json.dumps(result))
+    return 0 if result["bit_exact"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dma-audio", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -132,11 +245,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("devices", help="list sound devices (< default output, > default input)")
     p.set_defaults(func=_cmd_devices)
+
+    p = sub.add_parser("play", help="play WAV files (or the demo sound) through the cyclic "
+                       "DMA path")
+    p.add_argument("files", nargs="*", metavar="FILE.wav")
+    _stream_options(p)
+    p.add_argument("--tap", metavar="OUT.wav", help="save exactly what reached the card")
+    p.add_argument("-l", "--list", action="store_true", help="list sound devices")
+    p.set_defaults(func=_cmd_play)
+
+    p = sub.add_parser("capture", help="capture into a WAV through the DEV_TO_MEM cyclic path")
+    p.add_argument("output", metavar="OUT.wav")
+    p.add_argument("-d", "--duration", type=_seconds, required=True, help="seconds")
+    _stream_options(p)
+    p.add_argument("--source", metavar="IN.wav", help="what the virtual card hears")
+    p.set_defaults(func=_cmd_capture)
+
+    p = sub.add_parser("loopback", help="play a test signal and capture it at once; report "
+                       "latency and bit-exactness")
+    _stream_options(p)
+    p.add_argument("--seconds", type=_seconds, default=1.0, help="length of the test signal")
+    p.set_defaults(func=_cmd_loopback)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from dma.errors import DmaEngineError
+    from pcm.errors import PcmError
+    from soc.card import CardError
 
     try:
         args = build_parser().parse_args(argv)
@@ -146,9 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(str(e), file=sys.stderr)
         return 2
-    except DmaEngineError as e:
+    except (DmaEngineError, PcmError) as e:
         print(f"dma-audio: {e}", file=sys.stderr)
         return 2
+    except CardError as e:
+        print(f"dma-audio: sound device lost: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("dma-audio: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,92 @@
+"""``dma-audio capture``: the DEV_TO_MEM cyclic path into a WAV file.
+
+What arecord does, on this board: set up the capture PCM, read period by period (an
+overrun is recovered with prepare and counted) until the duration is reached. The frames
+read are kept, and the WAV is written in a ``finally``: Ctrl-C, SIGTERM (turned into the
+same interruption) or a lost sound device all leave a valid WAV with every frame read.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+from typing import Any
+
+import numpy as np
+
+from demos.progress import StreamProgress
+from demos.session import Session
+from demos.usage import UsageError
+from demos.wav import write_wav
+from pcm import alsa
+from pcm.errors import PcmError
+from pcm.runtime import PcmStream
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C."""
+
+
+def check_output(path: str) -> None:
+    if os.path.isdir(path):
+        raise UsageError(f"{path}: is a directory")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{path}: no such directory {parent}")
+
+
+def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
+    pcm = alsa.open_pcm("default", PcmStream.CAPTURE)
+    chunks: list[np.ndarray] = []
+    result: dict = {"file": path, "frames": 0, "overruns": 0, "stopped_by": "duration"}
+    old = signal.signal(signal.SIGTERM, _raise_terminated)
+    fmt, rate = args.format or "S16_LE", args.rate or 48000
+    try:
+        pcm.set_params(fmt, args.channels or 2, rate, args.period_size, args.buffer_size,
+                       args.periods)
+        if args.verbose:
+            say(pcm.dump_setup().rstrip())
+        rt = pcm.runtime
+        say(f"Capturing {seconds:g} s into {path}: {fmt}, {rate} Hz, {rt.channels} ch, "
+            f"period {rt.period_size}, buffer {rt.buffer_size} frames")
+        pcm.prepare()
+        total = int(round(seconds * rate))
+        got = 0
+        with StreamProgress(total, rate, enabled=args.progress) as prog:
+            while got < total:
+                try:
+                    data = pcm.readi(min(rt.period_size, total - got))
+                except PcmError as e:
+                    if e.errno != errno.EPIPE:
+                        raise
+                    result["overruns"] += 1
+                    say(f"overrun!!! (xrun {result['overruns']})")
+                    pcm.recover(e)
+                    continue
+                chunks.append(data)
+                got += len(data)
+                r = pcm.runtime
+                prog.update(got, r.avail() / r.buffer_size, result["overruns"])
+    except KeyboardInterrupt as e:
+        result["stopped_by"] = "SIGTERM" if isinstance(e, Terminated) else "interrupt"
+        raise
+    except Exception as e:
+        result["stopped_by"] = f"error: {e}"
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        frames = np.concatenate(chunks) if chunks else np.zeros((0, args.channels or 2),
+                                                                 "<i2")
+        write_wav(path, rate, fmt, frames)
+        result["frames"] = int(len(frames))
+        say(f"wrote {len(frames)} frames to {path} ({result['stopped_by']})")
+        try:
+            pcm.close()
+        except Exception as e:  # a lost device: the file is what matters now
+            say(f"close: {e}")
+    return result
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()

@@ -1,0 +1,120 @@
+"""``dma-audio play``: WAV files (or the demo sound) through the simulated cyclic DMA path.
+
+What aplay does, on this board: open the PCM, set hw_params (through the plug step when
+the hardware cannot take the file as it is), prepare, write period by period (recovering
+from an underrun with prepare, and counting it), then drain. After the data, one period of
+silence is written, so that when the stream stops the I2S FIFO and the card's buffer hold
+silence rather than the file's last frames; and ``play`` returns only once the card has
+had the time to play its own buffer (PortAudio drops what is still queued when a stream
+is closed).
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Any
+
+import numpy as np
+
+from demos.plug import convert, plan
+from demos.progress import StreamProgress
+from demos.session import Session
+from demos.wav import Wav, write_wav
+from pcm import alsa
+from pcm.errors import PcmError
+from pcm.formats import FORMATS, silence
+from pcm.runtime import PcmStream
+
+
+def demo_sound(rate: int = 48000, seconds: float = 3.0) -> Wav:
+    """A stereo S16_LE chime: an arpeggio of decaying partials, panned left to right."""
+    t = np.arange(int(rate * seconds)) / rate
+    out = np.zeros((len(t), 2))
+    notes = [261.63, 329.63, 392.00, 523.25, 659.25, 783.99]
+    for k, f in enumerate(notes):
+        start = k * seconds / (len(notes) + 2)
+        tt = np.clip(t - start, 0, None)
+        env = (t >= start) * np.exp(-3.0 * tt) * np.minimum(tt * 200, 1)
+        tone = env * (np.sin(2 * np.pi * f * tt) + 0.3 * np.sin(4 * np.pi * f * tt))
+        pan = k / (len(notes) - 1)
+        out[:, 0] += (1 - pan) * tone
+        out[:, 1] += pan * tone
+    out *= 0.35 / max(np.abs(out).max(), 1e-9)
+    return Wav(rate, "S16_LE", np.rint(out * 32767).astype("<i2"))
+
+
+def play_one(sess: Session, wav: Wav, name: str, args: Any, say) -> dict:
+    pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
+    try:
+        space = pcm.hw_params_any()
+        want_fmt = args.format or wav.format
+        want_ch = args.channels or wav.channels
+        want_rate = args.rate or wav.rate
+        p = plan(space, want_fmt, want_ch, want_rate)
+        if (want_fmt, want_ch, want_rate) != (wav.format, wav.channels, wav.rate):
+            p.notes.insert(0, f"asked: {want_fmt} {want_ch} ch {want_rate} Hz")
+        data = convert(wav.frames, wav.format, wav.rate, p)
+        if p.notes:
+            say(f"plug: {'; '.join(p.notes)}")
+        pcm.set_params(p.format, p.channels, p.rate, args.period_size, args.buffer_size,
+                       args.periods)
+        if args.verbose:
+            say(pcm.dump_setup().rstrip())
+        rt = pcm.runtime
+        say(f"Playing {name}: {p.format}, {p.rate} Hz, {p.channels} ch, period "
+            f"{rt.period_size}, buffer {rt.buffer_size} frames")
+        pcm.prepare()
+        xruns = 0
+        period = rt.period_size
+        tail = silence(FORMATS[p.format], period, p.channels).view(FORMATS[p.format].dtype)
+        tail = tail.reshape(period, p.channels)
+        with StreamProgress(len(data), p.rate, enabled=args.progress) as prog:
+            pos = 0
+            chunks = [data, tail]
+            for chunk in chunks:
+                done = 0
+                while done < len(chunk):
+                    try:
+                        n = pcm.writei(chunk[done : done + period])
+                    except PcmError as e:
+                        if e.errno != errno.EPIPE:
+                            raise
+                        xruns += 1
+                        say(f"underrun!!! (xrun {xruns})")
+                        pcm.recover(e)
+                        continue
+                    done += n
+                    if chunk is data:
+                        pos = done
+                    r = pcm.runtime
+                    prog.update(min(pos, len(data)), r.hw_avail() / r.buffer_size, xruns)
+            pcm.drain()
+            prog.update(len(data), 0.0, xruns)
+        _let_card_play(sess)
+        status = pcm.status()
+        return {"file": name, "frames": int(len(data)), "format": p.format, "rate": p.rate,
+                "channels": p.channels, "xruns": xruns + status.xruns,
+                "period_size": rt.period_size, "buffer_size": rt.buffer_size}
+    finally:
+        pcm.close()
+
+
+def _let_card_play(sess: Session) -> None:
+    """Wait, on the card's clock, for the card's own buffer to play out."""
+    ep = sess.endpoint
+    if ep.is_virtual or ep.card is None:
+        return
+    clock = sess.clock
+    rate = ep.config[0]
+    frames = ep.latency_frames() + 2 * max(ep.card.blocksize, 1024)
+    target = clock.now_ns + frames * 1_000_000_000 // rate + 200_000_000
+    clock.wait_until(lambda: clock.now_ns >= target, 10_000_000_000)
+
+
+def save_tap(sess: Session, path: str, results: list[dict]) -> None:
+    if not results:
+        return
+    last = results[-1]
+    frames = sess.endpoint.tapped()
+    write_wav(path, last["rate"], last["format"],
+              frames.astype(FORMATS[last["format"]].dtype))

@@ -1,0 +1,91 @@
+"""The plug step: convert a file's frames to what the hardware takes, and say so.
+
+Counterpart: alsa-lib's ``plug`` PCM (linear format conversion, route, rate). It runs in
+user space, before ``writei``. The conversions are exact where they can be:
+
+- format: U8 → S16_LE as ``(x - 128) << 8``; FLOAT_LE → S32_LE as
+  ``clip(round(x * 2**31))``; between S16/S24/S32 by shifting (widening is exact);
+- channels: a mono file is copied to every hardware channel; extra file channels are
+  dropped, missing ones are silent;
+- rate: ``scipy.signal.resample_poly`` by the reduced ratio, to the hardware rate
+  nearest the file's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import gcd
+
+import numpy as np
+
+from pcm import params as hp
+from pcm.formats import FORMATS
+
+WIDEN = {"U8": ["S16_LE", "S24_LE", "S32_LE"], "FLOAT_LE": ["S32_LE", "S24_LE", "S16_LE"],
+         "S16_LE": ["S24_LE", "S32_LE"], "S24_LE": ["S32_LE", "S16_LE"],
+         "S32_LE": ["S24_LE", "S16_LE"]}
+SHIFT = {"S16_LE": 16, "S24_LE": 8, "S32_LE": 0}  # left shift to a 32-bit word
+
+
+@dataclass
+class PlugPlan:
+    format: str
+    channels: int
+    rate: int
+    notes: list[str]
+
+
+def plan(space: hp.HwParams, fmt: str, channels: int, rate: int) -> PlugPlan:
+    """The hardware configuration nearest the file's, from the refined space ``space``."""
+    notes = []
+    names = {n: f for n, f in FORMATS.items() if f.number in space.masks["FORMAT"]}
+    out_fmt = fmt
+    if fmt not in names:
+        out_fmt = next((f for f in WIDEN.get(fmt, []) if f in names), None) or next(iter(names))
+        notes.append(f"format {fmt} -> {out_fmt}")
+    ch = space["CHANNELS"]
+    out_ch = min(max(channels, ch.min), ch.max)
+    if out_ch != channels:
+        notes.append(f"channels {channels} -> {out_ch}")
+    r = space["RATE"]
+    out_rate = min(max(rate, r.min), r.max)
+    if out_rate != rate:
+        notes.append(f"rate {rate} -> {out_rate} Hz (resample_poly)")
+    return PlugPlan(out_fmt, out_ch, out_rate, notes)
+
+
+def to_word32(frames: np.ndarray, fmt: str) -> np.ndarray:
+    """Any supported format as int64 sample values on a 32-bit full scale."""
+    if fmt == "U8":
+        return (frames.astype(np.int64) - 128) << 24
+    if fmt == "FLOAT_LE":
+        scaled = np.rint(frames.astype(np.float64) * 2**31)
+        return np.clip(scaled, -(2**31), 2**31 - 1).astype(np.int64)
+    return frames.astype(np.int64) << SHIFT[fmt]
+
+
+def from_word32(words: np.ndarray, fmt: str) -> np.ndarray:
+    return (words >> SHIFT[fmt]).astype(FORMATS[fmt].dtype)
+
+
+def convert(frames: np.ndarray, fmt: str, rate: int, p: PlugPlan) -> np.ndarray:
+    """``frames`` (n, channels) of ``fmt`` at ``rate``, as the plan's format and layout."""
+    if not p.notes:
+        return frames
+    words = to_word32(frames, fmt)
+    n, ch = words.shape
+    if ch != p.channels:
+        out = np.zeros((n, p.channels), np.int64)
+        if ch == 1:
+            out[:] = words
+        else:
+            k = min(ch, p.channels)
+            out[:, :k] = words[:, :k]
+        words = out
+    if rate != p.rate:
+        from scipy.signal import resample_poly
+
+        g = gcd(p.rate, rate)
+        y = resample_poly(words.astype(np.float64), p.rate // g, rate // g, axis=0)
+        words = np.clip(np.rint(y), -(2**31), 2**31 - 1).astype(np.int64)
+    return from_word32(words, p.format)

@@ -1,0 +1,86 @@
+"""Choosing the far end and the clock, and building the board with sound.
+
+``-D`` names a sounddevice device (an index or a name) or ``virtual``; without it the
+default output (or input) device is used, or the virtual card where there is none, and
+the reason is given. ``--clock``: ``card`` (the sound device's callback is the master
+clock; the default for a sound device), ``wall`` (a timer paces the virtual card in real
+time; the default for the virtual card) or ``virtual`` (deterministic, as fast as the host
+allows; virtual card only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from demos.usage import UsageError
+from soc.board import make_audio_board
+from soc.clock import RealtimeClock, VirtualClock
+from soc.platform import PlatformBus
+
+
+@dataclass
+class Session:
+    board: PlatformBus
+    device: Any
+    why: str
+    clock_kind: str
+
+    @property
+    def endpoint(self):
+        return self.board.soc.hw["codec0"]
+
+    @property
+    def clock(self):
+        return self.board.soc.clock
+
+    def close(self) -> None:
+        self.board.remove()
+
+
+def _default_device(capture: bool) -> tuple[Any, str]:
+    kind = "input" if capture else "output"
+    try:
+        import sounddevice as sd
+
+        idx = sd.default.device[0 if capture else 1]
+        if idx is not None and idx >= 0:
+            info = sd.query_devices(idx)
+            if info[f"max_{kind}_channels"] > 0:
+                return idx, f"PortAudio's default {kind} device {info['name']!r}"
+    except Exception as e:  # no PortAudio library, or no device at all
+        return "virtual", f"no usable default {kind} device ({e}); using the virtual card"
+    return "virtual", f"no default {kind} device; using the virtual card"
+
+
+def resolve_device(arg: str | None, capture: bool = False) -> tuple[Any, str]:
+    if arg is None:
+        return _default_device(capture)
+    if arg == "virtual":
+        return "virtual", "the virtual card, as asked"
+    device: Any = int(arg) if arg.isdigit() else arg
+    try:
+        import sounddevice as sd
+
+        info = sd.query_devices(device)
+    except Exception as e:
+        raise UsageError(f"no sound device {arg!r} ({str(e).splitlines()[0]}); "
+                         "see 'dma-audio devices'") from None
+    return info["index"], f"sound device {info['name']!r}, as asked"
+
+
+def open_session(device_arg: str | None, clock_kind: str | None, capture: bool = False,
+                 **endpoint: Any) -> Session:
+    device, why = resolve_device(device_arg, capture)
+    virtual = device == "virtual"
+    kind = clock_kind or ("wall" if virtual else "card")
+    if kind == "card" and virtual:
+        raise UsageError("--clock card needs a sound device; the virtual card runs on the "
+                         "wall or virtual clock")
+    if kind != "card" and not virtual:
+        raise UsageError(f"--clock {kind} runs the virtual card; a sound device keeps its "
+                         "own time (--clock card)")
+    clock = VirtualClock() if kind == "virtual" else RealtimeClock()
+    board = make_audio_board(clock, device, **endpoint)
+    board.populate()
+    return Session(board, device, why, kind)
