@@ -5,6 +5,11 @@ channels and word length at hw_params and powers it up at prepare; here "powerin
 opens the far-end card (:class:`soc.card.SoundDeviceCard` on a sound device, or
 :class:`soc.card.VirtualCard`) whose clock then drives the whole SoC.
 
+Power-up delay: a sound server drops what it is sent in its first callbacks while its
+sink wakes up (measured on PulseAudio's null sink: the first ~100 ms of a stream never
+reach the monitor). Like a codec's power-up delay, :meth:`Endpoint.start` returns only
+after ``settle_ms`` (300 ms) of card time, so the stream starts on a settled card.
+
 Two things a user of the demonstrator wants are added at this seam:
 
 - the tap: every frame the serializer shifted out to the card, kept in memory
@@ -44,6 +49,7 @@ class Endpoint:
         tap: bool = False,
         blocksize: int = 0,
         latency: Any = None,
+        settle_ms: int = 300,
     ) -> None:
         self.clock, self.i2s = clock, i2s
         self.device = device
@@ -51,6 +57,7 @@ class Endpoint:
         self.loop, self.loop_delay = loop, loop_delay
         self.tap = tap
         self.blocksize, self.latency = blocksize, latency
+        self.settle_ms = settle_ms
         self.card: SoundDeviceCard | VirtualCard | None = None
         self.config: tuple[int, int, int] | None = None
         self.directions: tuple[bool, bool] = (False, False)
@@ -133,7 +140,9 @@ class Endpoint:
             self.i2s.tx_sink = self._tx_tap(sink)
         if self.clock.realtime:
             t0 = self.clock.now_ns
-            if not self.clock.wait_until(lambda: self.clock.now_ns > t0, 10_000_000_000):
+            settle = 0 if self.is_virtual else self.settle_ms * 1_000_000
+            if not self.clock.wait_until(lambda: self.clock.now_ns > t0 + settle,
+                                         10_000_000_000):
                 self.stop()
                 raise TimeoutError(f"{self.describe()}: no clock from the card within 10 s")
 

@@ -1,0 +1,112 @@
+"""`dma-audio play` and `capture` end to end, through PortAudio to real sound servers.
+
+PulseAudio's null sink: what `play` sends is recorded from the sink's monitor by an
+independent recorder (parecord), and what an independent player (paplay) sends is what
+`capture` must record, bit for bit. JACK's dummy backend: play and capture at 48 kHz with
+period 1024 and 4 periods, with no xrun. Each run is its own process (PortAudio reads the
+server environment when it initialises).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from scipy.io import wavfile
+
+from tests.servers import ROOT, jack_server, pulse_server, run_py, wait_for_recorder  # noqa: F401
+
+
+def _noise(seconds: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    data = rng.integers(-32768, 32768, size=(int(48000 * seconds), 2)).astype(np.int16)
+    data[data == 0] = 1  # no silent sample, so the first live frame is the first frame
+    return data
+
+
+def _find(stream: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """The slice of ``stream`` that starts at its first live frame, as long as ``data``."""
+    live = np.nonzero(np.any(stream != 0, axis=1))[0]
+    assert live.size, "nothing recorded"
+    k = int(live[0])
+    return stream[k : k + len(data)]
+
+
+def _last_json(out: subprocess.CompletedProcess) -> dict:
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_play_to_pulse_is_bit_exact_to_the_last_frame(pulse_server, tmp_path):  # noqa: F811
+    sink, env = pulse_server
+    data = _noise(2.0, 11)
+    src = tmp_path / "noise.wav"
+    wavfile.write(src, 48000, data)
+    raw = tmp_path / "rec.raw"
+    rec = subprocess.Popen(["parecord", f"--device={sink}.monitor", "--format=s16le",
+                            "--rate=48000", "--channels=2", "--raw", str(raw)], env=env)
+    try:
+        assert wait_for_recorder(env), "parecord did not connect"
+        out = run_py(["-m", "demos.cli", "play", "-D", "pulse", str(src), "--json"], env)
+    finally:
+        rec.terminate()
+        rec.wait(10)
+    res = _last_json(out)["played"][0]
+    assert res["frames"] == len(data) and res["xruns"] == 0
+    stream = np.fromfile(raw, dtype="<i2").reshape(-1, 2)
+    got = _find(stream, data)
+    assert len(got) == len(data), f"recording ends {len(data) - len(got)} frames early"
+    bad = np.nonzero(np.any(got != data, axis=1))[0]
+    assert bad.size == 0, f"{bad.size} frames differ, first at {bad[0]}"
+
+
+def test_capture_of_paplay_is_bit_exact(pulse_server, tmp_path):  # noqa: F811
+    sink, env = pulse_server
+    data = _noise(1.0, 12)
+    src = tmp_path / "known.wav"
+    # the server drops the first ~100 ms of a new playback stream before its monitor
+    # carries it (any recorder misses them), so the known WAV opens with 0.5 s of silence
+    wavfile.write(src, 48000, np.concatenate([np.zeros((24000, 2), np.int16), data]))
+    out_wav = tmp_path / "cap.wav"
+    cap = subprocess.Popen([sys.executable, "-m", "demos.cli", "capture", str(out_wav), "-d", "5",
+                            "-D", "pulse", "--json"], env=env, cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for_recorder(env, 20), "capture did not connect"
+        subprocess.run(["paplay", f"--device={sink}", str(src)], env=env, check=True,
+                       timeout=30)
+        stdout, stderr = cap.communicate(timeout=60)
+    finally:
+        if cap.poll() is None:
+            cap.kill()
+    assert cap.returncode == 0, stderr[-2000:]
+    res = json.loads(stdout.strip().splitlines()[-1])
+    assert res["overruns"] == 0 and res["stopped_by"] == "duration"
+    rate, rec = wavfile.read(out_wav)
+    assert rate == 48000 and rec.dtype == np.int16
+    got = _find(rec, data)
+    assert len(got) == len(data), "capture ended before the known WAV did"
+    assert np.array_equal(got, data)
+
+
+def _jack_device(env) -> str:
+    out = run_py(["-c", "import sounddevice as sd; print([d['index'] for d in sd.query_devices()"
+                  " if 'JACK' in sd.query_hostapis(d['hostapi'])['name']][0])"], env)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_jack_play_and_capture_without_xruns(jack_server, tmp_path):  # noqa: F811
+    _, env = jack_server
+    dev = _jack_device(env)
+    src = tmp_path / "noise.wav"
+    wavfile.write(src, 48000, _noise(2.0, 13))
+    geometry = ["--rate", "48000", "--period-size", "1024", "--periods", "4"]
+    played = _last_json(run_py(["-m", "demos.cli", "play", "-D", dev, *geometry, str(src),
+                                "--json"], env))["played"][0]
+    assert (played["period_size"], played["buffer_size"], played["xruns"]) == (1024, 4096, 0)
+    cap = _last_json(run_py(["-m", "demos.cli", "capture", str(tmp_path / "c.wav"), "-d", "2",
+                             "-D", dev, *geometry, "--json"], env))
+    assert cap["overruns"] == 0 and cap["frames"] == 96000
