@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         print(str(e), file=sys.stderr)
         return 2
     except (DmaEngineError, PcmError) as e:
-        print(f"dma-audio: {e}", file=sys.stderr)
+        print(f"dma-audio: {e.strerror}", file=sys.stderr)
         return 2
     except CardError as e:
         print(f"dma-audio: sound device lost: {e}", file=sys.stderr)

@@ -35,22 +35,25 @@ class PlugPlan:
     notes: list[str]
 
 
-def plan(space: hp.HwParams, fmt: str, channels: int, rate: int) -> PlugPlan:
-    """The hardware configuration nearest the file's, from the refined space ``space``."""
-    notes = []
+def plan(space: hp.HwParams, fmt: str, channels: int, rate: int,
+         source: tuple[str, int, int] | None = None) -> PlugPlan:
+    """The hardware configuration nearest the one wanted, from the refined ``space``;
+    the notes say how the ``source`` (the file's format, channels, rate) gets there."""
     names = {n: f for n, f in FORMATS.items() if f.number in space.masks["FORMAT"]}
     out_fmt = fmt
     if fmt not in names:
         out_fmt = next((f for f in WIDEN.get(fmt, []) if f in names), None) or next(iter(names))
-        notes.append(f"format {fmt} -> {out_fmt}")
-    ch = space["CHANNELS"]
+    ch, r = space["CHANNELS"], space["RATE"]
     out_ch = min(max(channels, ch.min), ch.max)
-    if out_ch != channels:
-        notes.append(f"channels {channels} -> {out_ch}")
-    r = space["RATE"]
     out_rate = min(max(rate, r.min), r.max)
-    if out_rate != rate:
-        notes.append(f"rate {rate} -> {out_rate} Hz (resample_poly)")
+    src_fmt, src_ch, src_rate = source or (fmt, channels, rate)
+    notes = []
+    if out_fmt != src_fmt:
+        notes.append(f"format {src_fmt} -> {out_fmt}")
+    if out_ch != src_ch:
+        notes.append(f"channels {src_ch} -> {out_ch}")
+    if out_rate != src_rate:
+        notes.append(f"rate {src_rate} -> {out_rate} Hz (resample_poly)")
     return PlugPlan(out_fmt, out_ch, out_rate, notes)
 
 

@@ -544,41 +544,41 @@ class Substream:
         """``snd_pcm_playback_silence``: threshold mode keeps ``silence_threshold`` frames
         of data-or-silence ahead of hw_ptr; top-up mode silences what was just played."""
         rt = self._rt()
-        appl_ptr = rt.appl_ptr
-        added = appl_ptr - rt.silence_start
-        if added:
-            if added < 0:
-                added += rt.boundary
-            rt.silence_filled = rt.silence_filled - added if added < rt.silence_filled else 0
-            rt.silence_start = appl_ptr
-        hw_avail = appl_ptr - rt.hw_ptr
-        if hw_avail < 0:
-            hw_avail += rt.boundary
-        noise_dist = hw_avail + rt.silence_filled
         if rt.silence_size < rt.boundary:
-            frames = rt.silence_threshold - noise_dist
-            if frames <= 0:
+            appl_ptr = rt.appl_ptr
+            if rt.silence_start != appl_ptr:  # new data covered part of the silence
+                n = appl_ptr - rt.silence_start
+                if n < 0:
+                    n += rt.boundary
+                rt.silence_filled = rt.silence_filled - n if n < rt.silence_filled else 0
+                rt.silence_start = appl_ptr
+            if rt.silence_filled >= rt.buffer_size:
                 return
-            frames = min(frames, rt.silence_size)
+            noise_dist = rt.hw_avail() + rt.silence_filled
+            if noise_dist >= rt.silence_threshold:
+                return
+            frames = min(rt.silence_threshold - noise_dist, rt.silence_size)
+            start = rt.silence_start + rt.silence_filled  # past what is silent already
         else:
-            hw_ptr = rt.hw_ptr
-            if new_hw_ptr == ULONG_MAX:  # initialisation: the whole unused ring
-                avail = appl_ptr - hw_ptr
-                if avail < 0:
-                    avail += rt.boundary
-                rt.silence_filled = 0 if avail > rt.buffer_size else avail
-                rt.silence_start = hw_ptr
-            else:  # silence the just-played area at once
-                written = new_hw_ptr - hw_ptr
-                if written < 0:
-                    written += rt.boundary
-                rt.silence_filled = 0 if written > rt.silence_filled else (
-                    rt.silence_filled - written)
-                rt.silence_start = new_hw_ptr
+            if new_hw_ptr == ULONG_MAX:  # initialisation: the whole free ring
+                avail = min(rt.hw_avail(), rt.buffer_size)
+                rt.silence_filled = max(avail, 0)
+                rt.silence_start = (rt.hw_ptr + rt.silence_filled) % rt.boundary
+            else:  # silence what was just played
+                played = new_hw_ptr - rt.hw_ptr
+                if played < 0:
+                    played += rt.boundary
+                rt.silence_filled -= played
+                if rt.silence_filled < 0:
+                    rt.silence_filled = 0
+                    rt.silence_start = new_hw_ptr
+                else:
+                    rt.silence_start = rt.hw_ptr
             frames = rt.buffer_size - rt.silence_filled
+            start = rt.silence_start
         if frames <= 0 or frames > rt.buffer_size:
             return
-        ofs = (rt.silence_start + rt.silence_filled) % rt.buffer_size
+        ofs = start % rt.buffer_size
         while frames > 0:
             transfer = min(frames, rt.buffer_size - ofs)
             self._fill_silence(ofs, transfer)

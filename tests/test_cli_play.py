@@ -1,0 +1,141 @@
+"""`dma-audio play --tap`, capture, loopback on the virtual clock, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.io import wavfile
+
+from demos.cli import main
+from demos.plug import from_word32, to_word32
+
+RATE = 48000
+
+
+def _wav(path, dtype: str, channels: int, n: int = 7000, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if dtype == "u1":
+        data = rng.integers(0, 256, (n, channels)).astype(np.uint8)
+    elif dtype == "f4":
+        data = rng.uniform(-1, 1, (n, channels)).astype(np.float32)
+    else:
+        info = np.iinfo(dtype)
+        data = rng.integers(info.min, info.max, (n, channels), endpoint=True).astype(dtype)
+    wavfile.write(path, RATE, data)
+    return data
+
+
+def _write_24bit(path, channels: int, n: int = 7000) -> np.ndarray:
+    """A 24-bit PCM WAV (scipy writes none): header by hand, samples packed in 3 bytes."""
+    import struct
+
+    rng = np.random.default_rng(3)
+    data = rng.integers(-(2**23), 2**23, (n, channels)).astype(np.int32)
+    raw = data.astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+    fmt = struct.pack("<HHIIHH", 1, channels, RATE, RATE * 3 * channels, 3 * channels, 24)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack(
+        "<I", len(raw)) + raw
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return data
+
+
+def _play(tmp_path, src, *extra) -> tuple[dict, np.ndarray]:
+    tap = tmp_path / "tap.wav"
+    args = ["play", "-D", "virtual", "--clock", "virtual", str(src), "--tap", str(tap),
+            "--json", "--no-progress", *extra]
+    assert main(args) == 0
+    rate, frames = wavfile.read(tap)
+    assert rate == RATE
+    return args, frames.reshape(len(frames), -1)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+@pytest.mark.parametrize("dtype", ["<i2", "<i4", "24", "u1", "f4"])
+def test_tap_equals_the_input(tmp_path, dtype, channels, capsys):
+    src = tmp_path / "in.wav"
+    if dtype == "24":
+        data = _write_24bit(src, channels)
+        expect = data << 8  # the tap of S24_LE is written left-justified in 32 bits
+    else:
+        data = _wav(src, dtype, channels)
+        expect = data
+        if dtype == "u1":  # plug: U8 -> S16_LE, (x - 128) << 8
+            expect = from_word32(to_word32(data, "U8"), "S16_LE")
+        elif dtype == "f4":  # plug: FLOAT_LE -> S32_LE, clip(round(x * 2**31))
+            expect = from_word32(to_word32(data, "FLOAT_LE"), "S32_LE")
+    _, tap = _play(tmp_path, src)
+    n = len(data)
+    assert tap.shape[1] == channels
+    assert np.array_equal(tap[:n], expect), "the tap differs from the input"
+    assert not tap[n:].any()  # after the data: silence, never the stale ring
+    out = capsys.readouterr()
+    played = json.loads(out.out.strip().splitlines()[-1])["played"][0]
+    assert played["frames"] == n and played["xruns"] == 0
+    if dtype in ("u1", "f4"):
+        assert "plug: format" in out.err
+
+
+def test_plug_resamples_when_the_rate_is_forced(tmp_path, capsys):
+    src = tmp_path / "in.wav"
+    _wav(src, "<i2", 2, n=4410)
+    wavfile.write(src, 44100, wavfile.read(src)[1])
+    _, tap = _play(tmp_path, src, "-r", "48000")
+    assert "rate 44100 -> 48000" in capsys.readouterr().err
+    assert abs(int(np.nonzero(np.any(tap != 0, axis=1))[0][-1]) + 1 - 4800) <= 2
+
+
+def test_capture_of_the_virtual_source_and_loopback(tmp_path, capsys):
+    src = tmp_path / "src.wav"
+    data = _wav(src, "<i2", 2, n=24000, seed=9)
+    out = tmp_path / "cap.wav"
+    assert main(["capture", str(out), "-d", "0.25", "-D", "virtual", "--clock", "virtual",
+                 "--source", str(src), "--json", "--no-progress"]) == 0
+    rate, got = wavfile.read(out)
+    assert rate == RATE and np.array_equal(got, data[:12000])
+    assert main(["loopback", "--clock", "virtual", "--json", "--no-progress"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["bit_exact"] and res["latency_frames"] == 64  # the virtual card's loop delay
+
+
+def _bad(args, capsys) -> str:
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(lines)
+    # the refusal is one line; before it, at most the line saying which sink was chosen
+    assert len(lines) == 1 or (len(lines) == 2 and lines[0].startswith("Sink:"))
+    return lines[-1]
+
+
+def test_bad_input_is_one_line_and_status_2(tmp_path, capsys):
+    play = ["play", "-D", "virtual", "--clock", "virtual", "--no-progress"]
+    assert "no such file" in _bad([*play, str(tmp_path / "missing.wav")], capsys)
+    assert "is a directory" in _bad([*play, str(tmp_path)], capsys)
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"hello, not a wav at all")
+    assert "not a WAV file" in _bad([*play, str(junk)], capsys)
+    good = tmp_path / "good.wav"
+    _wav(good, "<i2", 2, n=1000)
+    short = tmp_path / "short.wav"
+    short.write_bytes(good.read_bytes()[:-100])
+    assert "truncated" in _bad([*play, str(short)], capsys)
+    adpcm = tmp_path / "adpcm.wav"
+    b = bytearray(good.read_bytes())
+    b[20:22] = (2).to_bytes(2, "little")
+    adpcm.write_bytes(bytes(b))
+    assert "unsupported WAV codec MS ADPCM" in _bad([*play, str(adpcm)], capsys)
+    for offset, what in ((22, "0 channels"), (24, "sample rate 0")):
+        z = bytearray(good.read_bytes())
+        z[offset : offset + (2 if offset == 22 else 4)] = bytes(2 if offset == 22 else 4)
+        zp = tmp_path / f"zero{offset}.wav"
+        zp.write_bytes(bytes(z))
+        assert what in _bad([*play, str(zp)], capsys)
+    err = _bad([*play, str(good), "--period-size", "100000"], capsys)
+    assert "PERIOD_SIZE" in err and "EINVAL" in err
+    assert "PERIODS" in _bad([*play, str(good), "--periods", "1"], capsys)
+    assert "unknown sample format" in _bad([*play, "-f", "S20_LE"], capsys)
+    assert "--clock card needs a sound device" in _bad(
+        ["play", "-D", "virtual", "--clock", "card"], capsys)
+    assert "no sound device" in _bad(["play", "-D", "no-such-card-xyz"], capsys)
+    assert "must be positive" in _bad(["capture", str(tmp_path / "o.wav"), "-d", "0"], capsys)

@@ -1,0 +1,308 @@
+"""The PCM substream on the virtual clock: states and errnos, hw_params refinement, xrun,
+prepare, drain, pause, silence, and what reaches the card."""
+
+from __future__ import annotations
+
+import errno
+
+import numpy as np
+import pytest
+
+from pcm import alsa
+from pcm import params as hp
+from pcm.errors import ParamError, PcmError
+from pcm.pcm_native import SwParams
+from pcm.runtime import PcmState, PcmStream
+from soc.board import make_audio_board
+
+S = PcmState
+
+
+@pytest.fixture
+def card():
+    board = make_audio_board(tap=True)
+    board.populate()
+    yield board
+    board.remove()
+
+
+def _open(stream=PcmStream.PLAYBACK, period=1024, periods=4, **kw) -> alsa.Pcm:
+    pcm = alsa.open_pcm("default", stream, **kw)
+    pcm.set_params("S16_LE", 2, 48000, period_size=period, periods=periods)
+    return pcm
+
+
+def _frames(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(-32768, 32768, (n, 2)).astype("<i2")
+
+
+def _errno(fn, *args) -> int:
+    with pytest.raises(PcmError) as e:
+        fn(*args)
+    return e.value.errno
+
+
+def test_legal_transitions(card):
+    pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
+    assert pcm.state == S.OPEN
+    pcm.set_params("S16_LE", 2, 48000, period_size=1024, periods=4)
+    assert pcm.state == S.SETUP
+    pcm.prepare()
+    assert pcm.state == S.PREPARED
+    pcm.writei(_frames(1024))  # start_threshold 1: the write starts it
+    assert pcm.state == S.RUNNING
+    pcm.pause(True)
+    assert pcm.state == S.PAUSED
+    pcm.pause(False)
+    assert pcm.state == S.RUNNING
+    pcm.drop()
+    assert pcm.state == S.SETUP
+    pcm.prepare()
+    pcm.writei(_frames(512))
+    pcm.drain()
+    assert pcm.state == S.SETUP
+    pcm.substream.hw_free()
+    assert pcm.state == S.OPEN
+    pcm.close()
+
+
+def test_illegal_calls_raise_the_kernels_errno(card):
+    pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
+    assert _errno(pcm.prepare) == errno.EBADFD  # OPEN
+    assert _errno(pcm.substream.sw_params, SwParams()) == errno.EBADFD
+    pcm.set_params("S16_LE", 2, 48000, period_size=1024, periods=4)
+    assert _errno(pcm.writei, _frames(8)) == errno.EBADFD  # SETUP
+    assert _errno(pcm.start) == errno.EBADFD  # start only from PREPARED
+    assert _errno(pcm.pause, True) == errno.EBADFD  # pause only while RUNNING
+    pcm.prepare()
+    assert _errno(pcm.start) == errno.EPIPE  # an empty playback cannot start
+    pcm.writei(_frames(4096))
+    assert _errno(pcm.prepare) == errno.EBUSY  # running
+    assert _errno(pcm.pause, False) == errno.EBADFD  # not paused
+    assert _errno(pcm.substream.hw_params) == errno.EBADFD  # running
+    extra = 0
+    with pytest.raises(PcmError) as e:  # the ring is full but for what the DMA took
+        for _ in range(10):
+            extra += pcm.substream.writei(_frames(8), nonblock=True)
+    assert e.value.errno == errno.EAGAIN and extra <= 64
+    pcm.close()
+
+
+def test_capture_has_no_writei_and_drain_ends_in_setup(card):
+    pcm = _open(PcmStream.CAPTURE)
+    pcm.prepare()
+    assert _errno(pcm.substream.writei, _frames(8)) == errno.EINVAL
+    got = pcm.readi(2048)  # starts (size >= start_threshold) and blocks on the clock
+    assert got.shape == (2048, 2) and pcm.state == S.RUNNING
+    pcm.drain()
+    assert pcm.state in (S.DRAINING, S.SETUP)
+    while pcm.state == S.DRAINING:
+        pcm.readi(4096)
+    assert pcm.state == S.SETUP
+    pcm.close()
+
+
+def test_hw_params_refuse_names_the_parameter(card):
+    pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
+    with pytest.raises(ParamError) as e:
+        pcm.set_params("S16_LE", 2, 12345)
+    assert e.value.param == "RATE" and e.value.errno == errno.EINVAL
+    with pytest.raises(ParamError) as e:
+        pcm.set_params("U8", 2, 48000)
+    assert e.value.param == "FORMAT"
+    with pytest.raises(ParamError) as e:
+        pcm.set_params("S16_LE", 9, 48000)
+    assert e.value.param == "CHANNELS"
+    with pytest.raises(ParamError) as e:  # period_bytes_max = the PL080's segment size
+        pcm.set_params("S32_LE", 8, 48000, period_size=4096)
+    assert e.value.param == "PERIOD_SIZE"
+    with pytest.raises(ParamError) as e:
+        pcm.set_params("S16_LE", 2, 48000, period_size=1024, periods=1)
+    assert e.value.param == "PERIODS"
+    assert pcm.state == S.OPEN
+    pcm.close()
+
+
+def test_refinement_ties_bytes_time_and_frames(card):
+    pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
+    p = pcm.set_params("S24_LE", 6, 44100, period_size=441, periods=3)
+    assert (p.get("SAMPLE_BITS"), p.get("FRAME_BITS")) == (32, 192)  # S24_LE lives in 32 bits
+    assert (p.get("PERIOD_BYTES"), p.get("BUFFER_SIZE"), p.get("BUFFER_BYTES")) == (
+        441 * 24, 1323, 1323 * 24)
+    assert p.get("PERIOD_TIME") == 10000 and p["PERIOD_TIME"].single()
+    any_ = alsa.open_pcm  # the whole space: period bytes from maxburst 16 * 8 to 4095 * 4
+    del any_
+    space = pcm.substream.hw_refine()
+    assert (space["PERIOD_BYTES"].min, space["PERIOD_BYTES"].max) == (128, 16380)
+    assert space["PERIODS"].min == 2 and space["PERIODS"].integer
+    pcm.close()
+
+
+def test_interval_arithmetic_matches_pcm_lib():
+    a, b = hp.Interval(10, 20), hp.Interval(3, 4)
+    c = hp.div(a, b)  # [10/4, 20/3] = (2, 7)
+    assert (c.min, c.max, c.openmin, c.openmax) == (2, 7, True, True)
+    c = hp.mulkdiv(hp.Interval(1024, 1024), 1_000_000, hp.Interval(48000, 48000))
+    assert (c.min, c.max, c.openmin, c.openmax) == (21333, 21334, True, True)
+    i = hp.Interval(2, 7, True, True)
+    i.refine(hp.Interval(0, hp.UINT_MAX, integer=True))
+    assert (i.min, i.max, i.openmin, i.openmax) == (3, 6, False, False)
+
+
+def test_xrun_exactly_when_avail_reaches_stop_threshold_and_prepare_recovers(card):
+    pcm = _open()
+    clock = card.soc.clock
+    pcm.prepare()
+    pcm.writei(_frames(4096))
+    rt = pcm.runtime
+    # a stalled writer: the ring plays out; at the period boundary where avail reaches
+    # stop_threshold (4096) the stream stops in XRUN with hw_ptr exactly there
+    clock.run_until_true(lambda: pcm.state == S.XRUN, 10**9)
+    assert pcm.state == S.XRUN and rt.hw_ptr >= 4096 and rt.xruns == 1
+    assert rt.avail() >= rt.stop_threshold
+    assert rt.hw_ptr - 4096 < 64  # caught at the first interrupt past the end
+    assert _errno(pcm.writei, _frames(8)) == errno.EPIPE
+    pcm.prepare()
+    assert pcm.state == S.PREPARED and rt.hw_ptr == 0 and rt.appl_ptr == 0
+    assert pcm.writei(_frames(1024)) == 1024 and pcm.state == S.RUNNING
+    pcm.close()
+
+
+def test_stop_threshold_below_buffer_stops_earlier(card):
+    pcm = _open()
+    pcm.sw_params(stop_threshold=2048)
+    pcm.prepare()
+    pcm.writei(_frames(4096))
+    clock = card.soc.clock
+    clock.run_until_true(lambda: pcm.state == S.XRUN, 10**9)
+    rt = pcm.runtime
+    assert 2048 <= rt.hw_ptr < 2048 + 64 and rt.appl_ptr - rt.hw_ptr <= 2048
+    pcm.close()
+
+
+def test_sw_params_checks(card):
+    pcm = _open()
+    rt = pcm.runtime
+    with pytest.raises(ParamError) as e:
+        pcm.sw_params(silence_threshold=100, silence_size=200)
+    assert e.value.param == "silence_size"
+    with pytest.raises(ParamError) as e:
+        pcm.sw_params(silence_threshold=rt.buffer_size + 1, silence_size=1)
+    assert e.value.param == "silence_threshold"
+    with pytest.raises(ParamError) as e:
+        pcm.sw_params(silence_threshold=1, silence_size=rt.boundary)
+    assert e.value.param == "silence_threshold"
+    sw = pcm.sw_params(avail_min=0)
+    assert rt.avail_min == 1 and sw.avail_min == 0  # the kernel makes 0 into 1
+    pcm.close()
+
+
+def test_drain_plays_every_frame_then_setup(card):
+    pcm = _open()
+    pcm.prepare()
+    data = _frames(10_000, 3)
+    assert pcm.writei(data) == 10_000
+    pcm.drain()
+    assert pcm.state == S.SETUP
+    tap = card.soc.hw["codec0"].tapped()
+    assert np.array_equal(tap[:10_000], data.astype(np.int32))
+    assert not tap[10_000:].any()  # the drain silence: no stale ring after the end
+    pcm.close()
+
+
+def test_free_running_stream_replays_the_stale_ring_without_silence(card):
+    """stop_threshold = boundary: an underrun does not stop; the old ring plays again."""
+    pcm = _open()
+    pcm.sw_params(stop_threshold=pcm.runtime.boundary)
+    pcm.prepare()
+    data = _frames(4096, 5)
+    pcm.writei(data)
+    card.soc.clock.run_for(200_000_000)  # 9600 frames: more than twice the ring
+    tap = card.soc.hw["codec0"].tapped()
+    assert pcm.state == S.RUNNING
+    assert np.array_equal(tap[4096:8192], data.astype(np.int32))  # the classic stutter
+    pcm.close()
+
+
+def test_top_up_silence_plays_silence_after_an_underrun(card):
+    pcm = _open()
+    rt = pcm.runtime
+    pcm.sw_params(stop_threshold=rt.boundary, silence_threshold=0, silence_size=rt.boundary)
+    pcm.prepare()
+    data = _frames(4096, 6)
+    pcm.writei(data)
+    card.soc.clock.run_for(200_000_000)
+    tap = card.soc.hw["codec0"].tapped()
+    assert np.array_equal(tap[:4096], data.astype(np.int32))
+    # the just-played periods were silenced at each interrupt; what replays is silence,
+    # apart from at most the period that was in flight when the data ran out
+    assert not tap[4096 + 1024 + 64 : 9000].any()
+    pcm.close()
+
+
+def test_threshold_silence_keeps_silence_ahead_of_hw_ptr(card):
+    pcm = _open()
+    pcm.sw_params(silence_threshold=2048, silence_size=2048)
+    pcm.prepare()
+    area = pcm.substream.dma_area
+    area[:] = 0x55  # stale bytes
+    pcm.writei(_frames(1024, 7))
+    rt = pcm.runtime
+    ring = area.view("<i2").reshape(-1, 2)
+    # started with 1024 frames queued: the silence fills frames 1024..2047 of the ring
+    assert not ring[1024:2048].any() and (ring[2048:] == 0x5555).all()
+    assert rt.silence_filled == 1024
+    pcm.close()
+
+
+def test_nonblocking_write_partial_then_error(card):
+    pcm = _open(nonblock=True)
+    pcm.prepare()
+    first = pcm.writei(_frames(5000))
+    assert 4096 <= first < 4096 + 64  # partial: the count (the DMA took a FIFO's worth)
+    rest = pcm.writei(_frames(5000 - first))
+    assert rest < 64
+    assert _errno(pcm.writei, _frames(8)) == errno.EAGAIN  # the next call: the error
+    pcm.close()
+
+
+def test_write_timeout_is_eio(card):
+    """A DMA that never runs: the writer gives up after max(100 ms, 1.1 buffer_time)."""
+    pcm = _open()
+    pcm.sw_params(start_threshold=10**9)  # never starts
+    pcm.prepare()
+    t0 = card.soc.clock.now_ns
+    pcm.writei(_frames(4096))
+    assert _errno(pcm.writei, _frames(8)) == errno.EIO
+    assert pcm.state == S.PREPARED
+    del t0
+    pcm.close()
+
+
+def test_delay_counts_queued_frames_and_the_fifo(card):
+    pcm = _open()
+    pcm.prepare()
+    pcm.writei(_frames(4096))
+    card.soc.clock.run_for(10_000_000)
+    rt = pcm.runtime
+    d = pcm.delay()
+    fifo = card.soc.bus.read32(0x1014_0000 + 0x1EC)
+    assert d == rt.hw_avail() + fifo and fifo > 0
+    st = pcm.status()
+    assert st.state == S.RUNNING and st.hw_ptr == rt.hw_ptr and st.appl_ptr == 4096
+    pcm.close()
+
+
+def test_dumps_name_the_setup(card):
+    from pcm import proc
+
+    pcm = _open()
+    text = pcm.dump_setup()
+    assert "period_size  : 1024" in text and "buffer_size  : 4096" in text
+    assert "dst_maxburst=16" in text and "dst_addr=0x101401c8" in text
+    assert proc.hw_params_text(pcm.substream).splitlines()[1] == "format: S16_LE"
+    pcm.prepare()
+    pcm.writei(_frames(1024))
+    assert proc.status_text(pcm.substream).startswith("state: RUNNING")
+    assert "stop_threshold: 4096" in proc.sw_params_text(pcm.substream)
+    pcm.close()
