@@ -139,3 +139,27 @@ def test_bad_input_is_one_line_and_status_2(tmp_path, capsys):
         ["play", "-D", "virtual", "--clock", "card"], capsys)
     assert "no sound device" in _bad(["play", "-D", "no-such-card-xyz"], capsys)
     assert "must be positive" in _bad(["capture", str(tmp_path / "o.wav"), "-d", "0"], capsys)
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_interrupted_capture_leaves_a_valid_wav(tmp_path, sig):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.servers import ROOT
+
+    out = tmp_path / "cap.wav"
+    proc = subprocess.Popen([sys.executable, "-m", "demos.cli", "capture", str(out), "-d", "60",
+                             "-D", "virtual", "--no-progress"], cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)  # the wall clock runs the virtual card in real time
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    rate, frames = wavfile.read(out)
+    assert rate == RATE and frames.shape[1] == 2
+    assert 24000 <= len(frames) <= 48000 * 3  # every frame read before the signal
+    said = [line for line in err.splitlines() if line.startswith("wrote ")][0]
+    assert said.startswith(f"wrote {len(frames)} frames")
