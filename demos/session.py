@@ -15,6 +15,7 @@ from typing import Any
 
 from demos.usage import UsageError
 from soc.board import make_audio_board
+from soc.card import default_device
 from soc.clock import RealtimeClock, VirtualClock
 from soc.platform import PlatformBus
 
@@ -38,24 +39,9 @@ class Session:
         self.board.remove()
 
 
-def _default_device(capture: bool) -> tuple[Any, str]:
-    kind = "input" if capture else "output"
-    try:
-        import sounddevice as sd
-
-        idx = sd.default.device[0 if capture else 1]
-        if idx is not None and idx >= 0:
-            info = sd.query_devices(idx)
-            if info[f"max_{kind}_channels"] > 0:
-                return idx, f"PortAudio's default {kind} device {info['name']!r}"
-    except Exception as e:  # no PortAudio library, or no device at all
-        return "virtual", f"no usable default {kind} device ({e}); using the virtual card"
-    return "virtual", f"no default {kind} device; using the virtual card"
-
-
 def resolve_device(arg: str | None, capture: bool = False) -> tuple[Any, str]:
     if arg is None:
-        return _default_device(capture)
+        return default_device(capture)
     if arg == "virtual":
         return "virtual", "the virtual card, as asked"
     device: Any = int(arg) if arg.isdigit() else arg

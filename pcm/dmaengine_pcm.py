@@ -27,6 +27,10 @@ from pcm.soc_pcm import Dai, DmaData, lookup_dai, snd_soc_register_component
 
 DMA_SLAVE_BUSWIDTH_8_BYTES = 8
 BUSWIDTH = {8: 1, 16: 2, 24: 3, 32: 4, 64: 8}
+# The ring's upper bound: the generic dmaengine PCM's prealloc_buffer_size. The kernel
+# leaves buffer_bytes_max at SIZE_MAX and grows the managed buffer on demand; the model
+# caps it here so that "maximal buffer size" in hw_params stays a sane ring.
+PREALLOC_BUFFER_BYTES = 512 * 1024
 
 
 def snd_hwparams_to_dma_slave_config(ss: Substream, params: hp.HwParams) -> SlaveConfig:
@@ -60,7 +64,6 @@ class DmaenginePcmRuntimeData:
     dma_chan: Any
     cookie: int = 0
     pos: int = 0  # bytes, moved a period at a time by the callback
-    ring_addr: int = 0
 
 
 class GenericDmaenginePcm:
@@ -131,7 +134,6 @@ class GenericDmaenginePcm:
         size = params.get("BUFFER_BYTES")
         ss.dma_area, ss.dma_addr = dma_alloc_coherent(prtd.dma_chan.device.dev, size)
         ss.dma_bytes = size
-        prtd.ring_addr = ss.dma_addr
         ss.slave_config = cfg
 
     def hw_free(self, ss: Substream) -> None:
@@ -207,8 +209,6 @@ class GenericDmaenginePcm:
     def sync_stop(self, ss: Substream) -> None:
         dma.synchronize(self._prtd(ss).dma_chan)
 
-
-PREALLOC_BUFFER_BYTES = 512 * 1024  # the generic dmaengine PCM's prealloc_buffer_size
 
 
 def devm_snd_dmaengine_pcm_register(dev: Any) -> GenericDmaenginePcm:

@@ -166,13 +166,11 @@ class HwParams:
     intervals: dict[str, Interval] = field(
         default_factory=lambda: {name: Interval() for name in INTERVALS})
     info: int = 0
-    rate_num: int = 0
-    rate_den: int = 0
 
     def copy(self) -> HwParams:
         return HwParams({k: set(v) for k, v in self.masks.items()},
                         {k: Interval(**vars(v)) for k, v in self.intervals.items()},
-                        self.info, self.rate_num, self.rate_den)
+                        self.info)
 
     def __getitem__(self, name: str) -> Interval:
         return self.intervals[name]
@@ -297,7 +295,7 @@ def choose(p: HwParams, extra: list[tuple[str, Rule]] | None = None) -> HwParams
     """``snd_pcm_hw_params_choose``: first access and format; minimal channels, rate and
     period time; then maximal buffer size; refining after each choice."""
     p.masks["ACCESS"] = {min(p.masks["ACCESS"])}
-    p.masks["FORMAT"] = {min(p.masks["FORMAT"], key=_format_order)}
+    p.masks["FORMAT"] = {min(p.masks["FORMAT"])}  # the first set bit: SNDRV_PCM_FORMAT_*
     refine(p, extra)
     for name in ("CHANNELS", "RATE", "PERIOD_TIME"):
         p[name].refine_first()
@@ -309,10 +307,6 @@ def choose(p: HwParams, extra: list[tuple[str, Rule]] | None = None) -> HwParams
             p[name].refine_first()
             refine(p, extra)
     return p
-
-
-def _format_order(number: int) -> int:
-    return number  # SNDRV_PCM_FORMAT_* order: the first set bit of the mask
 
 
 def list_rule(name: str, values: list[int]) -> tuple[str, Rule]:

@@ -229,7 +229,6 @@ class Substream:
             new.format, new.channels, new.rate = p.get("FORMAT"), p.get("CHANNELS"), p.get("RATE")
             new.frame_bits, new.info = p.get("FRAME_BITS"), p.info
             new.log = rt.log
-            new.start_threshold = 1  # the defaults of snd_pcm_hw_params
             self.runtime = new
             if self.dma_area is not None:
                 self.dma_area[:] = 0
@@ -350,6 +349,10 @@ class Substream:
         since a frame now readable was sampled (capture); includes the driver's delay
         (DMA in flight, FIFO, the card's latency)."""
         self.hwsync()
+        return self._calc_delay()
+
+    def _calc_delay(self) -> int:
+        """``snd_pcm_calc_delay``: queued (playback) or ready (capture) + driver delay."""
         rt = self._rt()
         return (rt.hw_avail() if self.is_playback else rt.avail()) + rt.delay
 
@@ -361,7 +364,7 @@ class Substream:
                 self._update_hw_ptr(False)
             delay = 0
             if rt.state in (PcmState.RUNNING, PcmState.DRAINING, PcmState.PAUSED):
-                delay = (rt.hw_avail() if self.is_playback else rt.avail()) + rt.delay
+                delay = self._calc_delay()
             avail = rt.avail() if rt.state != PcmState.OPEN else 0
             st = PcmStatus(rt.state, rt.trigger_tstamp_ns, self.clock.now_ns, rt.appl_ptr,
                            rt.hw_ptr, delay, avail, rt.avail_max, rt.xruns)

@@ -357,19 +357,24 @@ def list_devices() -> list[DeviceInfo]:
     return rows
 
 
-def default_output_device() -> tuple[Any, str]:
-    """The device ``play`` uses without -D, and why: PortAudio's default output when it
-    has one, else the virtual card."""
+def default_device(capture: bool = False) -> tuple[Any, str]:
+    """The device ``play`` (or ``capture``) uses without -D, and why: PortAudio's default
+    output (input) device when it has one, else the virtual card."""
+    kind = "input" if capture else "output"
     try:
         import sounddevice as sd
 
-        idx = sd.default.device[1]
+        idx = sd.default.device[0 if capture else 1]
         if idx is not None and idx >= 0:
             info = sd.query_devices(idx)
-            if info["max_output_channels"] > 0:
-                return idx, f"PortAudio's default output device {info['name']!r}"
+            if info[f"max_{kind}_channels"] > 0:
+                return idx, f"PortAudio's default {kind} device {info['name']!r}"
     except (OSError, ImportError) as e:
         return "virtual", f"no usable PortAudio ({e}); using the virtual card"
     except Exception as e:  # PortAudioError when nothing is there
-        return "virtual", f"no default output device ({e}); using the virtual card"
-    return "virtual", "no default output device; using the virtual card"
+        return "virtual", f"no default {kind} device ({e}); using the virtual card"
+    return "virtual", f"no default {kind} device; using the virtual card"
+
+
+def default_output_device() -> tuple[Any, str]:
+    return default_device(capture=False)

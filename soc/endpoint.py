@@ -63,7 +63,6 @@ class Endpoint:
         self.directions: tuple[bool, bool] = (False, False)
         self._tap: list[np.ndarray] = []
         self._loop: deque[np.ndarray] = deque()
-        self._loop_level = 0
 
     @property
     def is_virtual(self) -> bool:
@@ -123,10 +122,8 @@ class Endpoint:
             source: Any = self.source
             if self.loop:
                 self._loop.clear()
-                self._loop_level = 0
                 if self.loop_delay:
                     self._loop.append(np.zeros((self.loop_delay, channels), np.int32))
-                    self._loop_level = self.loop_delay
                 source = self._loop_source
             card: Any = VirtualCard(self.clock, self.i2s, rate, channels, bits, source,
                                     record=False)
@@ -152,7 +149,6 @@ class Endpoint:
                 self._tap.append(frames.copy())
             if self.loop:
                 self._loop.append(frames.copy())
-                self._loop_level += len(frames)
             if sink is not None:
                 sink(frames)
 
@@ -171,7 +167,6 @@ class Endpoint:
             else:
                 self._loop[0] = head[take:]
             got += take
-        self._loop_level -= got
         return out
 
     def stop(self) -> None:
@@ -185,7 +180,3 @@ class Endpoint:
         if not self._tap:
             return np.zeros((0, ch), np.int32)
         return np.concatenate(self._tap)
-
-    @property
-    def stats(self):
-        return self.card.stats if self.card is not None else None
