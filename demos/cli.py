@@ -128,7 +128,7 @@ def _format(text: str) -> str:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _stream_options(p: argparse.ArgumentParser) -> None:
+def _stream_options(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
     p.add_argument("-D", "--device", help="a sound device (index or name, see 'devices'), "
                    "or 'virtual' for the built-in card")
     p.add_argument("-r", "--rate", type=_positive, help="sample rate in Hz")
@@ -144,7 +144,9 @@ def _stream_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="dump hw_params, sw_params and the DMA setup (as aplay -v)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
-    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    if json_flag:
+        p.add_argument("--json", action="store_true",
+                       help="print a JSON summary as the last line")
 
 
 def _session(args: argparse.Namespace, capture: bool = False, **endpoint):
@@ -220,6 +222,48 @@ def _cmd_loopback(args: argparse.Namespace) -> int:
     return 0 if result["bit_exact"] else 1
 
 
+def _cmd_stress(args: argparse.Namespace) -> int:
+    from demos.stress_cmd import stress_command
+
+    return stress_command(args, _say)
+
+
+def _stress_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", nargs="?", metavar="IN.wav",
+                   help="what to play (default: a generated glide with unique frames)")
+    _stream_options(p, json_flag=False)
+    p.add_argument("--duration", type=_seconds, help="seconds (default 10, or the file's)")
+    p.add_argument("--tap", metavar="OUT.wav", help="save exactly what reached the card")
+    p.add_argument("--on-xrun", choices=("stop", "run", "silence"), default="stop",
+                   help="stop: XRUN and prepare (default); run: free-running, the DMA "
+                   "replays the stale ring; silence: free-running with silence top-up")
+    p.add_argument("--stall", action="append", default=[], metavar="AT:DURATION",
+                   help="the writer does nothing for DURATION seconds from AT (repeatable)")
+    p.add_argument("--random-stalls", type=_nonneg, default=0, metavar="N",
+                   help="N seeded stalls of 0.5 to 2 buffer times")
+    p.add_argument("--jitter", type=float, default=0.0, metavar="MEAN_MS",
+                   help="seeded exponential delay between writes, mean in ms")
+    p.add_argument("--seed", type=_nonneg, default=0)
+    p.add_argument("--hog", type=_nonneg, default=0, metavar="N",
+                   help="real time only: N threads of busy work and GIL-holding sorts")
+    p.add_argument("--irq-latency", type=float, default=0.0, metavar="MS",
+                   help="bottom halves run this long after their interrupt")
+    p.add_argument("--lose-irqs", type=float, default=0.0, metavar="RATE",
+                   help="this fraction of interrupt deliveries is lost (seeded)")
+    p.add_argument("--bus-error", type=float, metavar="AT",
+                   help="the DMA's next read of the ring after AT seconds gets a bus error")
+    p.add_argument("--dma-starve", action="append", default=[], metavar="AT:DURATION",
+                   help="the DMA stops serving the I2S TX request: the FIFO runs dry")
+    p.add_argument("--duplex", action="store_true",
+                   help="capture at the same time; analyse the looped-back capture "
+                   "(the virtual card loops; on a server, connect its output to its input)")
+    p.add_argument("--sweep", nargs="?", const="64,128,256,512,1024,2048,4096",
+                   metavar="SIZES", help="run once per period size (comma list) and "
+                   "report xruns and CPU against it")
+    p.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the timeline (or the sweep)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dma-audio", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -266,6 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     _stream_options(p)
     p.add_argument("--seconds", type=_seconds, default=1.0, help="length of the test signal")
     p.set_defaults(func=_cmd_loopback)
+
+    p = sub.add_parser("stress", help="underruns on purpose: a stream under scripted and "
+                       "random faults, with a report")
+    _stress_options(p)
+    p.set_defaults(func=_cmd_stress)
     return parser
 
 

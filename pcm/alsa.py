@@ -148,6 +148,9 @@ class Pcm:
     def delay(self) -> int:
         return self.substream.delay()
 
+    def forward(self, frames: int) -> int:
+        return self.substream.forward(frames)
+
     def status(self):
         return self.substream.status()
 

@@ -126,6 +126,9 @@ class Substream:
         self.wait_time_ms = 0
         self.slave_config: Any = None  # what the platform gave the DMA (for dumps)
         self.private_data: Any = None
+        # Tracepoints (sound/core/pcm_trace.h): fn(event, substream, fields) for "hwptr"
+        # (each hw_ptr update: in_interrupt, pos, old_hw_ptr, hw_ptr) and "xrun".
+        self.tracepoints: list[Callable[[str, Substream, dict], None]] = []
 
     @property
     def is_playback(self) -> bool:
@@ -297,7 +300,11 @@ class Substream:
         fill = None
         if self.is_playback and rt.silence_size > 0:
             fill = self._playback_silence
+        old = rt.hw_ptr
         res = update_hw_ptr(rt, pos, in_interrupt, fill)
+        for trace in self.tracepoints:
+            trace("hwptr", self, {"in_interrupt": in_interrupt, "pos": pos,
+                                  "old_hw_ptr": old, "hw_ptr": rt.hw_ptr})
         self._act(res)
         return res
 
@@ -307,6 +314,8 @@ class Substream:
             rt.xruns += 1
             rt.log.append(f"XRUN: {self.name} avail >= stop_threshold ({rt.stop_threshold})")
             self._stop(PcmState.XRUN)
+            for trace in self.tracepoints:
+                trace("xrun", self, {"hw_ptr": rt.hw_ptr, "appl_ptr": rt.appl_ptr})
         elif res == Update.DRAIN_DONE:
             self._stop(PcmState.SETUP)
 
@@ -409,6 +418,22 @@ class Substream:
         rt.hw_ptr_interrupt = rt.hw_ptr - rt.hw_ptr % rt.period_size
         rt.silence_start = rt.hw_ptr
         rt.silence_filled = 0
+
+    def forward(self, frames: int) -> int:
+        """``snd_pcm_forward``: move appl_ptr ahead by up to ``avail`` frames (a
+        free-running playback that fell behind the DMA skips to it); frames moved."""
+        rt = self._rt()
+        if frames <= 0:
+            return 0
+        self.hwsync()
+        with self.lock:
+            avail = rt.avail()
+            if avail <= 0:
+                return 0
+            frames = min(frames, avail)
+            appl = rt.appl_ptr + frames
+            rt.appl_ptr = appl - rt.boundary if appl >= rt.boundary else appl
+            return frames
 
     def reset(self) -> None:
         """``snd_pcm_reset``: appl_ptr = hw_ptr (drops what was queued)."""

@@ -121,6 +121,9 @@ class Bus:
         self.ram: list[RamRegion] = []
         self.mmio: list[MmioRegion] = []
         self.dma_observers: list[AccessObserver] = []
+        # Fault injection: ranges whose next bus-master access the slave answers ERROR
+        # (a transient fault such as an uncorrectable ECC error); each fires once.
+        self.error_windows: list[tuple[int, int]] = []
 
     def add_ram(self, name: str, base: int, size: int) -> RamRegion:
         self._check_free(base, size)
@@ -180,11 +183,24 @@ class Bus:
 
     # -- bulk access by a bus master (vectorised) --
 
+    def inject_error(self, addr: int, size: int) -> None:
+        """The next bus-master access touching ``[addr, addr + size)`` gets ERROR."""
+        with self.lock:
+            self.error_windows.append((addr, size))
+
+    def _check_error_window(self, addr: int, size: int, write: bool) -> None:
+        for k, (base, length) in enumerate(self.error_windows):
+            if addr < base + length and base < addr + size:
+                del self.error_windows[k]
+                raise BusError(addr, size, write)
+
     def ram_view(self, addr: int, size: int, write: bool) -> np.ndarray:
         """A numpy view of ``size`` bytes of RAM for a DMA master; BusError if unmapped."""
         ram = self._ram_at(addr, size, write)
         if ram is None:
             raise BusError(addr, size, write)
+        if self.error_windows:
+            self._check_error_window(addr, size, write)
         for observe in self.dma_observers:
             observe(addr, size, write)
         off = addr - ram.base

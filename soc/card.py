@@ -142,6 +142,7 @@ class SoundDeviceCard:
             st.callbacks += 1
             if status.output_underflow:
                 st.output_underflows += 1
+                st.underflow_frames.append(st.frames)
             if status.input_overflow:
                 st.input_overflows += 1
             self._out, self._out_pos = outdata, 0

@@ -20,7 +20,9 @@ slice. The FIFOs talk to the DMA controller by request lines:
   whole burst is there; each request takes one burst out.
 
 What the line carries when the TX FIFO runs dry is zeros: the frames are counted
-(``tx_underrun_frames``), ISR.TXFE is set and an underrun event counted. An RX FIFO that
+(``tx_underrun_frames``), ISR.TXFE is set and an underrun event counted, with the frame
+at which it began (``tx_underrun_at``). While the transmitter is off the codec still
+clocks the bus and the data line idles at zero, so the far end is handed zeros then. An RX FIFO that
 overflows drops the newest frames (``rx_overrun_frames``) and sets ISR.RXFO.
 
 Model extensions, stated: the channel count is the TXCHN/RXCHN register (1..8), since the
@@ -132,6 +134,7 @@ class DwI2s:
         self.rx_source: Callable[[int], np.ndarray] | None = None
         self.tx_underrun_frames = 0
         self.tx_underruns = 0
+        self.tx_underrun_at: list[int] = []  # bit-clock frame where each underrun began
         self.rx_overrun_frames = 0
         self.rx_overruns = 0
         self._tx_dry = False
@@ -355,6 +358,8 @@ class DwI2s:
         self.frames = target
         if self.tx_on:
             self._shift_out(n)
+        elif self.tx_sink is not None:  # transmitter off: the line idles at zero
+            self.tx_sink(np.zeros((n, self.tx_channels), np.int32))
         if self.rx_on:
             self._shift_in(n)
 
@@ -370,6 +375,7 @@ class DwI2s:
             self.tx_underrun_frames += dry
             if not self._tx_dry:
                 self.tx_underruns += 1
+                self.tx_underrun_at.append(self.frames - n + take)
             self.regs[ISR] = self.reg(ISR) | ISR_TXFE
             self._update_irq()
             frames = np.concatenate([frames, np.zeros((dry, self.tx_channels), np.int32)])

@@ -174,6 +174,9 @@ class Endpoint:
         if card is not None:
             card.stop()
 
+    def clear_tap(self) -> None:
+        self._tap.clear()
+
     def tapped(self) -> np.ndarray:
         """Every frame shifted out to the card since the tap was set, as line values."""
         ch = self.config[1] if self.config else 2

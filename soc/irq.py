@@ -13,6 +13,12 @@ releases the lock, on that thread.
 
 Lines are level-triggered, as the PL080's combined interrupt output is: a handler
 runs when an enabled line is asserted and runs again while the line stays asserted.
+
+Fault injection: ``lose`` (a function of the line) drops a delivery, as a lost interrupt
+does. The source keeps its status latched and the line is looked at again when the
+hardware next drives it, so the next event's top half sees both: a lost period
+interrupt becomes two periods in one handler run, the case the PCM core's "Lost
+interrupts?" check exists for.
 """
 
 from __future__ import annotations
@@ -49,6 +55,8 @@ class InterruptController:
         self.enabled = [False] * nr_lines
         self.asserted = [False] * nr_lines
         self.count = [0] * nr_lines
+        self.lost = [0] * nr_lines
+        self.lose: Callable[[int], bool] | None = None
         self._in_handler = [False] * nr_lines
 
     def _check(self, line: int) -> None:
@@ -99,6 +107,9 @@ class InterruptController:
         try:
             spins = 0
             while self.asserted[line] and self.enabled[line]:
+                if self.lose is not None and self.lose(line):
+                    self.lost[line] += 1
+                    return
                 self.count[line] += 1
                 action.handler(line)
                 spins += 1

@@ -153,8 +153,13 @@ class Pl080:
         self.raw_tc = 0
         self.raw_err = 0
         self.now_ns = clock.now_ns
-        # Fault injection: a function that may alter data on its way to the destination.
+        # Fault injection: a function that may alter data on its way to the destination;
+        # request lines left unserved (the channel starved of the bus, so the
+        # peripheral's FIFO runs dry or fills up while its request stays asserted).
         self.corrupt: Callable[[np.ndarray], None] | None = None
+        self.starved_lines: set[int] = set()
+        # Probes on the terminal-count interrupt: fn(n, channel, now_ns) as TC is raised.
+        self.tc_probes: list[Callable[[int, Pl080Channel, int], None]] = []
         self.bytes_moved = 0
         self.peripherals: dict[int, Any] = {}  # request line -> the peripheral driving it
         bus.add_mmio(name, base, 0x1000, self)
@@ -256,6 +261,8 @@ class Pl080:
     def _end_of_lli(self, n: int, ch: Pl080Channel) -> None:
         if ch.control & CTL_TC_IRQ:
             self.raw_tc |= 1 << n
+            for probe in self.tc_probes:
+                probe(n, ch, self.clock.now_ns)
         if ch.lli & ~3:
             words = self.bus.ram_view(ch.lli & ~3, 16, False).view("<u4")
             ch.src, ch.dst, ch.lli, ch.control = (int(w) for w in words)
@@ -305,6 +312,8 @@ class Pl080:
     # -- peripheral request lines --
 
     def _channel_for(self, line: int, to_periph: bool) -> tuple[int, Pl080Channel] | None:
+        if line in self.starved_lines:
+            return None
         for n, ch in enumerate(self.channels):
             if not ch.enabled or ch.halted:
                 continue
@@ -315,6 +324,18 @@ class Pl080:
                 if (ch.config >> CFG_SRC_PERIPH_SHIFT) & 0xF == line:
                     return n, ch
         return None
+
+    def starve(self, line: int, on: bool) -> None:
+        """Fault injection: stop (or resume) serving request ``line``; the channel keeps
+        its registers and carries on where it was when the starvation ends."""
+        with self.clock.hw_lock:
+            if on:
+                self.starved_lines.add(line)
+                return
+            self.starved_lines.discard(line)
+            peripheral = self.peripherals.get(line)
+            if peripheral is not None:
+                peripheral.dma_request_ready(line)
 
     def connect_request_line(self, line: int, peripheral: Any) -> None:
         """Wire a peripheral's request output to ``line`` (it gets ``dma_request_ready``)."""

@@ -1,0 +1,514 @@
+"""``dma-audio stress``: a playback (optionally duplex) stream under scripted faults.
+
+One loop drives the stream with non-blocking calls, as a poll-based player does: it
+writes a period whenever poll would report room (avail >= avail_min) and the writer is
+not held, reads the capture
+when there is one, and otherwise sleeps on the clock until either can move or a fault
+window opens or closes. On the virtual clock every run is deterministic.
+
+The writer's faults: stalls (no write in ``[at, at + duration)``: a wake-up that falls in
+the window is served at its end), seeded exponential jitter between writes, and in real
+time CPU hogs. The hardware's faults come from :mod:`soc.faults`: a bus error on the
+ring, the DMA request line starved (the I2S FIFO runs dry), interrupts lost, bottom
+halves late. What the stack does about each depends on ``on_xrun``:
+
+- ``stop`` (the default; stop_threshold = buffer_size): the PCM core stops the stream in
+  XRUN when the ring runs dry; the writer's next call gets EPIPE, it prepares and goes
+  on (start_threshold = buffer_size, so it restarts with a full ring). What the I2S FIFO
+  held at the stop never plays (the DAI's stop strands it, its next start flushes it).
+- ``run`` (stop_threshold = boundary): nothing stops; the cyclic DMA replays the stale
+  ring. The writer sees ``avail > buffer_size``, counts the underrun and forwards
+  appl_ptr to the DMA (``snd_pcm_forward``), as free-running players do.
+- ``silence`` (run, plus silence_size = boundary: the top-up mode): as ``run``, but the
+  core silences what was played, so a late writer gives silence instead of stale audio.
+
+A write that waits longer than the PCM's wait time (max(100 ms, 1.1 buffer times), or the
+driver's) is the kernel's "DMA or IRQ trouble?": the writer drops, prepares and goes on.
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from demos.glitches import Analysis, analyse
+from demos.hogs import Hogs
+from demos.plug import convert, plan
+from demos.session import Session
+from demos.usage import UsageError
+from demos.wav import Wav
+from pcm import alsa
+from pcm.errors import PcmError
+from pcm.formats import BY_NUMBER, FORMATS, silence
+from pcm.runtime import PcmState, PcmStream
+from soc.board import DMAC_IRQ, I2S_TX_REQUEST
+from soc.clock import frame_at_ns
+from soc.faults import FaultInjector
+from soc.pl080 import FLOW_M2P
+
+MODES = ("stop", "run", "silence")
+NS = 1_000_000_000
+
+
+@dataclass
+class Window:
+    """A fault window, in seconds of stream time."""
+
+    at: float
+    duration: float
+
+    @classmethod
+    def parse(cls, text: str, what: str) -> Window:
+        try:
+            at, dur = (float(x) for x in text.split(":"))
+        except ValueError:
+            raise UsageError(f"{what} {text!r}: expected AT:DURATION in seconds") from None
+        if at < 0 or dur <= 0:
+            raise UsageError(f"{what} {text!r}: AT must be >= 0 and DURATION > 0")
+        return cls(at, dur)
+
+    def ns(self) -> tuple[int, int]:
+        return round(self.at * NS), round((self.at + self.duration) * NS)
+
+
+@dataclass
+class Faults:
+    stalls: list[Window] = field(default_factory=list)
+    jitter_ms: float = 0.0
+    seed: int = 0
+    hogs: int = 0
+    irq_latency_ms: float = 0.0
+    lose_irqs: float = 0.0
+    bus_error_at: float | None = None
+    dma_starve: list[Window] = field(default_factory=list)
+
+    def check(self, duration: float, realtime: bool) -> None:
+        for w in self.stalls + self.dma_starve:
+            if w.at + w.duration > duration:
+                raise UsageError(f"stall or DMA starvation {w.at:g}:{w.duration:g} ends after "
+                                 f"the stream ({duration:g} s)")
+        if self.bus_error_at is not None and not 0 <= self.bus_error_at < duration:
+            raise UsageError(f"--bus-error {self.bus_error_at:g} is not within the stream "
+                             f"(0..{duration:g} s)")
+        if self.jitter_ms < 0 or self.irq_latency_ms < 0:
+            raise UsageError("--jitter and --irq-latency must not be negative")
+        if not 0 <= self.lose_irqs <= 1:
+            raise UsageError("--lose-irqs must be between 0 and 1")
+        if self.hogs and not realtime:
+            raise UsageError("--hog needs real time (--clock card or wall): on the virtual "
+                             "clock a busy CPU takes no stream time")
+
+
+def stress_signal(rate: int, channels: int, seconds: float, seed: int = 1) -> np.ndarray:
+    """S16_LE: a slow glide between 220 and 880 Hz at -12 dBFS, with seeded noise at
+    -50 dBFS so that every few frames are unique (what the glitch analysis anchors on)."""
+    n = int(round(rate * seconds))
+    t = np.arange(n) / rate
+    f = 440 * 2 ** (np.sin(2 * np.pi * t / 8.0))
+    phase = 2 * np.pi * np.cumsum(f) / rate
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, channels), np.int16)
+    for c in range(channels):
+        tone = 8192 * np.sin(phase + c * np.pi / 3)
+        out[:, c] = np.clip(np.rint(tone) + rng.integers(-100, 101, n), -32768, 32767)
+    return out
+
+
+@dataclass
+class Event:
+    kind: str  # xrun, underrun, eio, fifo_underrun, card_underflow, capture_overrun
+    at_ns: int
+    frame: int  # bit-clock frame (card time) where it shows in the output
+    detail: str = ""
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "at_s": round(self.at_ns / NS, 6), "frame": self.frame,
+                "detail": self.detail}
+
+
+@dataclass
+class Probe:
+    """What the tracepoints and the DMA's TC probe saw during a run."""
+
+    clock: Any
+    tc_ns: deque = field(default_factory=deque)
+    tcs: int = 0
+    callbacks: int = 0
+    max_irq_latency_ns: int = 0
+    fill: list[tuple[int, int]] = field(default_factory=list)  # (ns, hw_avail)
+    irq_marks: list[int] = field(default_factory=list)
+    xrun_ns: list[int] = field(default_factory=list)
+    lost_interrupt_logs: int = 0
+    pcm: Any = None
+
+    def on_tc(self, n: int, ch: Any, now_ns: int) -> None:
+        if ch.flow != FLOW_M2P or self.pcm is None:
+            return
+        if self.pcm.state not in (PcmState.RUNNING, PcmState.DRAINING):
+            return
+        self.tcs += 1
+        self.tc_ns.append(now_ns)
+        self.irq_marks.append(now_ns)
+
+    def on_trace(self, event: str, ss: Any, f: dict) -> None:
+        now = self.clock.now_ns
+        rt = ss.runtime
+        if event == "xrun":
+            self.xrun_ns.append(now)
+            return
+        self.fill.append((now, rt.buffer_size - rt.avail()))
+        if f["in_interrupt"]:
+            self.callbacks += 1
+            first = None
+            while self.tc_ns and self.tc_ns[0] <= now:
+                t = self.tc_ns.popleft()
+                first = t if first is None else first
+            if first is not None:
+                self.max_irq_latency_ns = max(self.max_irq_latency_ns, now - first)
+
+
+@dataclass
+class Result:
+    summary: dict
+    events: list[Event]
+    analysis: Analysis | None
+    probe: Probe
+    stalls: list[Window]
+    rate: int
+    output: np.ndarray | None = None
+
+
+class Stress:
+    """One stress run on an open session."""
+
+    def __init__(self, sess: Session, wav: Wav, args: Any, faults: Faults, say) -> None:
+        self.sess, self.wav, self.args, self.faults, self.say = sess, wav, args, faults, say
+        self.clock = sess.clock
+        self.i2s = sess.board.soc.hw["i2s0"]
+        self.events: list[Event] = []
+        self.recoveries = 0
+        self.rng = np.random.default_rng(faults.seed)
+        self.ended_by = "end of data"
+        self.before_start: Any = None  # fn(runtime) once the geometry is known
+
+    def _frame(self, t_ns: int) -> int:
+        return frame_at_ns(max(t_ns - self.i2s.frame_ns_origin, 0), self.i2s.rate)
+
+    def _event(self, kind: str, at_ns: int, detail: str = "") -> None:
+        self.events.append(Event(kind, at_ns, self._frame(at_ns), detail))
+        self.say(f"{kind} at {at_ns / NS:.3f} s{': ' + detail if detail else ''}")
+
+    # -- setting up --
+
+    def _open(self) -> tuple[Any, Any, np.ndarray]:
+        a, w = self.args, self.wav
+        play = alsa.open_pcm("default", PcmStream.PLAYBACK, nonblock=True)
+        cap = None
+        try:
+            space = play.hw_params_any()
+            p = plan(space, a.format or w.format, a.channels or w.channels, a.rate or w.rate,
+                     (w.format, w.channels, w.rate))
+            data = convert(w.frames, w.format, w.rate, p)
+            play.set_params(p.format, p.channels, p.rate, a.period_size, a.buffer_size,
+                            a.periods)
+            rt = play.runtime
+            sw: dict[str, int] = {"start_threshold": rt.buffer_size}
+            if a.on_xrun in ("run", "silence"):
+                sw["stop_threshold"] = rt.boundary
+            if a.on_xrun == "silence":
+                sw.update(silence_threshold=0, silence_size=rt.boundary)
+            play.sw_params(**sw)
+            if a.duplex:
+                cap = alsa.open_pcm("default", PcmStream.CAPTURE, nonblock=True)
+                cap.set_params(p.format, p.channels, p.rate, rt.period_size, rt.buffer_size,
+                               None)
+            if a.verbose:
+                self.say(play.dump_setup().rstrip())
+        except BaseException:
+            for pcm in (play, cap):
+                if pcm is not None:
+                    pcm.close()
+            raise
+        return play, cap, data
+
+    def _arm(self, play: Any, probe: Probe) -> FaultInjector:
+        f, soc = self.faults, self.sess.board.soc
+        inj = FaultInjector(soc)
+        inj.irq_latency(round(f.irq_latency_ms * 1e6))
+        inj.lose_interrupts(f.lose_irqs, f.seed + 1)
+        t0 = self.clock.now_ns
+        if f.bus_error_at is not None:
+            ss = play.substream
+            inj.bus_error(t0 + round(f.bus_error_at * NS), ss.dma_addr, ss.dma_bytes)
+        for w in f.dma_starve:
+            inj.starve(t0 + round(w.at * NS), round(w.duration * NS), I2S_TX_REQUEST)
+        soc.hw["dma0"].tc_probes.append(probe.on_tc)
+        play.substream.tracepoints.append(probe.on_trace)
+        return inj
+
+    # -- the loop --
+
+    def run(self) -> Result:
+        play, cap, data = self._open()
+        rt = play.runtime
+        if self.before_start is not None:
+            self.before_start(rt)
+        period, buffer = rt.period_size, rt.buffer_size
+        fmt = FORMATS[play.substream.format.name]
+        pad = silence(fmt, period, rt.channels).view(fmt.dtype).reshape(period, rt.channels)
+        out = np.concatenate([data, pad])
+        probe = Probe(self.clock, pcm=play)
+        soc = self.sess.board.soc
+        dmac = soc.hw["dma0"]
+        self.sess.endpoint.clear_tap()
+        hogs = Hogs(self.faults.hogs) if self.faults.hogs else None
+        captured: list[np.ndarray] = []
+        wall0, cpu0 = time.monotonic(), time.process_time()
+        pos = 0
+        irq0, lost0 = soc.irqc.count[DMAC_IRQ], soc.irqc.lost[DMAC_IRQ]
+        try:
+            play.prepare()
+            if cap is not None:
+                cap.prepare()
+                cap.start()
+            cap_since = self.i2s.frames
+            t0 = self.clock.now_ns
+            self._arm(play, probe)
+            stalls = sorted((t0 + s, t0 + e) for s, e in (w.ns() for w in self.faults.stalls))
+            if hogs:
+                hogs.start()
+            hold_until = 0
+            starved_since: int | None = None
+            wait_ns = play.substream._wait_time_ns()
+            drained, drained_at = False, 0
+            cap_rt = cap.runtime if cap is not None else None
+            while True:
+                now = self.clock.now_ns
+                progressed = False
+                stall_end = next((e for s, e in stalls if s <= now < e), None)
+                ready = stall_end is None and now >= hold_until
+                if not ready:
+                    starved_since = None  # a writer that is not waiting cannot time out
+                if ready and pos < len(out):
+                    n, starved = self._write(play, out, pos)
+                    if n:
+                        pos += n
+                        progressed = True
+                        starved_since = None
+                        if self.faults.jitter_ms:
+                            hold_until = now + round(
+                                self.rng.exponential(self.faults.jitter_ms) * 1e6)
+                    elif starved:
+                        starved_since = now if starved_since is None else starved_since
+                        if now - starved_since >= wait_ns:
+                            self._eio(play, "playback write timed out")
+                            starved_since = None
+                            progressed = True
+                elif pos >= len(out) and not drained:
+                    drained = self._drain(play)
+                    drained_at = self.i2s.frames
+                    progressed = drained
+                if cap is not None:
+                    got = self._read(cap)
+                    if got is not None:
+                        captured.append(got)
+                        progressed = progressed or len(got) > 0
+                if drained and (cap is None
+                                or self._capture_done(captured, cap_since, drained_at)):
+                    break
+                if not progressed:
+                    self._sleep(play, cap_rt, stalls, hold_until, starved_since, wait_ns,
+                                ready and pos < len(out))
+        except KeyboardInterrupt:
+            self.ended_by = "interrupt"
+            raise
+        except Exception as e:
+            from soc.card import CardError
+
+            if not isinstance(e, CardError):
+                raise
+            self.ended_by = f"sound device lost: {e}"
+            self.say(f"dma-audio: {self.ended_by}")
+        finally:
+            if hogs:
+                hogs.stop()
+            wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
+            if probe.on_tc in dmac.tc_probes:
+                dmac.tc_probes.remove(probe.on_tc)
+            for pcm in (play, cap):
+                if pcm is not None:
+                    try:
+                        pcm.close()
+                    except Exception as e:  # a lost device: the report matters now
+                        self.say(f"close: {e}")
+        return self._result(data, out, captured, probe, wall, cpu, pos,
+                            soc.irqc.count[DMAC_IRQ] - irq0, soc.irqc.lost[DMAC_IRQ] - lost0,
+                            period, buffer, rt)
+
+    def _write(self, play: Any, out: np.ndarray, pos: int) -> tuple[int, bool]:
+        """One write attempt; (frames written, whether the ring had no room)."""
+        rt = play.runtime
+        try:
+            if self.args.on_xrun != "stop" and rt.state == PcmState.RUNNING:
+                avail = play.avail()
+                if avail > rt.buffer_size:  # the DMA went past appl_ptr: an underrun
+                    behind = avail - rt.buffer_size
+                    at = self.clock.now_ns - behind * NS // rt.rate
+                    self._event("underrun", at, f"writer {behind} frames behind the DMA; "
+                                "forwarded to it")
+                    play.forward(behind)
+                    self.recoveries += 1
+            if rt.state == PcmState.RUNNING and rt.avail() < rt.avail_min:
+                return 0, True  # poll() says no room yet (POLLOUT is avail >= avail_min)
+            n = play.writei(out[pos : pos + rt.period_size])
+            return n, False
+        except PcmError as e:
+            if e.errno == errno.EAGAIN:
+                return 0, True
+            if e.errno == errno.EPIPE:
+                self._event("xrun", rt.trigger_tstamp_ns, "EPIPE; prepared and went on")
+                play.prepare()
+                self.recoveries += 1
+                return 0, False
+            raise
+
+    def _eio(self, play: Any, what: str) -> None:
+        ms = play.substream._wait_time_ns() // 1_000_000
+        self._event("eio", self.clock.now_ns, f"{what} after {ms} ms (DMA or IRQ trouble?); "
+                    "dropped and prepared")
+        play.drop()
+        play.prepare()
+        self.recoveries += 1
+
+    def _drain(self, play: Any) -> bool:
+        try:
+            play.drain()
+        except PcmError as e:
+            if e.errno == errno.EAGAIN:
+                return False
+            if e.errno != errno.EPIPE:
+                raise
+        return play.runtime.state != PcmState.DRAINING
+
+    def _read(self, cap: Any) -> np.ndarray | None:
+        try:
+            return cap.readi(cap.runtime.buffer_size)
+        except PcmError as e:
+            if e.errno == errno.EAGAIN:
+                return None
+            if e.errno != errno.EPIPE:
+                raise
+            self._event("capture_overrun", cap.runtime.trigger_tstamp_ns, "prepared, restarted")
+            cap.prepare()
+            cap.start()
+            self.recoveries += 1
+            return None
+
+    def _capture_done(self, captured: list, since: int, until: int) -> bool:
+        """Capture until what was played by ``until`` (a bit-clock frame) came back,
+        after the card's latency and the loop; or for that long, if frames were lost."""
+        ep = self.sess.endpoint
+        margin = ep.latency_frames() + (ep.loop_delay if ep.is_virtual else 0) + 1024
+        got = sum(len(c) for c in captured)
+        return got >= until - since + margin or self.i2s.frames >= until + 2 * margin
+
+    def _sleep(self, play: Any, cap_rt: Any, stalls, hold_until: int,
+               starved_since: int | None, wait_ns: int, writing: bool) -> None:
+        rt = play.runtime
+        now = self.clock.now_ns
+        edges = [t for s, e in stalls for t in (s, e) if t > now]
+        if hold_until > now:
+            edges.append(hold_until)
+        if starved_since is not None and starved_since + wait_ns > now:
+            edges.append(starved_since + wait_ns)
+        limit = min(edges) if edges else now + wait_ns
+        state = rt.state
+
+        def movable() -> bool:
+            if self.clock.now_ns >= limit or rt.state != state:
+                return True
+            if writing and rt.avail() >= rt.avail_min:
+                return True
+            return cap_rt is not None and cap_rt.avail() >= cap_rt.avail_min
+
+        if not self.clock.wait_until(movable, max(limit - now, 1)) and not self.clock.realtime:
+            self.clock.run_until(limit)  # nothing moves on its own: time jumps
+
+    # -- the report --
+
+    def _result(self, data, out, captured, probe, wall, cpu, pos, irqs, lost, period, buffer,
+                rt) -> Result:
+        ep = self.sess.endpoint
+        rate = self.i2s.rate
+        i2s = self.i2s
+        for frame in i2s.tx_underrun_at:
+            self._event_quiet("fifo_underrun", frame)
+        card = ep.card
+        for frame in getattr(getattr(card, "stats", None), "underflow_frames", []):
+            self._event_quiet("card_underflow", frame)
+        if self.args.duplex:
+            output = np.concatenate(captured) if captured else np.zeros((0, rt.channels))
+        else:
+            output = ep.tapped()
+        ref = np.asarray(data).astype(np.int64)
+        analysis = analyse(ref, output.astype(np.int64)) if len(output) else None
+        written = min(pos, len(data))
+        glitches = analysis.glitches if analysis else []
+        matched, unexplained, unseen = _match(glitches, self.events, buffer + period +
+                                              ep.latency_frames() + 2 * ep.loop_delay)
+        xruns = sum(e.kind in ("xrun", "underrun") for e in self.events)
+        summary = {
+            "mode": self.args.on_xrun,
+            "ended_by": self.ended_by,
+            "rate": rate, "channels": rt.channels, "format": BY_NUMBER[rt.format].name,
+            "period_size": period, "buffer_size": buffer,
+            "duration_s": round(len(data) / rate, 3),
+            "xruns": xruns,
+            "fifo_underruns": i2s.tx_underruns,
+            "card_underflows": getattr(getattr(card, "stats", None), "output_underflows", 0),
+            "capture_overruns": sum(e.kind == "capture_overrun" for e in self.events),
+            "eio": sum(e.kind == "eio" for e in self.events),
+            "periods": probe.tcs,
+            "irqs": irqs,
+            "lost_irqs": lost,
+            "coalesced_callbacks": max(probe.tcs - probe.callbacks, 0),
+            "max_irq_latency_ms": round(probe.max_irq_latency_ns / 1e6, 3),
+            "frames_written": written,
+            "frames_played": analysis.frames_found if analysis else 0,
+            "frames_lost": (written - analysis.frames_found) if analysis else written,
+            "recoveries": self.recoveries,
+            "glitches": [g.as_dict(rate) for g in glitches],
+            "glitches_explained": matched,
+            "glitches_unexplained": unexplained,
+            "xruns_without_glitch": unseen,
+            "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
+            "cpu_per_audio_s": round(cpu / max(len(data) / rate, 1e-9), 4),
+            "log": list(dict.fromkeys(rt.log))[-20:] if rt is not None else [],
+        }
+        return Result(summary, self.events, analysis, probe, self.faults.stalls, rate, output)
+
+    def _event_quiet(self, kind: str, frame: int) -> None:
+        at = self.i2s.frame_ns_origin + frame * NS // self.i2s.rate
+        self.events.append(Event(kind, at, frame))
+
+
+def _match(glitches: list, events: list[Event], tol: int) -> tuple[int, int, int]:
+    """Glitches with a reported event within ``tol`` frames, glitches without one, and
+    xruns (PCM or writer-detected) that no glitch shows."""
+    frames = np.array(sorted(e.frame for e in events), np.int64)
+    explained = 0
+    for g in glitches:
+        if frames.size and np.min(np.abs(frames - g.at_frame)) <= tol:
+            explained += 1
+    unseen = 0
+    starts = np.array([g.at_frame for g in glitches], np.int64)
+    for e in events:
+        if e.kind in ("xrun", "underrun", "eio"):
+            if not starts.size or np.min(np.abs(starts - e.frame)) > tol:
+                unseen += 1
+    return explained, len(glitches) - explained, unseen

@@ -1,0 +1,151 @@
+"""``dma-audio stress`` from the command line: options to a fault plan, runs, reports."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from demos.stress import Faults, Stress, Window, stress_signal
+from demos.usage import UsageError
+from demos.wav import Wav
+
+
+def _faults(args: Any, duration: float, realtime: bool) -> Faults:
+    f = Faults(
+        stalls=[Window.parse(t, "--stall") for t in args.stall],
+        jitter_ms=args.jitter,
+        seed=args.seed,
+        hogs=args.hog,
+        irq_latency_ms=args.irq_latency,
+        lose_irqs=args.lose_irqs,
+        bus_error_at=args.bus_error,
+        dma_starve=[Window.parse(t, "--dma-starve") for t in args.dma_starve],
+    )
+    f.check(duration, realtime)
+    return f
+
+
+def _input(args: Any) -> tuple[Wav, str]:
+    rate, ch = args.rate or 48000, args.channels or 2
+    if args.input is None:
+        seconds = args.duration or 10.0
+        return Wav(rate, "S16_LE", stress_signal(rate, ch, seconds, args.seed + 1)), (
+            f"a {seconds:g} s glide")
+    from demos.wav import read_wav
+
+    wav = read_wav(args.input)
+    if args.duration:
+        if args.duration > len(wav.frames) / wav.rate:
+            raise UsageError(f"--duration {args.duration:g} is longer than {args.input} "
+                             f"({len(wav.frames) / wav.rate:g} s)")
+        wav = Wav(wav.rate, wav.format, wav.frames[: int(round(args.duration * wav.rate))])
+    return wav, args.input
+
+
+def _random_stalls(f: Faults, n: int, duration: float, buffer_s: float, seed: int) -> None:
+    rng = np.random.default_rng(seed + 2)
+    placed: list[Window] = []
+    tries = 0
+    while len(placed) < n and tries < 100 * max(n, 1):
+        tries += 1
+        dur = float(rng.uniform(0.5, 2.0) * buffer_s)
+        at = float(rng.uniform(0.1 * duration, 0.9 * duration - dur))
+        if at < 0 or any(at < w.at + w.duration + buffer_s and w.at < at + dur + buffer_s
+                         for w in placed + f.stalls):
+            continue
+        placed.append(Window(round(at, 4), round(dur, 4)))
+    f.stalls = sorted(f.stalls + placed, key=lambda w: w.at)
+
+
+def _check_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"--sweep {text!r}: expected period sizes such as 64,256,1024") from None
+    if not sizes or min(sizes) <= 0:
+        raise UsageError(f"--sweep {text!r}: period sizes must be positive")
+    return sizes
+
+
+def stress_command(args: Any, say) -> int:
+    from demos.capture import check_output
+    from demos.session import open_session
+
+    for path in (args.tap, args.json, args.plot):
+        if path:
+            check_output(path)
+    sizes = _check_sizes(args.sweep) if args.sweep else None
+    clock = args.clock or ("virtual" if args.device in (None, "virtual") else "card")
+    wav, name = _input(args)
+    duration = len(wav.frames) / wav.rate
+    faults = _faults(args, duration, clock != "virtual")
+    sess = open_session(args.device or "virtual", clock, tap=True,
+                        loop=bool(args.duplex) and args.device in (None, "virtual"))
+    say(f"Sink: {sess.endpoint.describe()} ({sess.why}); clock: {sess.clock_kind}")
+    say(f"Stress: {name}, {args.on_xrun} mode")
+    try:
+        if sizes:
+            return _sweep(sess, wav, args, faults, sizes, say)
+        return _one(sess, wav, args, faults, duration, say)
+    finally:
+        sess.close()
+
+
+def _one(sess, wav: Wav, args: Any, faults: Faults, duration: float, say) -> int:
+    from rich.console import Console
+
+    from demos import stress_report as report
+    from demos.wav import write_wav
+
+    runner = Stress(sess, wav, args, faults, say)
+    if args.random_stalls:
+        runner.before_start = lambda rt: _random_stalls(
+            faults, args.random_stalls, duration, rt.buffer_size / rt.rate, args.seed)
+    result = runner.run()
+    s = result.summary
+    if args.tap:
+        write_wav(args.tap, s["rate"], s["format"], sess.endpoint.tapped().astype(
+            _dtype(s["format"])))
+    report.show(result, Console(stderr=True))
+    if args.json:
+        report.write_json(args.json, result)
+    if args.plot:
+        report.plot(args.plot, result)
+    return 1 if s["ended_by"].startswith("sound device lost") else 0
+
+
+def _dtype(fmt: str) -> Any:
+    from pcm.formats import FORMATS
+
+    return FORMATS[fmt].dtype
+
+
+def _sweep(sess, wav: Wav, args: Any, faults: Faults, sizes: list[int], say) -> int:
+    import json
+
+    from rich.console import Console
+
+    from demos import stress_report as report
+    from demos.stress import Stress
+
+    rows = []
+    for size in sizes:
+        a = copy.copy(args)
+        a.period_size, a.buffer_size, a.periods = size, None, args.periods or 4
+        result = Stress(sess, wav, a, copy.deepcopy(faults), lambda text: None).run()
+        s = result.summary
+        rows.append({"period_size": s["period_size"], "buffer_size": s["buffer_size"],
+                     "latency_ms": s["buffer_size"] * 1000 / s["rate"],
+                     "periods_per_s": s["rate"] / s["period_size"], "xruns": s["xruns"],
+                     "glitches": len(s["glitches"]), "frames_lost": s["frames_lost"],
+                     "cpu_per_audio_s": s["cpu_per_audio_s"]})
+        say(f"period {size}: {s['xruns']} xruns, {len(s['glitches'])} glitches")
+    Console(stderr=True).print(report.sweep_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"sweep": rows}, f, indent=1)
+    if args.plot:
+        report.sweep_plot(args.plot, rows)
+    return 0
