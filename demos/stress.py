@@ -498,17 +498,13 @@ class Stress:
 
 
 def _match(glitches: list, events: list[Event], tol: int) -> tuple[int, int, int]:
-    """Glitches with a reported event within ``tol`` frames, glitches without one, and
-    xruns (PCM or writer-detected) that no glitch shows."""
-    frames = np.array(sorted(e.frame for e in events), np.int64)
-    explained = 0
-    for g in glitches:
-        if frames.size and np.min(np.abs(frames - g.at_frame)) <= tol:
-            explained += 1
-    unseen = 0
-    starts = np.array([g.at_frame for g in glitches], np.int64)
-    for e in events:
-        if e.kind in ("xrun", "underrun", "eio"):
-            if not starts.size or np.min(np.abs(starts - e.frame)) > tol:
-                unseen += 1
+    """Glitches with a reported event within ``tol`` frames of their span, glitches
+    without one, and xruns (PCM, writer-detected, timed out) that no glitch shows."""
+    spans = np.array([(g.at_frame - tol, g.at_frame + g.inserted + tol) for g in glitches],
+                     np.int64).reshape(-1, 2)
+    frames = np.array([e.frame for e in events], np.int64)
+    near = (frames[None, :] >= spans[:, :1]) & (frames[None, :] <= spans[:, 1:])
+    explained = int(near.any(axis=1).sum()) if frames.size else 0
+    xrun = np.array([e.kind in ("xrun", "underrun", "eio") for e in events], bool)
+    unseen = int((xrun & ~near.any(axis=0)).sum()) if len(glitches) else int(xrun.sum())
     return explained, len(glitches) - explained, unseen

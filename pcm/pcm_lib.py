@@ -4,9 +4,12 @@ Counterpart: ``snd_pcm_update_hw_ptr0`` and ``snd_pcm_update_state`` in
 sound/core/pcm_lib.c. Called with the driver's position (``pointer()``, in frames) from
 ``period_elapsed`` (``in_interrupt=True``) and from every read, write and status call.
 
-The kernel's jiffies checks (double-acknowledged interrupts, the optional
-XRUN_DEBUG_JIFFIESCHECK) are left out: the model's positions come from the DMA's residue
-on one clock, so there is no second time base to cross-check against.
+Of the kernel's jiffies checks the model keeps the one for double-acknowledged
+interrupts: an interrupt whose position looks less than a period on, more than half a
+buffer time after the last update, means the ring wrapped (a late or lost interrupt), so
+a buffer is added. Jiffies are the clock's time at ``HZ``. The optional
+XRUN_DEBUG_JIFFIESCHECK ("hw_ptr skipping") is left out: positions come from the DMA's
+residue on the same clock, so they cannot run ahead of time.
 Silence filling (step 5 of the update) belongs to the playback substream, which owns the
 ring; :func:`update_hw_ptr` reports the new pointer before the state update so that the
 caller can fill first.
@@ -18,6 +21,12 @@ from collections.abc import Callable
 from enum import Enum
 
 from pcm.runtime import PcmRuntime, PcmState
+
+HZ = 250
+
+
+def jiffies(now_ns: int) -> int:
+    return now_ns * HZ // 1_000_000_000
 
 
 class Update(Enum):
@@ -35,8 +44,10 @@ def update_hw_ptr(
     pos: int,
     in_interrupt: bool,
     fill_silence: Callable[[int], None] | None = None,
+    now_ns: int = 0,
 ) -> Update:
     """Move ``hw_ptr`` to the driver's position ``pos`` and update the state."""
+    curr_jiffies = jiffies(now_ns)
     old_hw_ptr = rt.hw_ptr
     if pos >= rt.buffer_size:
         rt.log.append(f"invalid position: pos = {pos}, buffer size = {rt.buffer_size}, "
@@ -45,7 +56,17 @@ def update_hw_ptr(
     hw_base = rt.hw_ptr_base
     new_hw_ptr = hw_base + pos
     crossed_boundary = False
-    if new_hw_ptr < old_hw_ptr:  # the position wrapped round the end of the ring
+    wrapped = False
+    if in_interrupt and rt.hw_ptr_interrupt + rt.period_size > new_hw_ptr:
+        # less than a period on at an interrupt: if it came late, the ring wrapped
+        if curr_jiffies - rt.hw_ptr_jiffies > rt.hw_ptr_buffer_jiffies // 2 + 1:
+            hw_base += rt.buffer_size
+            if hw_base >= rt.boundary:
+                hw_base = 0
+                crossed_boundary = True
+            new_hw_ptr = hw_base + pos
+            wrapped = True
+    if not wrapped and new_hw_ptr < old_hw_ptr:  # the position wrapped round the ring
         hw_base += rt.buffer_size
         if hw_base >= rt.boundary:
             hw_base = 0
@@ -62,6 +83,7 @@ def update_hw_ptr(
     if delta > rt.period_size + rt.period_size // 2:
         rt.log.append(f"{where}: Lost interrupts? (delta={delta}, new_hw_ptr={new_hw_ptr}, "
                       f"old_hw_ptr={old_hw_ptr})")
+    rt.hw_ptr_jiffies = curr_jiffies
     if new_hw_ptr == old_hw_ptr:
         return Update.NONE
     if fill_silence is not None:

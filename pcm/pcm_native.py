@@ -27,7 +27,7 @@ import numpy as np
 from pcm import params as hp
 from pcm.errors import ParamError, PcmError
 from pcm.formats import BY_NUMBER, PcmFormat, silence
-from pcm.pcm_lib import Update, update_hw_ptr, update_state
+from pcm.pcm_lib import HZ, Update, jiffies, update_hw_ptr, update_state
 from pcm.runtime import PcmRuntime, PcmState, PcmStream
 
 INFO_PAUSE = 0x00080000
@@ -301,7 +301,7 @@ class Substream:
         if self.is_playback and rt.silence_size > 0:
             fill = self._playback_silence
         old = rt.hw_ptr
-        res = update_hw_ptr(rt, pos, in_interrupt, fill)
+        res = update_hw_ptr(rt, pos, in_interrupt, fill, self.clock.now_ns)
         for trace in self.tracepoints:
             trace("hwptr", self, {"in_interrupt": in_interrupt, "pos": pos,
                                   "old_hw_ptr": old, "hw_ptr": rt.hw_ptr})
@@ -464,6 +464,8 @@ class Substream:
             raise PcmError(errno.EPIPE, f"{self.name}: start with an empty ring")
         self.ops.trigger(self, Trigger.START)
         rt.trigger_tstamp_ns = self.clock.now_ns
+        rt.hw_ptr_jiffies = jiffies(self.clock.now_ns)
+        rt.hw_ptr_buffer_jiffies = rt.buffer_size * HZ // rt.rate
         rt.state = state
         if self.is_playback and rt.silence_size > 0:
             self._playback_silence(ULONG_MAX)
