@@ -195,6 +195,7 @@ class Stress:
         self.rng = np.random.default_rng(faults.seed)
         self.ended_by = "end of data"
         self.before_start: Any = None  # fn(runtime) once the geometry is known
+        self.lead = 0
 
     def _frame(self, t_ns: int) -> int:
         return frame_at_ns(max(t_ns - self.i2s.frame_ns_origin, 0), self.i2s.rate)
@@ -236,12 +237,11 @@ class Stress:
             raise
         return play, cap, data
 
-    def _arm(self, play: Any, probe: Probe) -> FaultInjector:
+    def _arm(self, play: Any, probe: Probe, t0: int) -> FaultInjector:
         f, soc = self.faults, self.sess.board.soc
         inj = FaultInjector(soc)
         inj.irq_latency(round(f.irq_latency_ms * 1e6))
         inj.lose_interrupts(f.lose_irqs, f.seed + 1)
-        t0 = self.clock.now_ns
         if f.bus_error_at is not None:
             ss = play.substream
             inj.bus_error(t0 + round(f.bus_error_at * NS), ss.dma_addr, ss.dma_bytes)
@@ -261,7 +261,11 @@ class Stress:
         period, buffer = rt.period_size, rt.buffer_size
         fmt = FORMATS[play.substream.format.name]
         pad = silence(fmt, period, rt.channels).view(fmt.dtype).reshape(period, rt.channels)
-        out = np.concatenate([data, pad])
+        # On a sound server a duplex run opens with a second of silence: time to make the
+        # loop from its output to its input (jack_connect) before the signal comes.
+        lead = 0 if self.sess.endpoint.is_virtual or cap is None else rt.rate
+        out = np.concatenate([np.zeros((lead, rt.channels), fmt.dtype), data, pad])
+        self.lead = lead
         probe = Probe(self.clock, pcm=play)
         soc = self.sess.board.soc
         dmac = soc.hw["dma0"]
@@ -277,8 +281,8 @@ class Stress:
                 cap.prepare()
                 cap.start()
             cap_since = self.i2s.frames
-            t0 = self.clock.now_ns
-            self._arm(play, probe)
+            t0 = self.clock.now_ns + self.lead * NS // rt.rate  # fault times: from the signal
+            self._arm(play, probe, t0)
             stalls = sorted((t0 + s, t0 + e) for s, e in (w.ns() for w in self.faults.stalls))
             if hogs:
                 hogs.start()
@@ -457,7 +461,7 @@ class Stress:
             output = ep.tapped()
         ref = np.asarray(data).astype(np.int64)
         analysis = analyse(ref, output.astype(np.int64)) if len(output) else None
-        written = min(pos, len(data))
+        written = min(max(pos - self.lead, 0), len(data))
         glitches = analysis.glitches if analysis else []
         matched, unexplained, unseen = _match(glitches, self.events, buffer + period +
                                               ep.latency_frames() + 2 * ep.loop_delay)

@@ -72,6 +72,7 @@ class CardStats:
     callbacks: int = 0
     frames: int = 0
     output_underflows: int = 0  # PortAudio's own flags, not I2S FIFO underruns
+    underflow_frames: list[int] = field(default_factory=list)  # card frame of each one
     input_overflows: int = 0
     errors: list[str] = field(default_factory=list)
 

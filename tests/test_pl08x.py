@@ -511,3 +511,26 @@ def test_release_of_the_last_user_synchronizes_and_frees(board_fifo):
     assert tx.lli_cpu is None and extra.lli_cpu is None  # LLI memory given back
     pdev, _, addr, buf = ring
     dma_free_coherent(pdev, buf, addr)
+
+
+def test_injected_bus_error_fires_once_and_the_channel_restarts(board):
+    from soc.faults import FaultInjector
+
+    chan = dma.request_chan_by_mask(dma.Cap.MEMCPY)
+    pdev, src, s = _ring(board, 4096)
+    dst, d = dma_alloc_coherent(pdev, 4096)
+    FaultInjector(board.soc).bus_error(board.soc.clock.now_ns, s + 1024, 64)
+    board.soc.clock.run_for(0)
+    results = []
+    for _ in range(2):
+        tx = dma.prep_dma_memcpy(chan, d, s, 4096, F.PREP_INTERRUPT)
+        tx.callback_result = lambda p, r: results.append(r.result)
+        cookie = dma.submit(tx)
+        dma.issue_pending(chan)
+        board.soc.clock.run_for(MS)
+        status = dma.tx_status(chan, cookie)[0]
+        dma.terminate_sync(chan)
+    assert results == [dma.DmaTxResult.READ_FAILED, dma.DmaTxResult.NOERROR]
+    assert status == dma.DmaStatus.COMPLETE and not board.soc.bus.error_windows
+    np.testing.assert_array_equal(dst, src)
+    dma.release_channel(chan)

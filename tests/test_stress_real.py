@@ -1,0 +1,107 @@
+"""Real time on JACK's dummy backend: stress with a looped-back capture, and a sound server
+that vanishes under play and capture.
+
+The loop is made the way TESTING.md says: once the stream's ports exist, the PortAudio
+client's outputs are connected to its own inputs (one JACK period of delay, bit-exact in
+float32). ``stress --duplex`` on a sound server opens with a second of silence, time for
+that. Every glitch a sample-exact comparison finds in the captured stream must be an xrun
+the stack reported and every reported xrun a glitch; frames are lost only in xrun windows
+(at most the I2S FIFO's 15 frames each).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from scipy.io import wavfile
+
+from tests.servers import ROOT, jack_server, run_py  # noqa: F401
+from tests.test_play_real import _jack_device
+
+FIFO_FRAMES = 15
+
+
+def _loop_ports(name: str, env: dict, timeout: float = 10) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        ports = subprocess.run(["jack_lsp", "-s", name], env=env, capture_output=True,
+                               text=True).stdout
+        if "PortAudio:in_1" in ports and "PortAudio:out_1" in ports:
+            break
+        time.sleep(0.02)
+    for k in (0, 1):
+        subprocess.run(["jack_disconnect", "-s", name, f"system:capture_{k + 1}",
+                        f"PortAudio:in_{k}"], env=env, capture_output=True)
+        subprocess.run(["jack_connect", "-s", name, f"PortAudio:out_{k}", f"PortAudio:in_{k}"],
+                       env=env, check=True, capture_output=True)
+
+
+@pytest.mark.xfail(reason="open: on JACK a glitch ~0.7 s into the signal is a stale lap the "
+                   "PCM reports only ~1.2 s later (see the issue 5 note)", strict=False)
+def test_stress_on_jack_every_glitch_is_a_reported_xrun(jack_server, tmp_path):  # noqa: F811
+    name, env = jack_server
+    dev = _jack_device(env)
+    js = tmp_path / "s.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "demos.cli", "stress", "-D", dev, "--duplex", "--duration", "6",
+         "--period-size", "1024", "--periods", "4", "--stall", "1.5:0.3", "--stall", "4:0.25",
+         "--json", str(js)],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _loop_ports(name, env)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    s = json.loads(js.read_text())
+    assert s["ended_by"] == "end of data"
+    assert s["xruns"] >= 2  # the two stalls outlast the 85 ms ring
+    assert len(s["glitches"]) >= 2
+    assert s["glitches_unexplained"] == 0 and s["xruns_without_glitch"] == 0
+    assert s["frames_written"] == 6 * 48000
+    assert s["frames_played"] == s["frames_written"] - s["frames_lost"]
+    assert s["frames_lost"] <= FIFO_FRAMES * (s["xruns"] + s["fifo_underruns"])
+
+
+def _kill_jack_after(name: str, seconds: float) -> None:
+    time.sleep(seconds)
+    subprocess.run(["pkill", "-KILL", "-f", f"jackd -n {name} "], capture_output=True)
+
+
+def test_vanished_server_ends_play_with_one_line(jack_server, tmp_path):  # noqa: F811
+    name, env = jack_server
+    dev = _jack_device(env)
+    src = tmp_path / "long.wav"
+    wavfile.write(src, 48000, np.zeros((48000 * 20, 2), np.int16) + 100)
+    proc = subprocess.Popen([sys.executable, "-m", "demos.cli", "play", "-D", dev, str(src),
+                             "--no-progress"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _kill_jack_after(name, 2.5)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("dma-audio: sound device lost:")
+
+
+def test_vanished_server_leaves_a_valid_capture(jack_server, tmp_path):  # noqa: F811
+    name, env = jack_server
+    dev = _jack_device(env)
+    out = tmp_path / "cap.wav"
+    proc = subprocess.Popen([sys.executable, "-m", "demos.cli", "capture", str(out), "-d", "20",
+                             "-D", dev, "--no-progress"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _kill_jack_after(name, 2.5)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "Traceback" not in err and "sound device lost" in err
+    rate, frames = wavfile.read(out)
+    assert rate == 48000 and frames.shape[1] == 2
+    assert 48000 <= len(frames) <= 48000 * 3  # what came before the server vanished
+    said = [line for line in err.splitlines() if line.startswith("wrote ")]
+    assert said and said[0].startswith(f"wrote {len(frames)} frames")
