@@ -48,10 +48,6 @@ class Analysis:
     head_lost: int  # input frames missing before the first run
     tail_lost: int  # input frames missing after the last run
 
-    @property
-    def frames_lost(self) -> int:
-        return self.head_lost + self.tail_lost + sum(max(g.lost, 0) for g in self.glitches)
-
 
 def _frame_hash(x: np.ndarray) -> np.ndarray:
     v = np.ascontiguousarray(x).astype(np.int64).view(np.uint64)

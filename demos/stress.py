@@ -142,8 +142,6 @@ class Probe:
     max_irq_latency_ns: int = 0
     fill: list[tuple[int, int]] = field(default_factory=list)  # (ns, hw_avail)
     irq_marks: list[int] = field(default_factory=list)
-    xrun_ns: list[int] = field(default_factory=list)
-    lost_interrupt_logs: int = 0
     pcm: Any = None
 
     def on_tc(self, n: int, ch: Any, now_ns: int) -> None:
@@ -158,8 +156,7 @@ class Probe:
     def on_trace(self, event: str, ss: Any, f: dict) -> None:
         now = self.clock.now_ns
         rt = ss.runtime
-        if event == "xrun":
-            self.xrun_ns.append(now)
+        if event != "hwptr":
             return
         self.fill.append((now, rt.buffer_size - rt.avail()))
         if f["in_interrupt"]:
@@ -180,7 +177,6 @@ class Result:
     probe: Probe
     stalls: list[Window]
     rate: int
-    output: np.ndarray | None = None
 
 
 class Stress:
@@ -237,7 +233,7 @@ class Stress:
             raise
         return play, cap, data
 
-    def _arm(self, play: Any, probe: Probe, t0: int) -> FaultInjector:
+    def _arm(self, play: Any, probe: Probe, t0: int) -> None:
         f, soc = self.faults, self.sess.board.soc
         inj = FaultInjector(soc)
         inj.irq_latency(round(f.irq_latency_ms * 1e6))
@@ -249,7 +245,6 @@ class Stress:
             inj.starve(t0 + round(w.at * NS), round(w.duration * NS), I2S_TX_REQUEST)
         soc.hw["dma0"].tc_probes.append(probe.on_tc)
         play.substream.tracepoints.append(probe.on_trace)
-        return inj
 
     # -- the loop --
 
@@ -288,7 +283,7 @@ class Stress:
                 hogs.start()
             hold_until = 0
             starved_since: int | None = None
-            wait_ns = play.substream._wait_time_ns()
+            wait_ns = play.substream.wait_time_ns()
             drained, drained_at = False, 0
             cap_rt = cap.runtime if cap is not None else None
             while True:
@@ -310,7 +305,7 @@ class Stress:
                     elif starved:
                         starved_since = now if starved_since is None else starved_since
                         if now - starved_since >= wait_ns:
-                            self._eio(play, "playback write timed out")
+                            self._eio(play, wait_ns)
                             starved_since = None
                             progressed = True
                 elif pos >= len(out) and not drained:
@@ -344,6 +339,8 @@ class Stress:
             wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
             if probe.on_tc in dmac.tc_probes:
                 dmac.tc_probes.remove(probe.on_tc)
+            if probe.on_trace in play.substream.tracepoints:  # the substream outlives the run
+                play.substream.tracepoints.remove(probe.on_trace)
             for pcm in (play, cap):
                 if pcm is not None:
                     try:
@@ -381,10 +378,9 @@ class Stress:
                 return 0, False
             raise
 
-    def _eio(self, play: Any, what: str) -> None:
-        ms = play.substream._wait_time_ns() // 1_000_000
-        self._event("eio", self.clock.now_ns, f"{what} after {ms} ms (DMA or IRQ trouble?); "
-                    "dropped and prepared")
+    def _eio(self, play: Any, wait_ns: int) -> None:
+        self._event("eio", self.clock.now_ns, f"playback write timed out after "
+                    f"{wait_ns // 1_000_000} ms (DMA or IRQ trouble?); dropped and prepared")
         play.drop()
         play.prepare()
         self.recoveries += 1
@@ -492,9 +488,9 @@ class Stress:
             "xruns_without_glitch": unseen,
             "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
             "cpu_per_audio_s": round(cpu / max(len(data) / rate, 1e-9), 4),
-            "log": list(dict.fromkeys(rt.log))[-20:] if rt is not None else [],
+            "log": list(dict.fromkeys(rt.log))[-20:],
         }
-        return Result(summary, self.events, analysis, probe, self.faults.stalls, rate, output)
+        return Result(summary, self.events, analysis, probe, self.faults.stalls, rate)
 
     def _event_quiet(self, kind: str, frame: int) -> None:
         at = self.i2s.frame_ns_origin + frame * NS // self.i2s.rate

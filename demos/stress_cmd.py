@@ -128,7 +128,6 @@ def _sweep(sess, wav: Wav, args: Any, faults: Faults, sizes: list[int], say) -> 
     from rich.console import Console
 
     from demos import stress_report as report
-    from demos.stress import Stress
 
     rows = []
     for size in sizes:

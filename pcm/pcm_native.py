@@ -618,14 +618,16 @@ class Substream:
 
     # -- read / write --
 
-    def _wait_time_ns(self) -> int:
+    def wait_time_ns(self) -> int:
+        """How long a blocked read or write waits before EIO: the driver's ``wait_time``,
+        else max(100 ms, 1.1 buffer times), as in the kernel's ``wait_for_avail``."""
         rt = self._rt()
         ms = self.wait_time_ms or max(100, rt.buffer_size * 1100 // max(rt.rate, 1))
         return ms * 1_000_000
 
     def _wait(self, cond: Callable[[], bool]) -> bool:
         """Sleep without the stream lock until ``cond`` or the timeout."""
-        return self.clock.wait_until(cond, self._wait_time_ns())
+        return self.clock.wait_until(cond, self.wait_time_ns())
 
     def _wait_for_avail(self) -> int:
         """``wait_for_avail``: frames available once ``twake`` are, or the state's errno.

@@ -114,3 +114,17 @@ def test_wake_when_avail_reaches_avail_min():
     rt.appl_ptr = 1024
     assert update_hw_ptr(rt, 255, True) == Update.NONE
     assert update_hw_ptr(rt, 256, True) == Update.WAKE
+
+
+@pytest.mark.parametrize("late_ms,hw_ptr,update", [(10, 3584, Update.NONE),
+                                                   (120, 7680, Update.XRUN)])
+def test_a_late_interrupt_that_finds_the_ring_wrapped_adds_a_lap(late_ms, hw_ptr, update):
+    """The double-acknowledged-interrupt check. The last interrupt left hw_ptr at 3072
+    in a full 4096-frame ring; the next one reads position 3584, less than a period on.
+    Prompt (10 ms later) that is 512 frames of progress. Later than half a buffer time
+    (42.7 ms / 2 + 1 jiffy), it means the DMA went a whole lap more: hw_ptr 7680, an xrun."""
+    rt = PcmRuntime(P, 4096, 1024, state=PcmState.RUNNING, hw_ptr=3072, appl_ptr=3072 + 4096,
+                    hw_ptr_interrupt=3072, rate=48000, hw_ptr_buffer_jiffies=4096 * 250 // 48000)
+    pos = hw_ptr % 4096
+    got = update_hw_ptr(rt, pos, in_interrupt=True, now_ns=late_ms * 1_000_000)
+    assert (rt.hw_ptr, got) == (hw_ptr, update)

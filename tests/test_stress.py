@@ -106,12 +106,10 @@ def test_free_running_replays_the_stale_ring_or_silence(tmp_path, mode):
     a = written_at(frame(at), period, buffer)
     back = fetched(frame(at + dur))  # where the DMA is when the writer forwards to it
     j = np.arange(a, back)
-    gap = inp_gap = None
     s, out, inp = _run(tmp_path, "--period-size", str(period), "--periods", "4",
                        "--stall", f"{at}:{dur}", "--on-xrun", mode)
     if mode == "run":
-        inp_gap = inp[a - buffer + (j - a) % buffer]
-        gap = inp_gap
+        gap = inp[a - buffer + (j - a) % buffer]
     else:
         gap = np.zeros((len(j), 2), np.int16)
     expect = np.concatenate([inp[:a], gap, inp[a:]])
