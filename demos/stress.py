@@ -123,12 +123,13 @@ def stress_signal(rate: int, channels: int, seconds: float, seed: int = 1) -> np
 class Event:
     kind: str  # xrun, underrun, eio, fifo_underrun, card_underflow, capture_overrun
     at_ns: int
-    frame: int  # bit-clock frame (card time) where it shows in the output
+    frame: int  # where it shows in the output (tap or capture), in frames
     detail: str = ""
 
-    def as_dict(self) -> dict:
-        return {"kind": self.kind, "at_s": round(self.at_ns / NS, 6), "frame": self.frame,
-                "detail": self.detail}
+    def as_dict(self, t0_ns: int = 0) -> dict:
+        """With ``at_s`` in seconds into the signal (clock time less ``t0_ns``)."""
+        return {"kind": self.kind, "at_s": round((self.at_ns - t0_ns) / NS, 6),
+                "frame": self.frame, "detail": self.detail}
 
 
 @dataclass
@@ -177,6 +178,11 @@ class Result:
     probe: Probe
     stalls: list[Window]
     rate: int
+    t0_ns: int = 0  # clock time at which the signal began (stall times count from it)
+
+    def seconds(self, t_ns: int) -> float:
+        """Clock time as seconds into the signal, the report's one time axis."""
+        return (t_ns - self.t0_ns) / NS
 
 
 class Stress:
@@ -192,9 +198,13 @@ class Stress:
         self.ended_by = "end of data"
         self.before_start: Any = None  # fn(runtime) once the geometry is known
         self.lead = 0
+        self.out_origin_ns = 0  # the clock time of the output's frame 0 (tap or capture)
+        self.t0 = 0  # clock time at which the signal began
+        self._cap_rt: Any = None
 
     def _frame(self, t_ns: int) -> int:
-        return frame_at_ns(max(t_ns - self.i2s.frame_ns_origin, 0), self.i2s.rate)
+        """The output frame (tap or capture) that the bit clock reached at ``t_ns``."""
+        return frame_at_ns(max(t_ns - self.out_origin_ns, 0), self.i2s.rate)
 
     def _event(self, kind: str, at_ns: int, detail: str = "") -> None:
         self.events.append(Event(kind, at_ns, self._frame(at_ns), detail))
@@ -265,6 +275,7 @@ class Stress:
         soc = self.sess.board.soc
         dmac = soc.hw["dma0"]
         self.sess.endpoint.clear_tap()
+        self.out_origin_ns = self.clock.now_ns
         hogs = Hogs(self.faults.hogs) if self.faults.hogs else None
         captured: list[np.ndarray] = []
         wall0, cpu0 = time.monotonic(), time.process_time()
@@ -276,7 +287,10 @@ class Stress:
                 cap.prepare()
                 cap.start()
             cap_since = self.i2s.frames
+            if cap is not None:
+                self.out_origin_ns = self.clock.now_ns
             t0 = self.clock.now_ns + self.lead * NS // rt.rate  # fault times: from the signal
+            self.t0 = t0
             self._arm(play, probe, t0)
             stalls = sorted((t0 + s, t0 + e) for s, e in (w.ns() for w in self.faults.stalls))
             if hogs:
@@ -286,6 +300,7 @@ class Stress:
             wait_ns = play.substream.wait_time_ns()
             drained, drained_at = False, 0
             cap_rt = cap.runtime if cap is not None else None
+            self._cap_rt = cap_rt
             while True:
                 now = self.clock.now_ns
                 progressed = False
@@ -482,19 +497,23 @@ class Stress:
             "frames_played": analysis.frames_found if analysis else 0,
             "frames_lost": (written - analysis.frames_found) if analysis else written,
             "recoveries": self.recoveries,
-            "glitches": [g.as_dict(rate) for g in glitches],
+            "glitches": [dict(g.as_dict(rate), at_s=round(
+                (self.out_origin_ns + g.at_frame * NS // rate - self.t0) / NS, 6))
+                for g in glitches],
             "glitches_explained": matched,
             "glitches_unexplained": unexplained,
             "xruns_without_glitch": unseen,
             "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
             "cpu_per_audio_s": round(cpu / max(len(data) / rate, 1e-9), 4),
             "log": list(dict.fromkeys(rt.log))[-20:],
+            "capture_log": list(dict.fromkeys(self._cap_rt.log))[-20:] if self._cap_rt else [],
         }
-        return Result(summary, self.events, analysis, probe, self.faults.stalls, rate)
+        return Result(summary, self.events, analysis, probe, self.faults.stalls, rate, self.t0)
 
     def _event_quiet(self, kind: str, frame: int) -> None:
+        """An event the hardware counted at bit-clock ``frame``."""
         at = self.i2s.frame_ns_origin + frame * NS // self.i2s.rate
-        self.events.append(Event(kind, at, frame))
+        self.events.append(Event(kind, at, self._frame(at)))
 
 
 def _match(glitches: list, events: list[Event], tol: int) -> tuple[int, int, int]:

@@ -139,6 +139,8 @@ def _sweep(sess, wav: Wav, args: Any, faults: Faults, sizes: list[int], say) -> 
                      "latency_ms": s["buffer_size"] * 1000 / s["rate"],
                      "periods_per_s": s["rate"] / s["period_size"], "xruns": s["xruns"],
                      "glitches": len(s["glitches"]), "frames_lost": s["frames_lost"],
+                     "glitches_unexplained": s["glitches_unexplained"],
+                     "xruns_without_glitch": s["xruns_without_glitch"],
                      "cpu_per_audio_s": s["cpu_per_audio_s"]})
         say(f"period {size}: {s['xruns']} xruns, {len(s['glitches'])} glitches")
     Console(stderr=True).print(report.sweep_table(rows))

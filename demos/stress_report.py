@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from demos.stress import NS, Result
+from demos.stress import Result
 
 ROWS = [
     ("xruns", "xruns (PCM XRUN, or underruns the writer saw when free-running)"),
@@ -65,7 +65,7 @@ def show(result: Result, console: Any) -> None:
 
 
 def write_json(path: str, result: Result) -> None:
-    doc = dict(result.summary, events=[e.as_dict() for e in result.events],
+    doc = dict(result.summary, events=[e.as_dict(result.t0_ns) for e in result.events],
                stalls=[{"at_s": w.at, "duration_s": w.duration} for w in result.stalls])
     with open(path, "w") as f:
         json.dump(doc, f, indent=1)
@@ -81,11 +81,11 @@ def plot(path: str, result: Result) -> None:
     s, p = result.summary, result.probe
     fig, ax = plt.subplots(figsize=(12, 4.5))
     if p.fill:
-        t = [a / NS for a, _ in p.fill]
+        t = [result.seconds(a) for a, _ in p.fill]
         ax.step(t, [b for _, b in p.fill], where="post", lw=0.8, label="ring fill (hw_avail)")
     ax.axhline(s["buffer_size"], color="grey", lw=0.5, ls=":")
     marks = p.irq_marks[:: max(1, len(p.irq_marks) // 2000)]
-    ax.plot([m / NS for m in marks], [-0.04 * s["buffer_size"]] * len(marks), "|",
+    ax.plot([result.seconds(m) for m in marks], [-0.04 * s["buffer_size"]] * len(marks), "|",
             color="tab:green", ms=6, label="period interrupts")
     for k, w in enumerate(result.stalls):
         ax.axvspan(w.at, w.at + w.duration, color="tab:orange", alpha=0.25,
@@ -95,13 +95,13 @@ def plot(path: str, result: Result) -> None:
               "capture_overrun": "tab:pink"}
     seen: set[str] = set()
     for e in result.events:
-        ax.axvline(e.at_ns / NS, color=colors.get(e.kind, "k"), lw=1.2,
+        ax.axvline(result.seconds(e.at_ns), color=colors.get(e.kind, "k"), lw=1.2,
                    label=e.kind if e.kind not in seen else None)
         seen.add(e.kind)
     for k, g in enumerate(s["glitches"]):
         ax.plot(g["at_s"], 1.05 * s["buffer_size"], "v", color="tab:red",
                 label="glitch in the output" if k == 0 else None)
-    ax.set_xlabel("stream time (s)")
+    ax.set_xlabel("seconds into the signal")
     ax.set_ylabel("frames queued in the ring")
     ax.set_title(f"{s['mode']} mode: {s['xruns']} xruns, {len(s['glitches'])} glitches, "
                  f"{s['frames_lost']} frames lost (period {s['period_size']}, buffer "

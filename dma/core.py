@@ -75,7 +75,7 @@ class DmaDevice:
     min_burst: int = 0
     max_burst: int = 0
     max_sg_burst: int = 0
-    max_seg_size: int = 0
+    max_seg_size: int = 0  # dma_parms->max_segment_size; 0: unset (see get_max_seg_size)
     residue_granularity: ResidueGranularity = ResidueGranularity.DESCRIPTOR
     descriptor_reuse: bool = False
     dev_id: int = -1

@@ -28,6 +28,7 @@ import numpy as np
 from dma.errors import DmaEngineError
 
 DMA_MAPPING_ERROR = ~0 & 0xFFFFFFFF
+SZ_64K = 65536
 
 
 class DmaDataDirection(IntEnum):
@@ -103,6 +104,12 @@ class DmaDebug:
 
 
 _debug = DmaDebug()
+
+
+def dma_get_max_seg_size(dma_device: Any) -> int:
+    """``dma_get_max_seg_size``: the largest segment the device takes, 64 KiB where its
+    driver set none (the PL08x sets none; it splits long segments into LLIs)."""
+    return getattr(dma_device, "max_seg_size", 0) or SZ_64K
 
 
 def dma_debug_errors() -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 import dma
 from dma.dmaengine import DmaStatus, ResidueGranularity, SlaveBuswidth, SlaveConfig
 from dma.dmaengine import TransferDirection as Dir
-from dma.mapping import dma_alloc_coherent, dma_free_coherent
+from dma.mapping import dma_alloc_coherent, dma_free_coherent, dma_get_max_seg_size
 from pcm import params as hp
 from pcm.errors import PcmError
 from pcm.formats import BY_NUMBER
@@ -105,7 +105,7 @@ class GenericDmaenginePcm:
         hw = ss.hw
         hw.periods_min, hw.periods_max = 2, hp.UINT_MAX
         hw.period_bytes_min = dma_data.maxburst * DMA_SLAVE_BUSWIDTH_8_BYTES or 256
-        hw.period_bytes_max = chan.device.max_seg_size or hp.UINT_MAX
+        hw.period_bytes_max = dma_get_max_seg_size(chan.device)
         hw.buffer_bytes_max = PREALLOC_BUFFER_BYTES
         caps = dma.get_slave_caps(chan)
         if caps.cmd_pause and caps.cmd_resume:

@@ -221,6 +221,18 @@ def test_sweep_reports_each_period_size(tmp_path, capsys):
     assert "period-size sweep" in capsys.readouterr().err
 
 
+def test_sweep_runs_after_the_first_match_glitches_to_xruns(tmp_path):
+    """The runs of a sweep share one board, so each later run starts at a later bit-clock
+    frame; its events must still be placed in its own output."""
+    js = tmp_path / "sw.json"
+    assert main(["stress", "--duration", "2", "--stall", "1:0.2", "--sweep", "256,1024",
+                 "--json", str(js)]) == 0
+    rows = json.loads(js.read_text())["sweep"]
+    assert [(r["xruns"], r["glitches"]) for r in rows] == [(1, 1), (1, 1)]
+    assert [(r["glitches_unexplained"], r["xruns_without_glitch"]) for r in rows] == [
+        (0, 0), (0, 0)]
+
+
 def test_json_and_plot(tmp_path):
     js, png = tmp_path / "s.json", tmp_path / "s.png"
     assert main(["stress", "--duration", "1", "--stall", "0.3:0.2", "--json", str(js),

@@ -166,7 +166,6 @@ class Pl08x:
             dst_addr_widths=widths,
             min_burst=1,
             max_burst=hw.BURST_SIZES[-1],
-            max_seg_size=MAX_TSIZE * 4,
             residue_granularity=ResidueGranularity.BURST,
             descriptor_reuse=bool(self.pdev.node.props.get("descriptor-reuse", True)),
             device_alloc_chan_resources=lambda chan: 0,
