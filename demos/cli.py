@@ -228,6 +228,12 @@ def _cmd_stress(args: argparse.Namespace) -> int:
     return stress_command(args, _say)
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from demos.bench import bench_command
+
+    return bench_command(args, _say)
+
+
 def _stress_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", nargs="?", metavar="IN.wav",
                    help="what to play (default: a generated glide with unique frames)")
@@ -315,6 +321,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "random faults, with a report")
     _stress_options(p)
     p.set_defaults(func=_cmd_stress)
+
+    p = sub.add_parser("bench", help="throughput against a numpy floor, real-time CPU against "
+                       "a bare sounddevice callback, kselftest timing, dmatest")
+    p.add_argument("--quick", action="store_true",
+                   help="a few seconds per part (the full run takes several minutes)")
+    p.add_argument("--parts", default="offline,realtime,timing,dmatest",
+                   help="which parts to run (comma list; default all)")
+    p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    p.set_defaults(func=_cmd_bench)
     return parser
 
 

@@ -59,6 +59,7 @@ class Endpoint:
         self.blocksize, self.latency = blocksize, latency
         self.settle_ms = settle_ms
         self.card: SoundDeviceCard | VirtualCard | None = None
+        self.last_card: SoundDeviceCard | VirtualCard | None = None  # its stats outlive it
         self.config: tuple[int, int, int] | None = None
         self.directions: tuple[bool, bool] = (False, False)
         self._tap: list[np.ndarray] = []
@@ -173,6 +174,7 @@ class Endpoint:
         card, self.card = self.card, None
         if card is not None:
             card.stop()
+            self.last_card = card
 
     def clear_tap(self) -> None:
         self._tap.clear()

@@ -1,0 +1,273 @@
+"""``dma-audio bench``: what the stack costs, measured beside what it cannot beat.
+
+Four parts, each measured side by side with its reference in the same run, so that a
+busy machine slows both:
+
+1. ``offline``: the full stack on the virtual clock at 48 kHz, S16_LE stereo, 4 periods,
+   for period sizes 64, 256, 1024 and 4096 frames: times real time, periods (DMA
+   interrupts) per second, peak memory, and the ratio of its time to the floor's (a
+   numpy loop making the same copies, :func:`demos.bench_worker.floor_copy`).
+2. ``realtime``: on JACK's dummy backend (48 kHz, server period 256; a private server is
+   started where ``jackd`` is installed): CPU time over wall time of the full stack and of
+   a bare sounddevice callback making the same copies, with their xruns; then, for each,
+   the smallest period size that plays with no xrun.
+3. ``timing``: kselftest pcm-test's check: 4 s written with writei and drained, on the
+   card clock (pcm-test passes 4000 +- 100 ms).
+4. ``dmatest``: memcpy throughput of the PL080 model (KB/s and iops, as dmatest prints).
+
+A part that cannot run (no ``jackd``) is null in the JSON, with the reason beside it.
+Each job runs in a process of its own (:mod:`demos.bench_worker`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from demos.usage import UsageError
+
+ROOT = Path(__file__).resolve().parent.parent
+PERIOD_SIZES = (64, 256, 1024, 4096)
+SEARCH_SIZES = (64, 128, 256, 512, 1024, 2048)
+PARTS = ("offline", "realtime", "timing", "dmatest")
+JACK_NAME = "dma-audio-bench"
+
+
+class JobError(RuntimeError):
+    """A measurement process failed; the message is its last line of error."""
+
+
+def job(kind: str, env: dict | None = None, timeout: float = 600, **kw: Any) -> dict:
+    """Run one :mod:`demos.bench_worker` job in a process of its own."""
+    proc = subprocess.run([sys.executable, "-m", "demos.bench_worker", kind, json.dumps(kw)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise JobError(f"{kind}: {tail}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -- 1. offline --
+
+
+def offline(seconds: float, sizes=PERIOD_SIZES, say=print) -> list[dict]:
+    rows = []
+    for size in sizes:
+        s = job("stack", period=size, seconds=seconds)
+        f = job("floor", period=size, seconds=seconds)
+        if not (s["exact"] and f["exact"]):
+            raise JobError(f"period {size}: the output is not the input (stack exact: "
+                           f"{s['exact']}, floor exact: {f['exact']})")
+        rows.append({"period_size": size, "x_realtime": round(seconds / s["seconds"], 1),
+                     "floor_ratio": round(s["seconds"] / f["seconds"], 1),
+                     "periods_per_s": round(s["periods"] / s["seconds"]),
+                     "peak_mb": round(s["maxrss_mb"], 1),
+                     "seconds": round(s["seconds"], 6), "floor_seconds": round(f["seconds"], 7),
+                     "floor_x_realtime": round(seconds / f["seconds"], 1)})
+        say(f"offline, period {size}: {rows[-1]['x_realtime']}x real time, "
+            f"{rows[-1]['floor_ratio']}x the floor")
+    return rows
+
+
+# -- 2 and 3. real time on JACK --
+
+
+class JackServer:
+    """A private jackd on the dummy backend: 48 kHz, period 256, no real-time threads."""
+
+    def __init__(self, name: str = JACK_NAME) -> None:
+        self.name = name
+        self.env = dict(os.environ, JACK_DEFAULT_SERVER=name)
+        self.proc: subprocess.Popen | None = None
+        self.device: int | None = None
+
+    def __enter__(self) -> JackServer:
+        self.proc = subprocess.Popen(["jackd", "-n", self.name, "--no-realtime", "-d", "dummy",
+                                      "-r", "48000", "-p", "256"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 10
+        while subprocess.run(["jack_lsp", "-s", self.name], env=self.env,
+                             capture_output=True).returncode != 0:
+            if time.monotonic() > end or self.proc.poll() is not None:
+                self.__exit__()
+                raise JobError("jackd did not come up")
+            time.sleep(0.1)
+        out = subprocess.run(
+            [sys.executable, "-c", "import sounddevice as sd; print([d['index'] for d in "
+             "sd.query_devices() if 'JACK' in sd.query_hostapis(d['hostapi'])['name'] and "
+             "d['max_output_channels'] >= 2][0])"], env=self.env, capture_output=True,
+            text=True)
+        if out.returncode != 0:
+            self.__exit__()
+            raise JobError("PortAudio sees no JACK device (is libportaudio2 built with JACK?)")
+        self.device = int(out.stdout.strip())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None
+
+
+def jack_missing() -> str | None:
+    for tool in ("jackd", "jack_lsp"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install jackd2)"
+    return None
+
+
+def realtime(server: JackServer, seconds: float, period: int = 1024,
+             sizes=SEARCH_SIZES, say=print) -> dict:
+    dev, env = server.device, server.env
+    s = job("rt-stack", env, device=dev, period=period, seconds=seconds)
+    b = job("rt-bare", env, device=dev, period=period, seconds=seconds)
+    cpu, bare_cpu = s["cpu_s"] / s["wall_s"], b["cpu_s"] / b["wall_s"]
+    say(f"real time, period {period}: stack CPU {cpu:.1%}, bare {bare_cpu:.1%}; xruns "
+        f"{s['xruns']} and {b['xruns']}")
+    found: dict[str, int | None] = {}
+    tried: dict[str, dict[int, int]] = {"stack": {}, "bare": {}}
+    for who, kind in (("stack", "rt-stack"), ("bare", "rt-bare")):
+        found[who] = None
+        for size in sizes:
+            r = job(kind, env, device=dev, period=size, seconds=seconds)
+            tried[who][size] = r["xruns"]
+            say(f"real time, {who}, period {size}: {r['xruns']} xruns")
+            if r["xruns"] == 0:
+                found[who] = size
+                break
+    return {"cpu_ratio_vs_bare": round(cpu / bare_cpu, 2) if bare_cpu else None,
+            "xruns": s["xruns"], "bare_xruns": b["xruns"],
+            "min_period_no_xrun": found["stack"], "bare_min_period_no_xrun": found["bare"],
+            "cpu": round(cpu, 4), "bare_cpu": round(bare_cpu, 4), "period_size": period,
+            "seconds": seconds, "xruns_by_period": tried["stack"],
+            "bare_xruns_by_period": tried["bare"]}
+
+
+# -- 4. dmatest --
+
+
+def dmatest_figures(iterations: int) -> dict:
+    from dma.dmatest import DmatestParams, dmatest
+    from soc.board import make_board
+
+    board = make_board()
+    board.populate()
+    try:
+        _, r = dmatest(DmatestParams(iterations=iterations), board.soc.clock.run_until_true,
+                       log=lambda s: None)
+    finally:
+        board.remove()
+    if r.failures:
+        raise JobError(f"dmatest: {r.failures} failures")
+    return {"kbps": r.kbps, "iops": round(r.iops, 1), "tests": r.tests}
+
+
+# -- the run --
+
+
+def run(quick: bool, parts: tuple[str, ...] = PARTS, say=print) -> dict:
+    """All the asked-for parts; a part that cannot run is None with ``<part>_reason``."""
+    doc: dict[str, Any] = {"quick": quick}
+    if "offline" in parts:
+        doc["offline"] = offline(2.0 if quick else 60.0, say=say)
+    if "dmatest" in parts:
+        doc["dmatest"] = dmatest_figures(300 if quick else 3000)
+    rt_parts = [p for p in ("realtime", "timing") if p in parts]
+    if rt_parts:
+        why = jack_missing()
+        try:
+            if why is None:
+                with JackServer() as server:
+                    if "realtime" in parts:
+                        doc["realtime"] = realtime(server, 3.0 if quick else 30.0, say=say)
+                    if "timing" in parts:
+                        doc["timing_ms"] = round(job("timing", server.env,
+                                                     device=server.device)["ms"], 1)
+        except JobError as e:
+            why = str(e)
+        for p in rt_parts:
+            key = "timing_ms" if p == "timing" else p
+            if key not in doc:
+                doc[key] = None
+                doc[f"{key}_reason"] = why or "not run"
+    return doc
+
+
+def tables(doc: dict) -> list[Any]:
+    from rich.table import Table
+
+    out = []
+    if doc.get("offline"):
+        o = Table(title="offline, virtual clock: 48 kHz S16_LE stereo, 4 periods",
+                  header_style="bold")
+        for col in ("period", "x real time", "periods/s", "x the floor", "floor x real time",
+                    "peak MB", "goal"):
+            o.add_column(col, justify="right")
+        for r in doc["offline"]:
+            p = r["period_size"]
+            goal = {64: ">= 20000 periods/s", 1024: ">= 1000x, <= 4x floor"}.get(p, "")
+            o.add_row(str(p), f"{r['x_realtime']}", f"{r['periods_per_s']}",
+                      f"{r['floor_ratio']}", f"{r['floor_x_realtime']}", f"{r['peak_mb']}",
+                      goal)
+        out.append(o)
+    t = Table(title="real time, timing, dmatest", header_style="bold")
+    t.add_column("what")
+    t.add_column("measured", justify="right")
+    t.add_column("goal", justify="right")
+    rt = doc.get("realtime")
+    if rt:
+        t.add_row(f"JACK, period {rt['period_size']}: CPU, stack / bare",
+                  f"{rt['cpu']:.1%} / {rt['bare_cpu']:.1%} = {rt['cpu_ratio_vs_bare']}x",
+                  "<= 1.5x")
+        t.add_row("JACK: xruns, stack / bare", f"{rt['xruns']} / {rt['bare_xruns']}", "0 / 0")
+        t.add_row("JACK: smallest period with no xrun, stack / bare",
+                  f"{rt['min_period_no_xrun']} / {rt['bare_min_period_no_xrun']}", "same")
+    elif "realtime" in doc:
+        t.add_row("JACK real time", f"not run: {doc.get('realtime_reason')}", "")
+    if doc.get("timing_ms") is not None:
+        t.add_row("kselftest timing, 4 s writei + drain", f"{doc['timing_ms']} ms",
+                  "4000 +- 20 ms")
+    elif "timing_ms" in doc:
+        t.add_row("kselftest timing", f"not run: {doc.get('timing_ms_reason')}", "")
+    if doc.get("dmatest"):
+        d = doc["dmatest"]
+        t.add_row("dmatest memcpy", f"{d['kbps']} KB/s, {d['iops']} iops", "")
+    if t.row_count:
+        out.append(t)
+    return out
+
+
+def bench_command(args: Any, say) -> int:
+    from rich.console import Console
+
+    from demos.capture import check_output
+
+    parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
+    bad = [p for p in parts if p not in PARTS]
+    if bad or not parts:
+        raise UsageError(f"bench: unknown part {','.join(bad) or '(none)'}; "
+                         f"parts are {','.join(PARTS)}")
+    if args.json:
+        check_output(args.json)
+    try:
+        doc = run(args.quick, parts, say)
+    except JobError as e:
+        say(f"dma-audio: bench: {e}")
+        return 1
+    console = Console()
+    for t in tables(doc):
+        console.print(t)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=1)
+    return 0

@@ -1,0 +1,195 @@
+"""One measurement of ``dma-audio bench``, in a process of its own.
+
+``python -m demos.bench_worker KIND JSON`` runs one job and prints its figures as JSON on
+the last line. A process per job gives each its own peak memory (``ru_maxrss``) and keeps
+one job's garbage out of the next one's time. Kinds:
+
+- ``stack``: the full stack on the virtual clock, offline (WAV frames -> writei -> the
+  coherent ring -> the PL080 LLI ring -> the I2S FIFO -> the virtual card's tap).
+- ``floor``: the same copies in a plain numpy loop: frames -> ring -> FIFO slice -> output.
+- ``rt-stack``: the full stack playing on a sound device, the card's callback as clock.
+- ``rt-bare``: a bare sounddevice callback making the floor's copies on the same device.
+- ``timing``: kselftest's pcm-test timing: 4 s written with writei, then drained.
+
+Every job checks its output against its input where it can (``exact``): a benchmark
+that drops or garbles frames has measured nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+import types
+from typing import Any
+
+import numpy as np
+
+RATE, CHANNELS, PERIODS = 48000, 2, 4
+
+
+def signal(seconds: float, seed: int = 1) -> np.ndarray:
+    """S16_LE stereo noise at -20 dBFS; no frame is all zeros, so the output can be found
+    in the card's tap (which holds zeros before the stream starts)."""
+    rng = np.random.default_rng(seed)
+    x = np.rint(rng.standard_normal((int(RATE * seconds), CHANNELS)) * 3000)
+    x[x == 0] = 1
+    return np.clip(x, -32768, 32767).astype("<i2")
+
+
+def _args(period: int) -> Any:
+    return types.SimpleNamespace(format=None, channels=None, rate=None, period_size=period,
+                                 buffer_size=None, periods=PERIODS, verbose=False,
+                                 progress=False)
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def stack(period: int, seconds: float) -> dict:
+    from demos.play import play_one
+    from demos.session import open_session
+    from demos.wav import Wav
+    from soc.board import DMAC_IRQ
+
+    data = signal(seconds)
+    sess = open_session("virtual", "virtual", tap=True)
+    try:
+        irqs0 = sess.board.soc.irqc.count[DMAC_IRQ]
+        t = time.perf_counter()
+        play_one(sess, Wav(RATE, "S16_LE", data), "bench", _args(period), lambda s: None)
+        dt = time.perf_counter() - t
+        irqs = sess.board.soc.irqc.count[DMAC_IRQ] - irqs0
+        tap = sess.endpoint.tapped()
+    finally:
+        sess.close()
+    start = int(np.flatnonzero(tap.any(axis=1))[0]) if tap.any() else 0
+    played = tap[start : start + len(data)]
+    exact = len(played) == len(data) and bool(np.array_equal(played, data))
+    return {"seconds": dt, "periods": irqs, "exact": exact, "maxrss_mb": _maxrss_mb()}
+
+
+def floor_copy(data: np.ndarray, period: int, fifo_frames: int = 16) -> np.ndarray:
+    """The copies the stack makes, with no framework: a period of file frames into the
+    ring, the ring slot through a FIFO-sized staging slice (whole periods at a time, as
+    the model's vectorised hardware does) into the output buffer."""
+    ring = np.zeros((period * PERIODS, data.shape[1]), data.dtype)
+    fifo = np.zeros((period, data.shape[1]), data.dtype)
+    out = np.empty_like(data)
+    n = len(data) // period * period
+    for pos in range(0, n, period):
+        slot = pos % len(ring)
+        ring[slot : slot + period] = data[pos : pos + period]
+        fifo[:] = ring[slot : slot + period]
+        out[pos : pos + period] = fifo
+    out[n:] = data[n:]
+    return out
+
+
+def floor(period: int, seconds: float, repeat: int = 3) -> dict:
+    data = signal(seconds)
+    best, exact = float("inf"), True
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = floor_copy(data, period)
+        best = min(best, time.perf_counter() - t)
+        exact = exact and bool(np.array_equal(out, data))
+    return {"seconds": best, "exact": exact, "maxrss_mb": _maxrss_mb()}
+
+
+def rt_stack(device: int, period: int, seconds: float) -> dict:
+    from demos.play import play_one
+    from demos.session import open_session
+    from demos.wav import Wav
+
+    data = signal(seconds)
+    sess = open_session(str(device), "card")
+    try:
+        wall, cpu = time.monotonic(), time.process_time()
+        res = play_one(sess, Wav(RATE, "S16_LE", data), "bench", _args(period), lambda s: None)
+        wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+        card = sess.endpoint.card or sess.endpoint.last_card
+        underflows = card.stats.output_underflows
+    finally:
+        sess.close()
+    return {"wall_s": wall, "cpu_s": cpu, "xruns": res["xruns"] + underflows,
+            "pcm_xruns": res["xruns"], "card_underflows": underflows}
+
+
+def rt_bare(device: int, period: int, seconds: float) -> dict:
+    """A sounddevice callback of ``period`` frames making the floor's copies: file frames
+    into a 4-period ring, the ring slot through a staging slice, into PortAudio's buffer
+    (float32 on JACK, as the card's own stream)."""
+    import sounddevice as sd
+
+    data = signal(seconds)
+    ring = np.zeros((period * PERIODS, CHANNELS), data.dtype)
+    fifo = np.zeros((period, CHANNELS), data.dtype)
+    state = {"pos": 0, "underflows": 0}
+    done = __import__("threading").Event()
+
+    def callback(outdata, frames, t, status) -> None:
+        if status.output_underflow:
+            state["underflows"] += 1
+        pos = state["pos"]
+        n = min(frames, len(data) - pos, period)
+        slot = pos % len(ring)
+        ring[slot : slot + n] = data[pos : pos + n]
+        fifo[:n] = ring[slot : slot + n]
+        outdata[:n] = fifo[:n] * (1.0 / 32768)
+        outdata[n:] = 0
+        state["pos"] = pos + n
+        if state["pos"] >= len(data):
+            done.set()
+
+    wall, cpu = time.monotonic(), time.process_time()
+    with sd.OutputStream(device=device, samplerate=RATE, channels=CHANNELS, dtype="float32",
+                         blocksize=period, callback=callback):
+        done.wait(seconds * 3 + 10)
+    wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+    return {"wall_s": wall, "cpu_s": cpu, "xruns": state["underflows"],
+            "frames": state["pos"]}
+
+
+def timing(device: int, seconds: int = 4) -> dict:
+    """pcm-test's time check: ``seconds`` of audio written a second at a time with writei,
+    then drain; the elapsed time from the first write to the end of drain."""
+    from demos.session import open_session
+    from pcm import alsa
+    from pcm.runtime import PcmStream
+
+    data = signal(seconds)
+    sess = open_session(str(device), "card")
+    try:
+        pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
+        try:
+            pcm.set_params("S16_LE", CHANNELS, RATE, None, None, PERIODS)
+            pcm.prepare()
+            t = time.monotonic()
+            for k in range(seconds):
+                pcm.writei(data[k * RATE : (k + 1) * RATE])
+            pcm.drain()
+            ms = (time.monotonic() - t) * 1000
+            rt = pcm.runtime
+            geometry = (rt.period_size, rt.buffer_size)
+        finally:
+            pcm.close()
+    finally:
+        sess.close()
+    return {"ms": ms, "period_size": geometry[0], "buffer_size": geometry[1]}
+
+
+JOBS = {"stack": stack, "floor": floor, "rt-stack": rt_stack, "rt-bare": rt_bare,
+        "timing": timing}
+
+
+def main(argv: list[str]) -> int:
+    kind, kw = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
+    print(json.dumps(JOBS[kind](**kw)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,85 @@
+"""``dma-audio bench``: what it reports and that what it measures is right. No timing is
+asserted here (benchmarks report, tests do not time); the figures must exist, be
+consistent with each other, and come from runs whose output equalled their input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from demos import bench
+from demos.bench_worker import floor_copy, signal
+from demos.cli import main
+from tests.servers import _unavailable
+
+OFFLINE_KEYS = {"period_size", "x_realtime", "floor_ratio", "periods_per_s", "peak_mb"}
+
+
+@pytest.mark.parametrize("period", [64, 1000, 4096])
+def test_floor_makes_every_copy_and_loses_nothing(period):
+    data = signal(0.3)  # 14400 frames: not a whole number of 1000- or 4096-frame periods
+    out = floor_copy(data, period)
+    assert out.dtype == data.dtype and np.array_equal(out, data)
+    assert not np.shares_memory(out, data)
+
+
+def test_signal_has_no_silent_frame():
+    assert signal(1.0).any(axis=1).all()
+
+
+def test_offline_and_dmatest_parts(tmp_path, capsys):
+    js = tmp_path / "b.json"
+    assert main(["bench", "--quick", "--parts", "offline,dmatest", "--json", str(js)]) == 0
+    doc = json.loads(js.read_text())
+    rows = doc["offline"]
+    assert [r["period_size"] for r in rows] == [64, 256, 1024, 4096]
+    for r in rows:
+        assert OFFLINE_KEYS <= r.keys()
+        # one interrupt a period: 2 s of audio is 96000 frames, plus the silence period
+        periods = round(r["periods_per_s"] * r["seconds"])
+        assert abs(periods - (96000 // r["period_size"] + 1)) <= 2
+        assert r["x_realtime"] == pytest.approx(2.0 / r["seconds"], rel=0.01)
+        assert r["floor_ratio"] == pytest.approx(r["seconds"] / r["floor_seconds"], rel=0.02)
+    assert doc["dmatest"]["tests"] == 300 and doc["dmatest"]["kbps"] > 0
+    assert "realtime" not in doc
+    assert "offline, period 1024" in capsys.readouterr().out
+
+
+def test_a_missing_jackd_gives_null_parts_with_the_reason(monkeypatch):
+    monkeypatch.setattr(bench.shutil, "which", lambda tool: None)
+    doc = bench.run(True, ("realtime", "timing"), say=lambda s: None)
+    assert doc["realtime"] is None and doc["timing_ms"] is None
+    assert "jackd is not installed" in doc["realtime_reason"]
+    assert doc["timing_ms_reason"] == doc["realtime_reason"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--parts", "offline,warp"], "unknown part warp"),
+    (["--parts", ","], "unknown part (none)"),
+    (["--json", "/no/such/dir/b.json"], "no such directory"),
+])
+def test_bad_options_one_line(argv, words, capsys):
+    assert main(["bench", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0]
+
+
+def test_realtime_and_timing_on_jack():
+    """The bench starts its own private jackd (dummy backend, 48 kHz, period 256)."""
+    if bench.jack_missing():
+        _unavailable(bench.jack_missing())
+    doc = bench.run(True, ("realtime", "timing"), say=lambda s: None)
+    rt = doc["realtime"]
+    assert rt is not None, doc.get("realtime_reason")
+    assert {"cpu_ratio_vs_bare", "xruns", "bare_xruns", "min_period_no_xrun",
+            "bare_min_period_no_xrun"} <= rt.keys()
+    assert rt["cpu_ratio_vs_bare"] == pytest.approx(rt["cpu"] / rt["bare_cpu"], rel=0.02)
+    for who in ("", "bare_"):
+        tried = rt[f"{who}xruns_by_period"]
+        smallest = rt[f"{who}min_period_no_xrun"]
+        if smallest is not None:  # the search stops at the first size without an xrun
+            assert max(tried) == smallest and tried[smallest] == 0
+            assert all(v > 0 for k, v in tried.items() if k < smallest)
+    assert 3000 < doc["timing_ms"] < 5000  # 4 s of audio, drained: plausibility, not a goal
