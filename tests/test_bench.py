@@ -44,7 +44,8 @@ def test_offline_and_dmatest_parts(tmp_path, capsys):
         assert r["floor_ratio"] == pytest.approx(r["seconds"] / r["floor_seconds"], rel=0.02)
     assert doc["dmatest"]["tests"] == 300 and doc["dmatest"]["kbps"] > 0
     assert "realtime" not in doc
-    assert "offline, period 1024" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "offline, virtual clock" in out.out and "offline, period 1024:" in out.err
 
 
 def test_a_missing_jackd_gives_null_parts_with_the_reason(monkeypatch):
