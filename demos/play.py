@@ -87,7 +87,7 @@ def play_one(sess: Session, wav: Wav, name: str, args: Any, say) -> dict:
                     r = pcm.runtime
                     prog.update(min(pos, len(data)), r.hw_avail() / r.buffer_size, xruns)
             pcm.drain()
-            prog.update(len(data), 0.0, xruns)
+            prog.update(len(data), 0.0, xruns, final=True)
         _let_card_play(sess)
         status = pcm.status()
         return {"file": name, "frames": int(len(data)), "format": p.format, "rate": p.rate,

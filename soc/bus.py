@@ -124,17 +124,22 @@ class Bus:
         # Fault injection: ranges whose next bus-master access the slave answers ERROR
         # (a transient fault such as an uncorrectable ECC error); each fires once.
         self.error_windows: list[tuple[int, int]] = []
+        # Word-access decode, per address: (RAM bytes, offset) or (register block, offset).
+        # Regions are only ever added, and adding one clears it.
+        self._words: dict[int, tuple[memoryview | None, MmioDevice | None, int]] = {}
 
     def add_ram(self, name: str, base: int, size: int) -> RamRegion:
         self._check_free(base, size)
         region = RamRegion(name, base, size)
         self.ram.append(region)
+        self._words.clear()
         return region
 
     def add_mmio(self, name: str, base: int, size: int, device: MmioDevice) -> MmioRegion:
         self._check_free(base, size)
         region = MmioRegion(name, base, size, device)
         self.mmio.append(region)
+        self._words.clear()
         return region
 
     def _check_free(self, base: int, size: int) -> None:
@@ -160,12 +165,22 @@ class Bus:
         with self.lock:
             return self._read32(addr)
 
+    def _word(self, addr: int, write: bool) -> tuple[memoryview | None, MmioDevice | None, int]:
+        hit = self._words.get(addr)
+        if hit is None:
+            ram = self._ram_at(addr, 4, write)
+            if ram is not None:
+                hit = (memoryview(ram.data), None, addr - ram.base)
+            else:
+                dev, off = self._mmio_at(addr, 4, write)
+                hit = (None, dev, off)
+            self._words[addr] = hit
+        return hit
+
     def _read32(self, addr: int) -> int:
-        ram = self._ram_at(addr, 4, False)
+        ram, dev, off = self._word(addr, False)
         if ram is not None:
-            off = addr - ram.base
-            return int(ram.data[off : off + 4].view("<u4")[0])
-        dev, off = self._mmio_at(addr, 4, False)
+            return int.from_bytes(ram[off : off + 4], "little")
         return dev.mmio_read(off) & 0xFFFFFFFF
 
     def write32(self, addr: int, value: int) -> None:
@@ -173,12 +188,10 @@ class Bus:
             self._write32(addr, value)
 
     def _write32(self, addr: int, value: int) -> None:
-        ram = self._ram_at(addr, 4, True)
+        ram, dev, off = self._word(addr, True)
         if ram is not None:
-            off = addr - ram.base
-            ram.data[off : off + 4].view("<u4")[0] = value & 0xFFFFFFFF
+            ram[off : off + 4] = (value & 0xFFFFFFFF).to_bytes(4, "little")
             return
-        dev, off = self._mmio_at(addr, 4, True)
         dev.mmio_write(off, value & 0xFFFFFFFF)
 
     # -- bulk access by a bus master (vectorised) --

@@ -47,28 +47,27 @@ class HwLock:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._owner: int | None = None
         self._depth = 0
         self.on_release: list[Callable[[], None]] = []
+        self.release_pending = False  # set by whoever left work for ``on_release``
 
     def __enter__(self) -> HwLock:
         self._lock.acquire()
-        self._owner = threading.get_ident()
         self._depth += 1
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._depth -= 1
-        outermost = self._depth == 0
-        if outermost:
-            self._owner = None
+        run_hooks = self._depth == 0 and self.release_pending
+        if run_hooks:
+            self.release_pending = False
         self._lock.release()
-        if outermost:
+        if run_hooks:
             for hook in self.on_release:
                 hook()
 
     def held_here(self) -> bool:
-        return self._owner == threading.get_ident()
+        return self._lock._is_owned()
 
 
 class Agent(Protocol):

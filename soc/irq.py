@@ -89,6 +89,7 @@ class InterruptController:
             return
         if self.clock is not None and self.clock.hw_lock.held_here():
             self._deferred.add(line)  # the top half runs when the hardware lets go
+            self.clock.hw_lock.release_pending = True
         else:
             self._deliver(line)
 

@@ -240,7 +240,11 @@ class Pl080:
     # -- interrupts --
 
     def _mask(self, bit: int) -> int:
-        return sum(1 << i for i, c in enumerate(self.channels) if c.config & bit)
+        mask = 0
+        for i, c in enumerate(self.channels):
+            if c.config & bit:
+                mask |= 1 << i
+        return mask
 
     def _tc_status(self) -> int:
         return self.raw_tc & self._mask(CFG_ITC)
@@ -265,7 +269,7 @@ class Pl080:
                 probe(n, ch, self.clock.now_ns)
         if ch.lli & ~3:
             words = self.bus.ram_view(ch.lli & ~3, 16, False).view("<u4")
-            ch.src, ch.dst, ch.lli, ch.control = (int(w) for w in words)
+            ch.src, ch.dst, ch.lli, ch.control = words.tolist()
         else:
             ch.config &= ~CFG_E  # the chain is done: the channel disables itself
         self._update_irq()
