@@ -22,14 +22,12 @@ Each job runs in a process of its own (:mod:`demos.bench_worker`).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from demos.jack import JackError, JackServer
 from demos.usage import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,54 +74,6 @@ def offline(seconds: float, sizes=PERIOD_SIZES, say=print) -> list[dict]:
 
 
 # -- 2 and 3. real time on JACK --
-
-
-class JackServer:
-    """A private jackd on the dummy backend: 48 kHz, period 256, no real-time threads."""
-
-    def __init__(self, name: str = JACK_NAME) -> None:
-        self.name = name
-        self.env = dict(os.environ, JACK_DEFAULT_SERVER=name)
-        self.proc: subprocess.Popen | None = None
-        self.device: int | None = None
-
-    def __enter__(self) -> JackServer:
-        self.proc = subprocess.Popen(["jackd", "-n", self.name, "--no-realtime", "-d", "dummy",
-                                      "-r", "48000", "-p", "256"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        end = time.monotonic() + 10
-        while subprocess.run(["jack_lsp", "-s", self.name], env=self.env,
-                             capture_output=True).returncode != 0:
-            if time.monotonic() > end or self.proc.poll() is not None:
-                self.__exit__()
-                raise JobError("jackd did not come up")
-            time.sleep(0.1)
-        out = subprocess.run(
-            [sys.executable, "-c", "import sounddevice as sd; print([d['index'] for d in "
-             "sd.query_devices() if 'JACK' in sd.query_hostapis(d['hostapi'])['name'] and "
-             "d['max_output_channels'] >= 2][0])"], env=self.env, capture_output=True,
-            text=True)
-        if out.returncode != 0:
-            self.__exit__()
-            raise JobError("PortAudio sees no JACK device (is libportaudio2 built with JACK?)")
-        self.device = int(out.stdout.strip())
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            self.proc = None
-
-
-def jack_missing() -> str | None:
-    for tool in ("jackd", "jack_lsp"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (apt-get install jackd2)"
-    return None
 
 
 def realtime(server: JackServer, seconds: float, period: int = 1024,
@@ -184,16 +134,15 @@ def run(quick: bool, parts: tuple[str, ...] = PARTS, say=print) -> dict:
         doc["dmatest"] = dmatest_figures(300 if quick else 3000)
     rt_parts = [p for p in ("realtime", "timing") if p in parts]
     if rt_parts:
-        why = jack_missing()
+        why = None
         try:
-            if why is None:
-                with JackServer() as server:
-                    if "realtime" in parts:
-                        doc["realtime"] = realtime(server, 3.0 if quick else 30.0, say=say)
-                    if "timing" in parts:
-                        doc["timing_ms"] = round(job("timing", server.env,
-                                                     device=server.device)["ms"], 1)
-        except JobError as e:
+            with JackServer(JACK_NAME) as server:
+                if "realtime" in parts:
+                    doc["realtime"] = realtime(server, 3.0 if quick else 30.0, say=say)
+                if "timing" in parts:
+                    doc["timing_ms"] = round(job("timing", server.env,
+                                                 device=server.device)["ms"], 1)
+        except (JackError, JobError) as e:
             why = str(e)
         for p in rt_parts:
             key = "timing_ms" if p == "timing" else p

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import resource
 import sys
+import threading
 import time
 import types
 from typing import Any
@@ -128,7 +129,7 @@ def rt_bare(device: int, period: int, seconds: float) -> dict:
     ring = np.zeros((period * PERIODS, CHANNELS), data.dtype)
     fifo = np.zeros((period, CHANNELS), data.dtype)
     state = {"pos": 0, "underflows": 0}
-    done = __import__("threading").Event()
+    done = threading.Event()
 
     def callback(outdata, frames, t, status) -> None:
         if status.output_underflow:

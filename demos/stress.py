@@ -200,7 +200,10 @@ class Stress:
         self.lead = 0
         self.out_origin_ns = 0  # the clock time of the output's frame 0 (tap or capture)
         self.t0 = 0  # clock time at which the signal began
-        self._cap_rt: Any = None
+
+    def _output_ns(self, frame: int) -> int:
+        """The clock time of an output frame (tap or capture)."""
+        return self.out_origin_ns + frame * NS // self.i2s.rate
 
     def _frame(self, t_ns: int) -> int:
         """The output frame (tap or capture) that the bit clock reached at ``t_ns``."""
@@ -281,6 +284,7 @@ class Stress:
         wall0, cpu0 = time.monotonic(), time.process_time()
         pos = 0
         irq0, lost0 = soc.irqc.count[DMAC_IRQ], soc.irqc.lost[DMAC_IRQ]
+        cap_rt = cap.runtime if cap is not None else None  # outlives the close
         try:
             play.prepare()
             if cap is not None:
@@ -299,8 +303,6 @@ class Stress:
             starved_since: int | None = None
             wait_ns = play.substream.wait_time_ns()
             drained, drained_at = False, 0
-            cap_rt = cap.runtime if cap is not None else None
-            self._cap_rt = cap_rt
             while True:
                 now = self.clock.now_ns
                 progressed = False
@@ -364,7 +366,7 @@ class Stress:
                         self.say(f"close: {e}")
         return self._result(data, out, captured, probe, wall, cpu, pos,
                             soc.irqc.count[DMAC_IRQ] - irq0, soc.irqc.lost[DMAC_IRQ] - lost0,
-                            period, buffer, rt)
+                            period, buffer, rt, cap_rt)
 
     def _write(self, play: Any, out: np.ndarray, pos: int) -> tuple[int, bool]:
         """One write attempt; (frames written, whether the ring had no room)."""
@@ -457,7 +459,7 @@ class Stress:
     # -- the report --
 
     def _result(self, data, out, captured, probe, wall, cpu, pos, irqs, lost, period, buffer,
-                rt) -> Result:
+                rt, cap_rt) -> Result:
         ep = self.sess.endpoint
         rate = self.i2s.rate
         i2s = self.i2s
@@ -497,16 +499,16 @@ class Stress:
             "frames_played": analysis.frames_found if analysis else 0,
             "frames_lost": (written - analysis.frames_found) if analysis else written,
             "recoveries": self.recoveries,
-            "glitches": [dict(g.as_dict(rate), at_s=round(
-                (self.out_origin_ns + g.at_frame * NS // rate - self.t0) / NS, 6))
-                for g in glitches],
+            "glitches": [dict(g.as_dict(rate), at_s=round((self._output_ns(g.at_frame)
+                                                           - self.t0) / NS, 6))
+                         for g in glitches],
             "glitches_explained": matched,
             "glitches_unexplained": unexplained,
             "xruns_without_glitch": unseen,
             "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
             "cpu_per_audio_s": round(cpu / max(len(data) / rate, 1e-9), 4),
             "log": list(dict.fromkeys(rt.log))[-20:],
-            "capture_log": list(dict.fromkeys(self._cap_rt.log))[-20:] if self._cap_rt else [],
+            "capture_log": list(dict.fromkeys(cap_rt.log))[-20:] if cap_rt else [],
         }
         return Result(summary, self.events, analysis, probe, self.faults.stalls, rate, self.t0)
 

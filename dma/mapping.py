@@ -108,8 +108,9 @@ _debug = DmaDebug()
 
 def dma_get_max_seg_size(dma_device: Any) -> int:
     """``dma_get_max_seg_size``: the largest segment the device takes, 64 KiB where its
-    driver set none (the PL08x sets none; it splits long segments into LLIs)."""
-    return getattr(dma_device, "max_seg_size", 0) or SZ_64K
+    driver set none (the PL08x sets none; it splits long segments into LLIs). The model
+    keeps ``max_segment_size`` on the DMA device, not on a ``struct device``."""
+    return dma_device.max_seg_size or SZ_64K
 
 
 def dma_debug_errors() -> list[str]:

@@ -39,17 +39,16 @@ class HwLock:
 
     Held while the hardware moves and for every bus access, so a CPU-side register access
     never sees the hardware half-way through a step. It is re-entrant, knows which thread
-    holds it, and after its outermost release runs ``on_release`` hooks outside the lock:
-    that is where an interrupt raised inside the hardware is delivered, so a top half
-    never runs with the hardware locked and every path takes a channel's lock before the
-    hardware's, never after.
+    holds it, and runs what :meth:`after_release` queued once its outermost release is
+    done, outside the lock: that is where an interrupt raised inside the hardware is
+    delivered, so a top half never runs with the hardware locked and every path takes a
+    channel's lock before the hardware's, never after.
     """
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._depth = 0
-        self.on_release: list[Callable[[], None]] = []
-        self.release_pending = False  # set by whoever left work for ``on_release``
+        self._after: list[Callable[[], None]] = []
 
     def __enter__(self) -> HwLock:
         self._lock.acquire()
@@ -58,16 +57,21 @@ class HwLock:
 
     def __exit__(self, *exc: object) -> None:
         self._depth -= 1
-        run_hooks = self._depth == 0 and self.release_pending
-        if run_hooks:
-            self.release_pending = False
+        after: list[Callable[[], None]] = []
+        if self._depth == 0 and self._after:
+            after, self._after = self._after, []
         self._lock.release()
-        if run_hooks:
-            for hook in self.on_release:
-                hook()
+        for fn in after:
+            fn()
+
+    def after_release(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` (once, however often asked) when the holder lets go; call it with
+        the lock held."""
+        if fn not in self._after:
+            self._after.append(fn)
 
     def held_here(self) -> bool:
-        return self._lock._is_owned()
+        return self._lock._is_owned()  # what threading.Condition asks an RLock
 
 
 class Agent(Protocol):

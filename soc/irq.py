@@ -48,8 +48,6 @@ class InterruptController:
     def __init__(self, clock: VirtualClock | None = None, nr_lines: int = 64) -> None:
         self.clock = clock
         self._deferred: set[int] = set()
-        if clock is not None:
-            clock.hw_lock.on_release.append(self.deliver_deferred)
         self.nr_lines = nr_lines
         self.actions: dict[int, IrqAction] = {}
         self.enabled = [False] * nr_lines
@@ -89,7 +87,7 @@ class InterruptController:
             return
         if self.clock is not None and self.clock.hw_lock.held_here():
             self._deferred.add(line)  # the top half runs when the hardware lets go
-            self.clock.hw_lock.release_pending = True
+            self.clock.hw_lock.after_release(self.deliver_deferred)
         else:
             self._deliver(line)
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from demos.jack import JackError, JackServer, jack_missing
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -38,37 +40,21 @@ def _wait(cmd: list[str], env: dict, timeout: float) -> bool:
 JACK_NAME = "dmaaudio-test"
 
 
-def _clear_stale_jack() -> None:
-    """JACK keeps servers in a registry of 8 slots and reclaims a dead server's slot only
-    when a server of the same name starts. Use one name, end a leftover of ours, and
-    where no jackd at all is alive, remove a registry full of dead entries."""
-    subprocess.run(["pkill", "-TERM", "-f", f"jackd -n {JACK_NAME} "], capture_output=True)
-    time.sleep(0.2)
-    if subprocess.run(["pgrep", "-x", "jackd"], capture_output=True).returncode != 0:
-        for stale in Path("/dev/shm").glob("jack*"):
-            if stale.is_dir():
-                shutil.rmtree(stale, ignore_errors=True)
-            else:
-                stale.unlink(missing_ok=True)
-
-
 @pytest.fixture
 def jack_server():
-    if shutil.which("jackd") is None:
-        _unavailable("jackd not installed (apt-get install jackd2)")
-    _clear_stale_jack()
-    name = JACK_NAME
-    proc = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy",
-                             "-r", "48000", "-p", "256"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env = dict(os.environ, JACK_DEFAULT_SERVER=name)
+    """A private JACK dummy server (:class:`demos.jack.JackServer`): ``.name``, ``.env``
+    and ``.device``, the PortAudio device that reaches it."""
+    why = jack_missing()
+    if why:
+        _unavailable(why)
     try:
-        if not _wait(["jack_lsp", "-s", name], env, 10):
-            pytest.fail("jackd did not come up")
-        yield name, env
+        server = JackServer(JACK_NAME).__enter__()
+    except JackError as e:
+        pytest.fail(str(e))
+    try:
+        yield server
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.__exit__()
 
 
 @pytest.fixture

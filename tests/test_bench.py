@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from demos import bench
+from demos import bench, jack
 from demos.bench_worker import floor_copy, signal
 from demos.cli import main
 from tests.servers import _unavailable
@@ -49,7 +49,7 @@ def test_offline_and_dmatest_parts(tmp_path, capsys):
 
 
 def test_a_missing_jackd_gives_null_parts_with_the_reason(monkeypatch):
-    monkeypatch.setattr(bench.shutil, "which", lambda tool: None)
+    monkeypatch.setattr(jack.shutil, "which", lambda tool: None)
     doc = bench.run(True, ("realtime", "timing"), say=lambda s: None)
     assert doc["realtime"] is None and doc["timing_ms"] is None
     assert "jackd is not installed" in doc["realtime_reason"]
@@ -69,8 +69,8 @@ def test_bad_options_one_line(argv, words, capsys):
 
 def test_realtime_and_timing_on_jack():
     """The bench starts its own private jackd (dummy backend, 48 kHz, period 256)."""
-    if bench.jack_missing():
-        _unavailable(bench.jack_missing())
+    if jack.jack_missing():
+        _unavailable(jack.jack_missing())
     doc = bench.run(True, ("realtime", "timing"), say=lambda s: None)
     rt = doc["realtime"]
     assert rt is not None, doc.get("realtime_reason")

@@ -91,16 +91,8 @@ def test_capture_of_paplay_is_bit_exact(pulse_server, tmp_path):  # noqa: F811
     assert np.array_equal(got, data)
 
 
-def _jack_device(env) -> str:
-    out = run_py(["-c", "import sounddevice as sd; print([d['index'] for d in sd.query_devices()"
-                  " if 'JACK' in sd.query_hostapis(d['hostapi'])['name']][0])"], env)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
-
-
 def test_jack_play_and_capture_without_xruns(jack_server, tmp_path):  # noqa: F811
-    _, env = jack_server
-    dev = _jack_device(env)
+    env, dev = jack_server.env, str(jack_server.device)
     src = tmp_path / "noise.wav"
     wavfile.write(src, 48000, _noise(2.0, 13))
     geometry = ["--rate", "48000", "--period-size", "1024", "--periods", "4"]

@@ -17,16 +17,9 @@ from tests.servers import ROOT, jack_server, pulse_server, run_py, wait_for_reco
 RING = np.random.default_rng(1).integers(-32768, 32768, size=(4096, 2)).astype(np.int32)
 
 
-def _jack_device(env) -> str:
-    out = run_py(["-c", "import sounddevice as sd; print([d['index'] for d in sd.query_devices()"
-                  " if 'JACK' in sd.query_hostapis(d['hostapi'])['name']][0])"], env)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
-
-
 def test_jack_loopback_is_sample_exact(jack_server):  # noqa: F811
-    name, env = jack_server
-    out = run_py(["-m", "tests.i2s_path", _jack_device(env), "2", "--loopback", name], env)
+    name, env, dev = jack_server.name, jack_server.env, str(jack_server.device)
+    out = run_py(["-m", "tests.i2s_path", dev, "2", "--loopback", name], env)
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["errors"] == [] and res["i2s_underruns"] == 0
@@ -60,8 +53,8 @@ def test_vanished_jack_server_ends_the_stream_without_hanging(jack_server):  # n
     import sys
     import time
 
-    name, env = jack_server
-    proc = subprocess.Popen([sys.executable, "-m", "tests.i2s_path", _jack_device(env), "30",
+    name, env, dev = jack_server.name, jack_server.env, str(jack_server.device)
+    proc = subprocess.Popen([sys.executable, "-m", "tests.i2s_path", dev, "30",
                              "--expect-loss"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                             text=True)
     assert proc.stdout.readline().strip() == "started"

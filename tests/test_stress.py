@@ -222,8 +222,8 @@ def test_sweep_reports_each_period_size(tmp_path, capsys):
 
 
 def test_sweep_runs_after_the_first_match_glitches_to_xruns(tmp_path):
-    """The runs of a sweep share one board, so each later run starts at a later bit-clock
-    frame; its events must still be placed in its own output."""
+    """The runs of a sweep share one board and one clock, so each later run starts later
+    on the clock; its events must still be placed in its own output."""
     js = tmp_path / "sw.json"
     assert main(["stress", "--duration", "2", "--stall", "1:0.2", "--sweep", "256,1024",
                  "--json", str(js)]) == 0

@@ -20,7 +20,6 @@ import numpy as np
 from scipy.io import wavfile
 
 from tests.servers import ROOT, jack_server, run_py  # noqa: F401
-from tests.test_play_real import _jack_device
 
 FIFO_FRAMES = 15
 
@@ -41,8 +40,7 @@ def _loop_ports(name: str, env: dict, timeout: float = 10) -> None:
 
 
 def test_stress_on_jack_every_glitch_is_a_reported_xrun(jack_server, tmp_path):  # noqa: F811
-    name, env = jack_server
-    dev = _jack_device(env)
+    name, env, dev = jack_server.name, jack_server.env, str(jack_server.device)
     js = tmp_path / "s.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "demos.cli", "stress", "-D", dev, "--duplex", "--duration", "6",
@@ -77,8 +75,7 @@ def _kill_jack_after(name: str, seconds: float) -> None:
 
 
 def test_vanished_server_ends_play_with_one_line(jack_server, tmp_path):  # noqa: F811
-    name, env = jack_server
-    dev = _jack_device(env)
+    name, env, dev = jack_server.name, jack_server.env, str(jack_server.device)
     src = tmp_path / "long.wav"
     wavfile.write(src, 48000, np.zeros((48000 * 20, 2), np.int16) + 100)
     proc = subprocess.Popen([sys.executable, "-m", "demos.cli", "play", "-D", dev, str(src),
@@ -92,8 +89,7 @@ def test_vanished_server_ends_play_with_one_line(jack_server, tmp_path):  # noqa
 
 
 def test_vanished_server_leaves_a_valid_capture(jack_server, tmp_path):  # noqa: F811
-    name, env = jack_server
-    dev = _jack_device(env)
+    name, env, dev = jack_server.name, jack_server.env, str(jack_server.device)
     out = tmp_path / "cap.wav"
     proc = subprocess.Popen([sys.executable, "-m", "demos.cli", "capture", str(out), "-d", "20",
                              "-D", dev, "--no-progress"], env=env, cwd=ROOT,

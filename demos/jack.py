@@ -1,0 +1,96 @@
+"""A private JACK server on the dummy backend: the clocked sound server with no sound
+hardware that the benchmark and the end-to-end tests play through (see TESTING.md).
+
+``with JackServer(name) as s:`` starts ``jackd -n NAME --no-realtime -d dummy -r 48000
+-p 256``, waits until it answers, and finds the PortAudio device that reaches it
+(``s.device``); ``s.env`` is the environment a client needs (``JACK_DEFAULT_SERVER``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+class JackError(RuntimeError):
+    """No server could be had: jackd is missing, did not come up, or PortAudio cannot
+    reach it."""
+
+
+def jack_missing() -> str | None:
+    """Why no server can be started here, or None."""
+    for tool in ("jackd", "jack_lsp"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install jackd2)"
+    return None
+
+
+def jack_device(env: dict) -> int:
+    """The index of PortAudio's JACK device with a stereo output, asked in a process of
+    its own (PortAudio lists devices once, when it starts)."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import sounddevice as sd; print([d['index'] for d in "
+         "sd.query_devices() if 'JACK' in sd.query_hostapis(d['hostapi'])['name'] and "
+         "d['max_output_channels'] >= 2][0])"], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise JackError("PortAudio sees no JACK device (is libportaudio2 built with JACK?)")
+    return int(out.stdout.strip())
+
+
+def _clear_stale(name: str) -> None:
+    """JACK keeps servers in a registry of 8 slots and reclaims a dead server's slot only
+    when a server of the same name starts. End a leftover of this name, and where no
+    jackd at all is alive, remove a registry full of dead entries."""
+    subprocess.run(["pkill", "-TERM", "-f", f"jackd -n {name} "], capture_output=True)
+    time.sleep(0.2)
+    if subprocess.run(["pgrep", "-x", "jackd"], capture_output=True).returncode != 0:
+        for stale in Path("/dev/shm").glob("jack*"):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+
+
+class JackServer:
+    """jackd on the dummy backend: 48 kHz, period 256, no real-time threads."""
+
+    def __init__(self, name: str, rate: int = 48000, period: int = 256) -> None:
+        self.name, self.rate, self.period = name, rate, period
+        self.env = dict(os.environ, JACK_DEFAULT_SERVER=name)
+        self.proc: subprocess.Popen | None = None
+        self.device: int | None = None
+
+    def __enter__(self) -> JackServer:
+        why = jack_missing()
+        if why:
+            raise JackError(why)
+        _clear_stale(self.name)
+        self.proc = subprocess.Popen(["jackd", "-n", self.name, "--no-realtime", "-d", "dummy",
+                                      "-r", str(self.rate), "-p", str(self.period)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            end = time.monotonic() + 10
+            while subprocess.run(["jack_lsp", "-s", self.name], env=self.env,
+                                 capture_output=True).returncode != 0:
+                if time.monotonic() > end or self.proc.poll() is not None:
+                    raise JackError("jackd did not come up")
+                time.sleep(0.1)
+            self.device = jack_device(self.env)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None
