@@ -534,3 +534,46 @@ def test_injected_bus_error_fires_once_and_the_channel_restarts(board):
     assert status == dma.DmaStatus.COMPLETE and not board.soc.bus.error_windows
     np.testing.assert_array_equal(dst, src)
     dma.release_channel(chan)
+
+
+def test_residue_is_read_at_one_instant_while_another_thread_moves_the_hardware(board_fifo):
+    """The card thread may advance the hardware between two of the driver's register reads.
+
+    On silicon the reads are nanoseconds apart; here a whole card callback could fall
+    between them and put the position a period behind (or ahead), which the PCM would
+    then take for a buffer wrap. The driver's read of LLI and CONTROL must see one instant.
+    """
+    import threading
+
+    board, _ = board_fifo
+    chan, tx, cookie, _, ring = _start_cyclic(board)
+    _request(board, 1020)  # 4 bytes before the first period ends
+    bus = board.soc.bus
+    go, moved = threading.Event(), threading.Event()
+
+    def card() -> None:
+        go.wait()
+        with bus.lock:
+            _request(board, 8)  # into the second period
+        moved.set()
+
+    mover = threading.Thread(target=card)
+    mover.start()
+    read32 = bus.read32
+
+    def read32_then_let_the_card_run(addr: int) -> int:
+        value = read32(addr)
+        if not go.is_set():
+            go.set()
+            moved.wait(0.3)  # the card gets its chance between the two reads
+        return value
+
+    bus.read32 = read32_then_let_the_card_run
+    try:
+        residue = dma.tx_status(chan, cookie)[1].residue
+    finally:
+        bus.read32 = read32
+        mover.join()
+    assert residue == 4096 - 1020
+    assert dma.tx_status(chan, cookie)[1].residue == 4096 - 1028
+    _finish(chan, ring)

@@ -438,14 +438,23 @@ class Pl08x:
                     self._start_next_txd(plchan)
 
     def _getbytes(self, plchan: Pl08xChan, txd: Pl08xTxd) -> int:
-        """``pl08x_getbytes_chan``: residue of the running descriptor, from registers."""
+        """``pl08x_getbytes_chan``: residue of the running descriptor, from registers.
+
+        As the kernel does, it reads the next-LLI register, then the transfer count of the
+        LLI running now. On silicon the two reads are nanoseconds apart and the channel
+        cannot finish an LLI between them but by a rare chance. In the model the card
+        thread moves the hardware a whole callback at a time (milliseconds under load),
+        so the reads hold the hardware lock: they see one instant, as on silicon.
+        Without it the position came out a period off and the PCM took it for a wrap.
+        """
         phy = plchan.phychan
         if phy is None:
             return txd.total
-        ctl = self.readl(self.ch_reg(phy, hw.CH_CONTROL))
+        with self.bus.lock:
+            nxt = self.readl(self.ch_reg(phy, hw.CH_LLI)) & ~3
+            ctl = self.readl(self.ch_reg(phy, hw.CH_CONTROL))
         width = hw.width_of((ctl >> hw.CTL_SW_SHIFT) & 7)
         residue = (ctl & hw.CTL_TSIZE_MASK) * width
-        nxt = self.readl(self.ch_reg(phy, hw.CH_LLI)) & ~3
         if nxt:
             first = (nxt - txd.lli_bus) // LLI_BYTES
             if not (0 <= first < len(txd.lli_lens)):
