@@ -4,6 +4,7 @@ hardware that the benchmark and the end-to-end tests play through (see TESTING.m
 ``with JackServer(name) as s:`` starts ``jackd -n NAME --no-realtime -d dummy -r 48000
 -p 256``, waits until it answers, and finds the PortAudio device that reaches it
 (``s.device``); ``s.env`` is the environment a client needs (``JACK_DEFAULT_SERVER``).
+``s.loop_back()`` connects a duplex client's outputs to its own inputs.
 """
 
 from __future__ import annotations
@@ -94,3 +95,24 @@ class JackServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
             self.proc = None
+
+    def loop_back(self, client: str = "PortAudio", channels: int = 2,
+                  timeout_s: float = 10) -> None:
+        """Once ``client``'s ports exist, connect its outputs to its own inputs (one JACK
+        period of delay, bit-exact in float32) in place of the server's capture ports."""
+        want = [f"{client}:{d}_{k}" for d in ("in", "out") for k in range(channels)]
+        end = time.monotonic() + timeout_s
+        while True:
+            ports = subprocess.run(["jack_lsp", "-s", self.name], env=self.env,
+                                   capture_output=True, text=True).stdout.split()
+            if all(p in ports for p in want):
+                break
+            if time.monotonic() > end:
+                raise JackError(f"{client} did not register its ports on {self.name}")
+            time.sleep(0.02)
+        for k in range(channels):
+            subprocess.run(["jack_disconnect", "-s", self.name, f"system:capture_{k + 1}",
+                            f"{client}:in_{k}"], env=self.env, capture_output=True)
+            subprocess.run(["jack_connect", "-s", self.name, f"{client}:out_{k}",
+                            f"{client}:in_{k}"], env=self.env, check=True,
+                           capture_output=True)

@@ -24,23 +24,8 @@ from tests.servers import ROOT, jack_server, run_py  # noqa: F401
 FIFO_FRAMES = 15
 
 
-def _loop_ports(name: str, env: dict, timeout: float = 10) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        ports = subprocess.run(["jack_lsp", "-s", name], env=env, capture_output=True,
-                               text=True).stdout
-        if "PortAudio:in_1" in ports and "PortAudio:out_1" in ports:
-            break
-        time.sleep(0.02)
-    for k in (0, 1):
-        subprocess.run(["jack_disconnect", "-s", name, f"system:capture_{k + 1}",
-                        f"PortAudio:in_{k}"], env=env, capture_output=True)
-        subprocess.run(["jack_connect", "-s", name, f"PortAudio:out_{k}", f"PortAudio:in_{k}"],
-                       env=env, check=True, capture_output=True)
-
-
 def test_stress_on_jack_every_glitch_is_a_reported_xrun(jack_server, tmp_path):  # noqa: F811
-    name, env, dev = jack_server.name, jack_server.env, str(jack_server.device)
+    env, dev = jack_server.env, str(jack_server.device)
     js = tmp_path / "s.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "demos.cli", "stress", "-D", dev, "--duplex", "--duration", "6",
@@ -48,7 +33,7 @@ def test_stress_on_jack_every_glitch_is_a_reported_xrun(jack_server, tmp_path): 
          "--json", str(js)],
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _loop_ports(name, env)
+        jack_server.loop_back()
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
