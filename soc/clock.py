@@ -156,7 +156,9 @@ class VirtualClock:
         Returns False when nothing happens before ``limit_ns`` (time then stands at
         ``limit_ns``).
         """
-        t = self._next_event()
+        return self._step_to(self._next_event(), limit_ns)
+
+    def _step_to(self, t: int | None, limit_ns: int) -> bool:
         if t is None or t > limit_ns:
             self._move_to(max(limit_ns, self.now_ns))
             self._run_due()
@@ -177,9 +179,10 @@ class VirtualClock:
         """Run until ``cond()`` holds; False on timeout or when nothing is left to run."""
         deadline = self.now_ns + timeout_ns
         while not cond():
-            if self._next_event() is None:
+            t = self._next_event()
+            if t is None:
                 return False
-            if not self.step(deadline):
+            if not self._step_to(t, deadline):
                 return cond()
         return True
 

@@ -138,6 +138,7 @@ class DwI2s:
         self.rx_overrun_frames = 0
         self.rx_overruns = 0
         self._tx_dry = False
+        self._latch()
         bus.add_mmio(name, base, 0x200, self)
         dmac.connect_request_line(tx_request, self)
         dmac.connect_request_line(rx_request, self)
@@ -166,27 +167,22 @@ class DwI2s:
     def enabled(self) -> bool:
         return bool(self.reg(IER) & 1)
 
-    @property
-    def tx_on(self) -> bool:
-        return self.enabled and bool(self.reg(ITER) & 1) and bool(self.reg(CER) & 1)
-
-    @property
-    def rx_on(self) -> bool:
-        return self.enabled and bool(self.reg(IRER) & 1) and bool(self.reg(CER) & 1)
+    def _latch(self) -> None:
+        """Decode the enables, channel counts and word lengths after each register write,
+        so that the clock's steps read attributes (``tx_on``, ``rx_on``, ``tx_channels``,
+        ``rx_channels``) instead of decoding registers every time."""
+        clocked = self.enabled and bool(self.reg(CER) & 1)
+        self.tx_on = clocked and bool(self.reg(ITER) & 1)
+        self.rx_on = clocked and bool(self.reg(IRER) & 1)
+        self.tx_channels = max(1, min(8, self.reg(TXCHN) or 2))
+        self.rx_channels = max(1, min(8, self.reg(RXCHN) or 2))
+        self._bits = {cr: WLEN_BITS.get(self.reg(cr) & 7) for cr in (TCR, RCR)}
 
     def _wlen(self, cr: int) -> int:
-        bits = WLEN_BITS.get(self.reg(cr) & 7)
+        bits = self._bits[cr]
         if bits is None:
             raise ValueError(f"{self.name}: word length not programmed")
         return bits
-
-    @property
-    def tx_channels(self) -> int:
-        return max(1, min(8, self.reg(TXCHN) or 2))
-
-    @property
-    def rx_channels(self) -> int:
-        return max(1, min(8, self.reg(RXCHN) or 2))
 
     @staticmethod
     def slot_bytes(bits: int) -> int:
@@ -227,6 +223,7 @@ class DwI2s:
     def mmio_write(self, off: int, value: int) -> None:
         was_tx, was_rx = self.tx_on, self.rx_on
         self.regs[off] = value
+        self._latch()
         if off in (TXFFR, TFF) and value & 1:
             self.tx.reset()
         if off in (RXFFR, RFF) and value & 1:

@@ -162,6 +162,11 @@ class Pl080:
         self.tc_probes: list[Callable[[int, Pl080Channel, int], None]] = []
         self.bytes_moved = 0
         self.peripherals: dict[int, Any] = {}  # request line -> the peripheral driving it
+        # What the channels' CONFIG registers say about who serves a request line and who
+        # runs memory to memory, worked out once and dropped whenever a CONFIG changes.
+        self._routes: dict[tuple[int, bool], tuple[int, Pl080Channel] | None] = {}
+        self._m2m_now: list[tuple[int, Pl080Channel]] | None = None
+        self._masks: dict[int, int] = {}
         bus.add_mmio(name, base, 0x1000, self)
         clock.add_agent(self)
 
@@ -224,9 +229,11 @@ class Pl080:
     def _write_config(self, n: int, ch: Pl080Channel, value: int) -> None:
         was_running = ch.enabled and not ch.halted
         ch.config = value & ~CFG_ACTIVE
+        self._config_changed()
         if ch.enabled and not was_running:
             if not self.config & CONFIG_E:
                 ch.config &= ~CFG_E  # a disabled controller starts nothing
+                self._config_changed()
                 return
             ch.carry = 0
             if not ch.halted and ch.flow in (FLOW_M2P, FLOW_P2M):
@@ -240,10 +247,14 @@ class Pl080:
     # -- interrupts --
 
     def _mask(self, bit: int) -> int:
-        mask = 0
-        for i, c in enumerate(self.channels):
-            if c.config & bit:
-                mask |= 1 << i
+        """The channels whose CONFIG has ``bit`` set (ITC or IE), as a bit mask."""
+        mask = self._masks.get(bit)
+        if mask is None:
+            mask = 0
+            for i, c in enumerate(self.channels):
+                if c.config & bit:
+                    mask |= 1 << i
+            self._masks[bit] = mask
         return mask
 
     def _tc_status(self) -> int:
@@ -257,8 +268,14 @@ class Pl080:
 
     # -- the transfer engine --
 
+    def _config_changed(self) -> None:
+        self._routes.clear()
+        self._m2m_now = None
+        self._masks.clear()
+
     def _fault(self, n: int, ch: Pl080Channel) -> None:
         ch.config &= ~CFG_E
+        self._config_changed()
         self.raw_err |= 1 << n
         self._update_irq()
 
@@ -272,6 +289,7 @@ class Pl080:
             ch.src, ch.dst, ch.lli, ch.control = words.tolist()
         else:
             ch.config &= ~CFG_E  # the chain is done: the channel disables itself
+            self._config_changed()
         self._update_irq()
 
     def _move(self, n: int, ch: Pl080Channel, budget: int) -> int:
@@ -316,6 +334,13 @@ class Pl080:
     # -- peripheral request lines --
 
     def _channel_for(self, line: int, to_periph: bool) -> tuple[int, Pl080Channel] | None:
+        key = (line, to_periph)
+        if key in self._routes:
+            return self._routes[key]
+        found = self._routes[key] = self._route(line, to_periph)
+        return found
+
+    def _route(self, line: int, to_periph: bool) -> tuple[int, Pl080Channel] | None:
         if line in self.starved_lines:
             return None
         for n, ch in enumerate(self.channels):
@@ -333,6 +358,7 @@ class Pl080:
         """Fault injection: stop (or resume) serving request ``line``; the channel keeps
         its registers and carries on where it was when the starvation ends."""
         with self.clock.hw_lock:
+            self._config_changed()
             if on:
                 self.starved_lines.add(line)
                 return
@@ -374,11 +400,13 @@ class Pl080:
     # -- the clock agent (memory-to-memory channels) --
 
     def _m2m(self) -> list[tuple[int, Pl080Channel]]:
-        return [
-            (n, c)
-            for n, c in enumerate(self.channels)
-            if c.enabled and not c.halted and c.flow == FLOW_M2M
-        ]
+        if self._m2m_now is None:
+            self._m2m_now = [
+                (n, c)
+                for n, c in enumerate(self.channels)
+                if c.enabled and not c.halted and c.flow == FLOW_M2M
+            ]
+        return self._m2m_now
 
     def next_event_ns(self) -> int | None:
         best = None

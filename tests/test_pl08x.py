@@ -577,3 +577,31 @@ def test_residue_is_read_at_one_instant_while_another_thread_moves_the_hardware(
     assert residue == 4096 - 1020
     assert dma.tx_status(chan, cookie)[1].residue == 4096 - 1028
     _finish(chan, ring)
+
+
+def test_request_line_routing_follows_every_config_change(board_fifo):
+    """Who serves a request line is worked out once per CONFIG change: a halt, a restart,
+    a starved line and a channel that ends its chain must each be seen at once."""
+    from soc import pl080 as hw
+
+    board, _ = board_fifo
+    chan, tx, cookie, _, ring = _start_cyclic(board)
+    dmac = board.soc.hw["dma0"]
+    n = next(i for i, c in enumerate(dmac.channels) if c.enabled)
+    cfg_addr = dmac.base + hw.CH_BASE + n * hw.CH_STRIDE + hw.CH_CONFIG
+    cfg = board.soc.bus.read32(cfg_addr)
+    assert _request(board, 8) == 8
+    board.soc.bus.write32(cfg_addr, cfg | hw.CFG_HALT)
+    assert _request(board, 8) == 0
+    board.soc.bus.write32(cfg_addr, cfg & ~hw.CFG_HALT)
+    assert _request(board, 8) == 8
+    dmac.starve(TX_LINE, True)
+    assert _request(board, 8) == 0
+    dmac.starve(TX_LINE, False)
+    assert _request(board, 8) == 8
+    dmac.channels[n].lli = 0  # the chain ends with this LLI: the channel disables itself
+    assert _request(board, 4096) == 1024 - 3 * 8
+    assert not dmac.channels[n].enabled and _request(board, 8) == 0
+    assert dmac.bytes_to_event(TX_LINE, True) is None
+    assert dmac.burst_bytes(TX_LINE, True) is None
+    _finish(chan, ring)
