@@ -224,7 +224,8 @@ class SocPcmRuntime:
         assert rt is not None
         rt.delay = 0
         pos = self.link.platform.pointer(ss)
-        rt.delay += sum(dai.call("delay", ss) or 0 for dai in self._dais())
+        for dai in self._dais():
+            rt.delay += dai.call("delay", ss) or 0
         return pos
 
     def sync_stop(self, ss: Substream) -> None:

@@ -163,7 +163,10 @@ class Bus:
 
     def read32(self, addr: int) -> int:
         with self.lock:
-            return self._read32(addr)
+            ram, dev, off = self._word(addr, False)
+            if ram is not None:
+                return int.from_bytes(ram[off : off + 4], "little")
+            return dev.mmio_read(off) & 0xFFFFFFFF
 
     def _word(self, addr: int, write: bool) -> tuple[memoryview | None, MmioDevice | None, int]:
         hit = self._words.get(addr)
@@ -177,22 +180,13 @@ class Bus:
             self._words[addr] = hit
         return hit
 
-    def _read32(self, addr: int) -> int:
-        ram, dev, off = self._word(addr, False)
-        if ram is not None:
-            return int.from_bytes(ram[off : off + 4], "little")
-        return dev.mmio_read(off) & 0xFFFFFFFF
-
     def write32(self, addr: int, value: int) -> None:
         with self.lock:
-            self._write32(addr, value)
-
-    def _write32(self, addr: int, value: int) -> None:
-        ram, dev, off = self._word(addr, True)
-        if ram is not None:
-            ram[off : off + 4] = (value & 0xFFFFFFFF).to_bytes(4, "little")
-            return
-        dev.mmio_write(off, value & 0xFFFFFFFF)
+            ram, dev, off = self._word(addr, True)
+            if ram is not None:
+                ram[off : off + 4] = (value & 0xFFFFFFFF).to_bytes(4, "little")
+            else:
+                dev.mmio_write(off, value & 0xFFFFFFFF)
 
     # -- bulk access by a bus master (vectorised) --
 
