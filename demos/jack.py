@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +97,12 @@ class JackServer:
                 self.proc.kill()
             self.proc = None
 
-    def loop_back(self, client: str = "PortAudio", channels: int = 2,
-                  timeout_s: float = 10) -> None:
+    def loop_back(self, client: str = "PortAudio", channels: int = 2, timeout_s: float = 10,
+                  alive: Callable[[], bool] = lambda: True) -> bool:
         """Once ``client``'s ports exist, connect its outputs to its own inputs (one JACK
-        period of delay, bit-exact in float32) in place of the server's capture ports."""
+        period of delay, bit-exact in float32) in place of the server's capture ports.
+        False, with nothing connected, if ``alive()`` turns false first (the client's
+        process ended)."""
         want = [f"{client}:{d}_{k}" for d in ("in", "out") for k in range(channels)]
         end = time.monotonic() + timeout_s
         while True:
@@ -107,6 +110,8 @@ class JackServer:
                                    capture_output=True, text=True).stdout.split()
             if all(p in ports for p in want):
                 break
+            if not alive():
+                return False
             if time.monotonic() > end:
                 raise JackError(f"{client} did not register its ports on {self.name}")
             time.sleep(0.02)
@@ -116,3 +121,4 @@ class JackServer:
             subprocess.run(["jack_connect", "-s", self.name, f"{client}:out_{k}",
                             f"{client}:in_{k}"], env=self.env, check=True,
                            capture_output=True)
+        return True

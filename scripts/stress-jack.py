@@ -31,7 +31,7 @@ def main(extra: list[str]) -> int:
                                      str(jack.device), "--duplex", *DEFAULTS, *extra],
                                     env=dict(jack.env, PYTHONPATH=str(ROOT)))
             try:
-                jack.loop_back()
+                jack.loop_back(alive=lambda: proc.poll() is None)
                 return proc.wait()
             finally:
                 if proc.poll() is None:
