@@ -229,12 +229,11 @@ class Pl080:
     def _write_config(self, n: int, ch: Pl080Channel, value: int) -> None:
         was_running = ch.enabled and not ch.halted
         ch.config = value & ~CFG_ACTIVE
+        starting = ch.enabled and not was_running
+        if starting and not self.config & CONFIG_E:
+            ch.config &= ~CFG_E  # a disabled controller starts nothing
         self._config_changed()
-        if ch.enabled and not was_running:
-            if not self.config & CONFIG_E:
-                ch.config &= ~CFG_E  # a disabled controller starts nothing
-                self._config_changed()
-                return
+        if starting and ch.enabled:
             ch.carry = 0
             if not ch.halted and ch.flow in (FLOW_M2P, FLOW_P2M):
                 # request lines are level-sensitive: an asserted one is seen at once

@@ -441,8 +441,8 @@ class Pl08x:
         """``pl08x_getbytes_chan``: residue of the running descriptor, from registers.
 
         As the kernel does, it reads the next-LLI register, then the transfer count of the
-        LLI running now. On silicon the two reads are nanoseconds apart and the channel
-        cannot finish an LLI between them but by a rare chance. In the model the card
+        LLI running now. On silicon the two reads are nanoseconds apart, and the channel
+        finishes an LLI between them only by rare chance. In the model the card
         thread moves the hardware a whole callback at a time (milliseconds under load),
         so the reads hold the hardware lock: they see one instant, as on silicon.
         Without it the position came out a period off and the PCM took it for a wrap.
