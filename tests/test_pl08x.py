@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import threading
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import dma
 from dma.dmaengine import SlaveBuswidth as W
 from dma.dmaengine import TransferDirection as Dir
 from dma.mapping import DmaDataDirection, dma_alloc_coherent, dma_free_coherent
+from soc import pl080 as hw
 from tests.conftest import FIFO_BASE, TX_LINE, build
 
 MS = 1_000_000
@@ -543,8 +545,6 @@ def test_residue_is_read_at_one_instant_while_another_thread_moves_the_hardware(
     between them and put the position a period behind (or ahead), which the PCM would
     then take for a buffer wrap. The driver's read of LLI and CONTROL must see one instant.
     """
-    import threading
-
     board, _ = board_fifo
     chan, tx, cookie, _, ring = _start_cyclic(board)
     _request(board, 1020)  # 4 bytes before the first period ends
@@ -582,8 +582,6 @@ def test_residue_is_read_at_one_instant_while_another_thread_moves_the_hardware(
 def test_request_line_routing_follows_every_config_change(board_fifo):
     """Who serves a request line is worked out once per CONFIG change: a halt, a restart,
     a starved line and a channel that ends its chain must each be seen at once."""
-    from soc import pl080 as hw
-
     board, _ = board_fifo
     chan, tx, cookie, _, ring = _start_cyclic(board)
     dmac = board.soc.hw["dma0"]

@@ -33,7 +33,7 @@ def test_stress_on_jack_every_glitch_is_a_reported_xrun(jack_server, tmp_path): 
          "--json", str(js)],
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        jack_server.loop_back()
+        jack_server.loop_back(alive=lambda: proc.poll() is None)
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
