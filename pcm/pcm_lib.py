@@ -75,14 +75,13 @@ def update_hw_ptr(
     delta = new_hw_ptr - old_hw_ptr
     if delta < 0:
         delta += rt.boundary
-    where = f"{'[Q]' if in_interrupt else '[P]'} stream={int(rt.stream)}"
     if delta >= rt.buffer_size + rt.period_size:
-        rt.log.append(f"{where}: Unexpected hw_ptr (pos={pos}, new_hw_ptr={new_hw_ptr}, "
-                      f"old_hw_ptr={old_hw_ptr})")
+        rt.log.append(f"{_where(rt, in_interrupt)}: Unexpected hw_ptr (pos={pos}, "
+                      f"new_hw_ptr={new_hw_ptr}, old_hw_ptr={old_hw_ptr})")
         return Update.IGNORED
     if delta > rt.period_size + rt.period_size // 2:
-        rt.log.append(f"{where}: Lost interrupts? (delta={delta}, new_hw_ptr={new_hw_ptr}, "
-                      f"old_hw_ptr={old_hw_ptr})")
+        rt.log.append(f"{_where(rt, in_interrupt)}: Lost interrupts? (delta={delta}, "
+                      f"new_hw_ptr={new_hw_ptr}, old_hw_ptr={old_hw_ptr})")
     rt.hw_ptr_jiffies = curr_jiffies
     if new_hw_ptr == old_hw_ptr:
         return Update.NONE
@@ -101,6 +100,10 @@ def update_hw_ptr(
     if crossed_boundary:
         rt.hw_ptr_wrap += rt.boundary
     return update_state(rt)
+
+
+def _where(rt: PcmRuntime, in_interrupt: bool) -> str:
+    return f"{'[Q]' if in_interrupt else '[P]'} stream={int(rt.stream)}"
 
 
 def update_state(rt: PcmRuntime) -> Update:

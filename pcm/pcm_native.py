@@ -113,6 +113,7 @@ class Substream:
     def __init__(self, name: str, stream: PcmStream, ops: PcmOps, clock: Any) -> None:
         self.name = name
         self.stream = stream
+        self.is_playback = stream == PcmStream.PLAYBACK
         self.ops = ops
         self.clock = clock  # has now_ns and wait_until(cond, timeout_ns)
         self.lock = threading.RLock()  # the stream lock
@@ -129,10 +130,6 @@ class Substream:
         # Tracepoints (sound/core/pcm_trace.h): fn(event, substream, fields) for "hwptr"
         # (each hw_ptr update: in_interrupt, pos, old_hw_ptr, hw_ptr) and "xrun".
         self.tracepoints: list[Callable[[str, Substream, dict], None]] = []
-
-    @property
-    def is_playback(self) -> bool:
-        return self.stream == PcmStream.PLAYBACK
 
     # -- open / close --
 
@@ -295,7 +292,8 @@ class Substream:
     # -- the hw_ptr update and the interrupt path --
 
     def _update_hw_ptr(self, in_interrupt: bool) -> Update:
-        rt = self._rt()
+        """Called with the stream lock held and the runtime there."""
+        rt = self.runtime
         pos = self.ops.pointer(self)
         fill = None
         if self.is_playback and rt.silence_size > 0:
@@ -305,7 +303,8 @@ class Substream:
         for trace in self.tracepoints:
             trace("hwptr", self, {"in_interrupt": in_interrupt, "pos": pos,
                                   "old_hw_ptr": old, "hw_ptr": rt.hw_ptr})
-        self._act(res)
+        if res is Update.XRUN or res is Update.DRAIN_DONE:
+            self._act(res)
         return res
 
     def _act(self, res: Update) -> None:

@@ -163,7 +163,7 @@ class Bus:
 
     def read32(self, addr: int) -> int:
         with self.lock:
-            ram, dev, off = self._word(addr, False)
+            ram, dev, off = self._words.get(addr) or self._word(addr, False)
             if ram is not None:
                 return int.from_bytes(ram[off : off + 4], "little")
             return dev.mmio_read(off) & 0xFFFFFFFF
@@ -182,7 +182,7 @@ class Bus:
 
     def write32(self, addr: int, value: int) -> None:
         with self.lock:
-            ram, dev, off = self._word(addr, True)
+            ram, dev, off = self._words.get(addr) or self._word(addr, True)
             if ram is not None:
                 ram[off : off + 4] = (value & 0xFFFFFFFF).to_bytes(4, "little")
             else:

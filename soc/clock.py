@@ -13,6 +13,7 @@ with integer arithmetic, so no rounding error accumulates however long a stream 
 
 from __future__ import annotations
 
+import _thread
 import heapq
 import itertools
 import threading
@@ -34,7 +35,7 @@ def frame_at_ns(t_ns: int, rate: int) -> int:
     return t_ns * rate // NSEC_PER_SEC
 
 
-class HwLock:
+class HwLock(_thread.RLock):
     """The hardware lock, shared by the bus and the clock's step.
 
     Held while the hardware moves and for every bus access, so a CPU-side register access
@@ -42,27 +43,23 @@ class HwLock:
     holds it, and runs what :meth:`after_release` queued once its outermost release is
     done, outside the lock: that is where an interrupt raised inside the hardware is
     delivered, so a top half never runs with the hardware locked and every path takes a
-    channel's lock before the hardware's, never after.
+    channel's lock before the hardware's, never after. (It is the C re-entrant lock with
+    that one addition, because every register access takes it.)
     """
 
+    __slots__ = ("_after",)
+
     def __init__(self) -> None:
-        self._lock = threading.RLock()
-        self._depth = 0
         self._after: list[Callable[[], None]] = []
 
-    def __enter__(self) -> HwLock:
-        self._lock.acquire()
-        self._depth += 1
-        return self
-
     def __exit__(self, *exc: object) -> None:
-        self._depth -= 1
-        after: list[Callable[[], None]] = []
-        if self._depth == 0 and self._after:
+        if self._after and self._recursion_count() == 1:
             after, self._after = self._after, []
-        self._lock.release()
-        for fn in after:
-            fn()
+            self.release()
+            for fn in after:
+                fn()
+            return
+        self.release()
 
     def after_release(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` (once, however often asked) when the holder lets go; call it with
@@ -71,7 +68,7 @@ class HwLock:
             self._after.append(fn)
 
     def held_here(self) -> bool:
-        return self._lock._is_owned()  # what threading.Condition asks an RLock
+        return self._is_owned()  # what threading.Condition asks an RLock
 
 
 class Agent(Protocol):
@@ -125,24 +122,16 @@ class VirtualClock:
 
     # -- running --
 
-    def _next_event(self) -> int | None:
-        with self.hw_lock:
-            return self._next_event_locked()
-
     def _next_event_locked(self) -> int | None:
-        while self._queue and self._queue[0].cancelled:
-            heapq.heappop(self._queue)
-        times = [a.next_event_ns() for a in self.agents]
-        if self._queue:
-            times.append(self._queue[0].at_ns)
-        times = [t for t in times if t is not None]
-        return max(min(times), self.now_ns) if times else None
-
-    def _move_to(self, t_ns: int) -> None:
-        with self.hw_lock:
-            self.now_ns = t_ns
-            for agent in self.agents:
-                agent.advance_to(t_ns)
+        queue = self._queue
+        while queue and queue[0].cancelled:
+            heapq.heappop(queue)
+        best = queue[0].at_ns if queue else None
+        for agent in self.agents:
+            t = agent.next_event_ns()
+            if t is not None and (best is None or t < best):
+                best = t
+        return None if best is None else max(best, self.now_ns)
 
     def _run_due(self) -> None:
         while self._queue and self._queue[0].at_ns <= self.now_ns:
@@ -150,26 +139,34 @@ class VirtualClock:
             if not ev.cancelled:
                 ev.fn()
 
+    def _step(self, limit_ns: int, idle_stops: bool = False) -> bool | None:
+        """Find the next event, move every agent to it (or to ``limit_ns`` when it comes
+        later) in one hold of the hardware lock, then run what is due. True when an event
+        was reached; None, without moving, when ``idle_stops`` and nothing is left."""
+        with self.hw_lock:
+            t = self._next_event_locked()
+            if t is None and idle_stops:
+                return None
+            reached = t is not None and t <= limit_ns
+            if not reached:
+                t = max(limit_ns, self.now_ns)
+            self.now_ns = t
+            for agent in self.agents:
+                agent.advance_to(t)
+        self._run_due()  # the interrupts raised in the step were delivered on release
+        return reached
+
     def step(self, limit_ns: int) -> bool:
         """Move to the next event no later than ``limit_ns`` and handle it.
 
         Returns False when nothing happens before ``limit_ns`` (time then stands at
         ``limit_ns``).
         """
-        return self._step_to(self._next_event(), limit_ns)
-
-    def _step_to(self, t: int | None, limit_ns: int) -> bool:
-        if t is None or t > limit_ns:
-            self._move_to(max(limit_ns, self.now_ns))
-            self._run_due()
-            return False
-        self._move_to(t)
-        self._run_due()
-        return True
+        return bool(self._step(limit_ns))
 
     def run_until(self, t_ns: int) -> None:
         """Run every event up to and including ``t_ns``; time ends at ``t_ns``."""
-        while self.step(t_ns):
+        while self._step(t_ns):
             pass
 
     def run_for(self, delay_ns: int) -> None:
@@ -179,10 +176,10 @@ class VirtualClock:
         """Run until ``cond()`` holds; False on timeout or when nothing is left to run."""
         deadline = self.now_ns + timeout_ns
         while not cond():
-            t = self._next_event()
-            if t is None:
+            reached = self._step(deadline, idle_stops=True)
+            if reached is None:
                 return False
-            if not self._step_to(t, deadline):
+            if not reached:
                 return cond()
         return True
 

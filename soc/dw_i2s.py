@@ -335,17 +335,14 @@ class DwI2s:
     # -- the clock agent --
 
     def next_event_ns(self) -> int | None:
-        steps = [
-            s
-            for s in (
-                self._tx_frames_to_event() if self.tx_on else None,
-                self._rx_frames_to_event() if self.rx_on else None,
-            )
-            if s is not None
-        ]
-        if not steps:
+        step = self._tx_frames_to_event() if self.tx_on else None
+        if self.rx_on:
+            rx = self._rx_frames_to_event()
+            if rx is not None and (step is None or rx < step):
+                step = rx
+        if step is None:
             return None
-        return self.frame_ns_origin + ns_at_frame(self.frames + min(steps), self.rate)
+        return self.frame_ns_origin + ns_at_frame(self.frames + step, self.rate)
 
     def advance_to(self, t_ns: int) -> None:
         target = frame_at_ns(t_ns - self.frame_ns_origin, self.rate)
@@ -361,12 +358,14 @@ class DwI2s:
             self._shift_in(n)
 
     def _shift_out(self, n: int) -> None:
-        fb = self.tx_channels * self.slot_bytes(self._wlen(TCR))
+        bits = self._wlen(TCR)
+        fb = self.tx_channels * self.slot_bytes(bits)
         self._service_tx(n)
-        take = min(self.tx.level // fb, n)
-        raw = self.tx.data[: take * fb]
-        self.tx.data = self.tx.data[take * fb :]
-        frames = self._decode(raw, take, self.tx_channels, self._wlen(TCR))
+        data = self.tx.data
+        take = min(data.size // fb, n)
+        raw = data[: take * fb]
+        self.tx.data = data[take * fb :]
+        frames = self._decode(raw, take, self.tx_channels, bits)
         dry = n - take
         if dry:
             self.tx_underrun_frames += dry

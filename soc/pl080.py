@@ -176,12 +176,18 @@ class Pl080:
         if off >= CH_BASE and off < CH_BASE + CH_STRIDE * len(self.channels):
             ch = self.channels[(off - CH_BASE) // CH_STRIDE]
             reg = (off - CH_BASE) % CH_STRIDE
+            if reg == CH_LLI:
+                return ch.lli
+            if reg == CH_CONTROL:
+                return ch.control
+            if reg == CH_SRC:
+                return ch.src
+            if reg == CH_DST:
+                return ch.dst
             if reg == CH_CONFIG:
                 active = ch.enabled and not ch.halted and ch.flow == FLOW_M2M
                 return (ch.config & ~CFG_ACTIVE) | (CFG_ACTIVE if active else 0)
-            return {CH_SRC: ch.src, CH_DST: ch.dst, CH_LLI: ch.lli, CH_CONTROL: ch.control}.get(
-                reg, 0
-            )
+            return 0
         if 0xFE0 <= off < 0xFF0:
             return PERIPH_ID[(off - 0xFE0) // 4]
         if 0xFF0 <= off < 0x1000:
@@ -295,32 +301,34 @@ class Pl080:
         """Move up to ``budget`` bytes on channel ``n``, crossing LLIs; bytes moved."""
         moved = 0
         try:
-            while budget > 0 and ch.enabled and not ch.halted:
-                left = ch.bytes_left
+            while budget > 0 and ch.config & CFG_E and not ch.config & CFG_HALT:
+                control = ch.control
+                sw = ch.swidth
+                left = (control & CTL_TSIZE_MASK) * sw
                 if left == 0:
                     self._end_of_lli(n, ch)
                     continue
                 step = min(budget, left)
-                step -= step % ch.swidth
+                step -= step % sw
                 if step == 0:
                     break
-                if ch.control & CTL_SI:
+                if control & CTL_SI:
                     data = self.bus.ram_view(ch.src, step, False)
                 else:
-                    data = self.bus.fifo_read(ch.src, step, ch.swidth)
+                    data = self.bus.fifo_read(ch.src, step, sw)
                 if self.corrupt is not None:
                     data = data.copy()
                     self.corrupt(data)
-                if ch.control & CTL_DI:
+                if control & CTL_DI:
                     self.bus.ram_view(ch.dst, step, True)[:] = data
                 else:
                     self.bus.fifo_write(ch.dst, data, ch.dwidth)
-                if ch.control & CTL_SI:
+                if control & CTL_SI:
                     ch.src += step
-                if ch.control & CTL_DI:
+                if control & CTL_DI:
                     ch.dst += step
-                beats = (ch.control & CTL_TSIZE_MASK) - step // ch.swidth
-                ch.control = (ch.control & ~CTL_TSIZE_MASK) | beats
+                beats = (control & CTL_TSIZE_MASK) - step // sw
+                ch.control = (control & ~CTL_TSIZE_MASK) | beats
                 moved += step
                 budget -= step
                 if beats == 0:

@@ -133,6 +133,11 @@ class Pl08x:
         props = pdev.node.props
         self.nr_phy = props.get("dma-channels", 8)
         self.phy_serving: list[Pl08xChan | None] = [None] * self.nr_phy
+        # Bus addresses of each physical channel's LLI and CONTROL registers, worked out
+        # once, as the kernel keeps ``ch->reg_lli`` and ``ch->reg_control``.
+        self.reg_lli = [self.base + self.ch_reg(p, hw.CH_LLI) for p in range(self.nr_phy)]
+        self.reg_control = [self.base + self.ch_reg(p, hw.CH_CONTROL)
+                            for p in range(self.nr_phy)]
         self.waiting: list[Pl08xChan] = []
         granularity = props.get("residue-granularity", "burst")
         widths = (1 << 1) | (1 << 2) | (1 << 4)
@@ -450,9 +455,10 @@ class Pl08x:
         phy = plchan.phychan
         if phy is None:
             return txd.total
-        with self.bus.lock:
-            nxt = self.readl(self.ch_reg(phy, hw.CH_LLI)) & ~3
-            ctl = self.readl(self.ch_reg(phy, hw.CH_CONTROL))
+        bus = self.bus
+        with bus.lock:
+            nxt = bus.read32(self.reg_lli[phy]) & ~3
+            ctl = bus.read32(self.reg_control[phy])
         width = hw.width_of((ctl >> hw.CTL_SW_SHIFT) & 7)
         residue = (ctl & hw.CTL_TSIZE_MASK) * width
         if nxt:
