@@ -6,6 +6,9 @@ the whole SoC by exactly that many sample periods (:meth:`RealtimeClock.advance_
 and the frames the I2S serializer shifted out during that advance are what the callback
 hands to PortAudio. Capture is the mirror: the frames PortAudio hands in are what the
 serializer shifts into the RX FIFO. Nothing else keeps time, so nothing can drift.
+A playback-only stream is paced (:mod:`soc.card_pacer`): the SoC moves from event to
+event as wall time passes, a little ahead of the card, and the callback hands out what
+the serializer shifted; frame ``i`` is still frame ``i``.
 
 The callback never blocks on the CPU side: it moves the hardware (taking the hardware
 lock for the length of a step), runs the DMA top half, and returns. Bottom halves run on
@@ -28,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from soc.card_pacer import CardPacer
 from soc.clock import RealtimeClock, VirtualClock, WallClock
 from soc.dw_i2s import DwI2s
 
@@ -93,6 +97,7 @@ class SoundDeviceCard:
         blocksize: int = 0,
         latency: Any = None,
         watchdog_s: float = 2.0,
+        paced: bool = True,
     ) -> None:
         if not clock.realtime:
             raise ValueError("a sound card needs a RealtimeClock: it is the master clock")
@@ -112,10 +117,15 @@ class SoundDeviceCard:
         self._closing = False
         self._last_callback = 0.0
         self._watchdog: threading.Thread | None = None
+        self.paced = paced
+        self.pacer: CardPacer | None = None
 
     # -- the I2S side --
 
     def _tx_sink(self, frames: np.ndarray) -> None:
+        if self.pacer is not None:
+            self.pacer.put(line_to_card(frames, self.bits, self.float_card))
+            return
         out = self._out
         if out is None:
             return
@@ -146,6 +156,10 @@ class SoundDeviceCard:
                 st.underflow_frames.append(st.frames)
             if status.input_overflow:
                 st.input_overflows += 1
+            if self.pacer is not None:
+                self.pacer.take(outdata, st.frames)
+                st.frames += frames
+                return
             self._out, self._out_pos = outdata, 0
             self._in, self._in_pos = indata, 0
             st.frames += frames
@@ -172,6 +186,8 @@ class SoundDeviceCard:
                   dtype=dtype, blocksize=self.blocksize, latency=self.latency,
                   finished_callback=self._finished, dither_off=True, clip_off=True)
         self.origin_ns = self.clock.now_ns
+        if self.paced and self.playback and not self.capture:
+            self.pacer = CardPacer(self.clock, self.rate, self.origin_ns)
         self.i2s.connect(self.rate, self._tx_sink if self.playback else None,
                          self._rx_source if self.capture else None)
         try:
@@ -213,12 +229,15 @@ class SoundDeviceCard:
             return 0
         lat = self.stream.latency
         lat = lat[1] if isinstance(lat, tuple) else lat
-        return int(round(lat * self.rate))
+        lead = self.pacer.lead_frames if self.pacer is not None else 0
+        return int(round(lat * self.rate)) + lead
 
     def stop(self, timeout_s: float = 3.0) -> None:
         """Stop and close the stream. With a vanished server PortAudio's stop can wait
         forever for a callback thread that is gone: give it ``timeout_s``, then leave it."""
         self._closing = True
+        if self.pacer is not None:
+            self.pacer.stop()
         stream, self.stream = self.stream, None
         if stream is None:
             return

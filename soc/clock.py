@@ -122,6 +122,11 @@ class VirtualClock:
 
     # -- running --
 
+    def next_event_ns(self) -> int | None:
+        """When the next event falls due: the earliest agent event or scheduled call."""
+        with self.hw_lock:
+            return self._next_event_locked()
+
     def _next_event_locked(self) -> int | None:
         queue = self._queue
         while queue and queue[0].cancelled:

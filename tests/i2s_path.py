@@ -137,6 +137,8 @@ def main() -> int:
         card.stop()
         result = {"callbacks": card.stats.callbacks, "frames": card.stats.frames,
                   "i2s_frames": board.soc.hw["i2s0"].frames,
+                  "ready_frames": card.pacer.ready_frames if card.pacer else 0,
+                  "lead_frames": card.pacer.lead_frames if card.pacer else 0,
                   "periods": len(periods), "i2s_underruns": board.soc.hw["i2s0"].tx_underruns,
                   "output_underflows": card.stats.output_underflows,
                   "errors": card.stats.errors, "portaudio": sd.get_portaudio_version()[1]}

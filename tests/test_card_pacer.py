@@ -1,0 +1,87 @@
+"""The card pacer, driven by a callback thread of our own in place of PortAudio's.
+
+The pacer's seam is ``take(outdata, card_frames)``: a card callback asks for the frames
+that follow those it already has. A thread calling it every 256 frames of wall time is
+what PortAudio's JACK host does; everything below it is the real SoC.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+import dma
+from soc.board import make_board
+from soc.card import line_to_card
+from soc.card_pacer import CardPacer
+from soc.clock import RealtimeClock, frame_at_ns
+from tests.i2s_path import compare_to_ring, start_tx
+
+RING = np.random.default_rng(5).integers(-32768, 32768, size=(1024, 2)).astype(np.int32)
+BLOCK, RATE = 256, 48000
+
+
+def _paced_board():
+    board = make_board(clock=RealtimeClock())
+    board.populate()
+    clock, i2s = board.soc.clock, board.soc.hw["i2s0"]
+    pacer = CardPacer(clock, RATE, clock.now_ns, max_lead_frames=1024)
+    i2s.connect(RATE, lambda frames: pacer.put(line_to_card(frames, 16)), None)
+    return board, clock, i2s, pacer
+
+
+def _callbacks(pacer: CardPacer, blocks: int, out: list[np.ndarray]) -> None:
+    """A card asking for BLOCK frames every BLOCK sample periods, as a server's cycle."""
+    t0 = time.monotonic()
+    for k in range(blocks):
+        time.sleep(max(t0 + k * BLOCK / RATE - time.monotonic(), 0))
+        outdata = np.empty((BLOCK, 2), np.int16)
+        pacer.take(outdata, k * BLOCK)
+        out.append(outdata)
+
+
+def test_paced_playback_is_bit_exact_and_the_serializer_leads_by_what_is_ready():
+    board, clock, i2s, pacer = _paced_board()
+    try:
+        chan, periods = start_tx(board, RING, 256)  # a ring of 4 blocks, 256-frame periods
+        out: list[np.ndarray] = []
+        cb = threading.Thread(target=_callbacks, args=(pacer, 150, out))
+        cb.start()
+        cb.join(30)
+        pacer.stop()
+        played = np.concatenate(out).astype(np.int32)
+        check = compare_to_ring(played, RING)
+        assert check["ok"], check
+        assert check["compared"] >= 149 * BLOCK - len(RING)
+        # every frame the serializer shifted out went to the card or waits for it
+        assert i2s.frames == 150 * BLOCK + pacer.ready_frames
+        assert pacer.ready_frames <= pacer.lead_frames
+        # the interrupts came as wall time passed, not in bursts at the callbacks: the
+        # pacer stepped to the period ends, so the callbacks rarely moved the SoC
+        assert len(periods) >= 140
+        assert pacer.catch_ups <= 10
+        dma.terminate_sync(chan)
+        dma.release_channel(chan)
+    finally:
+        pacer.stop()
+        board.remove()
+
+
+def test_the_pacer_stops_within_its_lead_when_the_card_stops_calling():
+    board, clock, i2s, pacer = _paced_board()
+    try:
+        chan, _ = start_tx(board, RING, 256)
+        out: list[np.ndarray] = []
+        _callbacks(pacer, 20, out)
+        time.sleep(0.3)  # the card went quiet for 56 blocks
+        soc = frame_at_ns(clock.now_ns - pacer.origin_ns, RATE)
+        assert 20 * BLOCK <= soc <= 20 * BLOCK + pacer.lead_frames
+        assert soc - 20 * BLOCK == pacer.ready_frames
+        pacer.stop()
+        dma.terminate_sync(chan)
+        dma.release_channel(chan)
+    finally:
+        pacer.stop()
+        board.remove()
