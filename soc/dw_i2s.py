@@ -194,6 +194,8 @@ class DwI2s:
         return bool(self.reg(CCR) & CCR_LEFT_J)
 
     def mmio_read(self, off: int) -> int:
+        if off == TXFLR:  # first: the PCM's delay reads it twice a period
+            return self.tx.level // (self.tx_channels * self.slot_bytes(self._bits[TCR] or 16))
         if off == COMP_TYPE:
             return COMP_TYPE_DW_I2S
         if off == COMP_VERSION:
@@ -203,11 +205,8 @@ class DwI2s:
             return (depth_code << 2) | (1 << 5) | (1 << 6) | 2
         if off == ISR:
             return self.reg(ISR)
-        if off in (TXFLR, RXFLR):
-            tx = off == TXFLR
-            bits = WLEN_BITS.get(self.reg(TCR if tx else RCR) & 7, 16)
-            fb = (self.tx_channels if tx else self.rx_channels) * self.slot_bytes(bits)
-            return (self.tx if tx else self.rx).level // fb
+        if off == RXFLR:
+            return self.rx.level // (self.rx_channels * self.slot_bytes(self._bits[RCR] or 16))
         if off == ROR:
             isr = self.reg(ISR)
             self.regs[ISR] = isr & ~ISR_RXFO
