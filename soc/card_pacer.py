@@ -8,17 +8,20 @@ the block is then drained before the writer can run, which real hardware, consum
 frame per sample period, never does.
 
 For a playback-only stream the frames the card will ask for next are known in advance,
-so a pacer thread moves the SoC as wall time passes, from event to event (period
-boundary, LLI end): whenever the serializer is less than a block ahead of where the card
-stands, it steps to the next event, or ``max_lead_frames`` past the card when no event
-comes sooner. What the serializer shifts out waits in ``ready``; each callback hands the
-next ``frames`` of it to PortAudio, a copy and no step, so the hardware moves once per
-event instead of once per callback. The card stays the master clock: where the card
+so a pacer thread moves the SoC as wall time passes: whenever the serializer is less
+than a block ahead of where the card stands, it steps to the next event (period
+boundary, LLI end), or ``lead_blocks`` blocks past the card when no event comes sooner.
+What the serializer shifts out waits in ``ready``; each callback hands the next
+``frames`` of it to PortAudio, a copy and no step. The lead stays between one and
+``lead_blocks`` + 1 blocks, like a FIFO of nearly fixed depth: a longer or more variable
+lead would move the interrupts' wall times against the card's (kselftest's timing check,
+4 s of writes then a drain, came out 40 ms long with a lead of up to 4096 frames at
+6000-frame periods). The card stays the master clock: where the card
 stands is wall time since its last callback, never past the end of its next one, so a
 card that stops calling stops the SoC within the lead; and a callback that finds too few
 frames ready (the pacer was late) moves the SoC itself, as an unpaced card does.
-Serializer frame ``i`` is still card frame ``i``; the price is up to
-``max_lead_frames`` plus a block of output latency, as a codec with a deeper FIFO adds.
+Serializer frame ``i`` is still card frame ``i``; the price is up to ``lead_blocks`` + 1
+blocks of output latency (16 ms on JACK's 256-frame cycle), as a deeper codec FIFO adds.
 
 Capture frames exist only once a callback hands them in, so a stream that captures is
 not paced: its callback moves the SoC.
@@ -33,16 +36,16 @@ from typing import Any
 
 import numpy as np
 
-from soc.clock import RealtimeClock, frame_at_ns
+from soc.clock import RealtimeClock, frame_at_ns, ns_at_frame
 
 
 class CardPacer:
     """Moves a :class:`RealtimeClock` between the callbacks of a playback-only card."""
 
     def __init__(self, clock: RealtimeClock, rate: int, origin_ns: int,
-                 max_lead_frames: int = 4096) -> None:
+                 lead_blocks: int = 2) -> None:
         self.clock, self.rate, self.origin_ns = clock, rate, origin_ns
-        self.max_lead_frames = max_lead_frames  # how far past the card a step may go
+        self.lead_blocks = lead_blocks  # how far past the card a step may go, in blocks
         self.ready: deque[np.ndarray] = deque()  # card samples the serializer shifted out
         self.ready_frames = 0
         self.catch_ups = 0  # callbacks that found too few frames ready and moved the SoC
@@ -58,10 +61,16 @@ class CardPacer:
     def _soc_frames(self) -> int:
         return frame_at_ns(self.clock.now_ns - self.origin_ns, self.rate)
 
-    def _advance(self, frames: int) -> None:
+    def _advance(self, frames: int, notify: bool = True) -> None:
+        """Move the SoC to ``frames`` card frames. The pacer does not notify the clock's
+        waiters: what they wait for changes in bottom halves, which notify, and a wait
+        on time alone looks again every 50 ms; waking the writer at every step cost
+        more CPU than the step."""
         with self._mover:
             if self._soc_frames() < frames:
-                self.clock.advance_frames(frames, self.rate, self.origin_ns)
+                self.clock.run_until(self.origin_ns + ns_at_frame(frames, self.rate))
+        if notify:
+            self.clock.notify()
 
     # -- the serializer's side --
 
@@ -124,9 +133,9 @@ class CardPacer:
                 continue
             try:  # one step: to the next event, or as far as the lead allows
                 nxt = self.clock.next_event_ns()
-                limit = card + self.max_lead_frames
+                limit = card + self.lead_blocks * block
                 at = limit if nxt is None else frame_at_ns(nxt - self.origin_ns, rate)
-                self._advance(max(min(at, limit), card + 1))
+                self._advance(max(min(at, limit), card + 1), notify=False)
             except Exception as e:  # a fault in a step ends the stream, as in a callback
                 self.clock.fail(e)
                 return
@@ -141,4 +150,4 @@ class CardPacer:
     @property
     def lead_frames(self) -> int:
         """The most the serializer runs ahead of what the card was handed."""
-        return self.max_lead_frames + self.block
+        return (self.lead_blocks + 1) * self.block

@@ -27,7 +27,7 @@ def _paced_board():
     board = make_board(clock=RealtimeClock())
     board.populate()
     clock, i2s = board.soc.clock, board.soc.hw["i2s0"]
-    pacer = CardPacer(clock, RATE, clock.now_ns, max_lead_frames=1024)
+    pacer = CardPacer(clock, RATE, clock.now_ns)
     i2s.connect(RATE, lambda frames: pacer.put(line_to_card(frames, 16)), None)
     return board, clock, i2s, pacer
 
