@@ -68,9 +68,10 @@ class CardPacer:
         more CPU than the step."""
         with self._mover:
             if self._soc_frames() < frames:
-                self.clock.run_until(self.origin_ns + ns_at_frame(frames, self.rate))
-        if notify:
-            self.clock.notify()
+                if notify:
+                    self.clock.advance_frames(frames, self.rate, self.origin_ns)
+                else:
+                    self.clock.run_until(self.origin_ns + ns_at_frame(frames, self.rate))
 
     # -- the serializer's side --
 

@@ -53,13 +53,13 @@ class HwLock(_thread.RLock):
         self._after: list[Callable[[], None]] = []
 
     def __exit__(self, *exc: object) -> None:
-        if self._after and self._recursion_count() == 1:
+        self.release()
+        if self._after and not self._is_owned():  # that was the outermost hold
+            self.acquire()  # take the queue whole, so each entry runs once
             after, self._after = self._after, []
             self.release()
             for fn in after:
                 fn()
-            return
-        self.release()
 
     def after_release(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` (once, however often asked) when the holder lets go; call it with
