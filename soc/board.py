@@ -62,7 +62,7 @@ def make_board(
     As in an SoC's .dtsi, the I2S node is ``status = "disabled"`` unless the board has
     sound (:func:`make_audio_board`); tests then program the I2S by hand."""
     clock = clock or VirtualClock()
-    bus = Bus(clock.hw_lock)
+    bus = Bus(clock.hw_lock, clock)
     ram = bus.add_ram("ram", RAM_BASE, RAM_SIZE)
     irqc = InterruptController(clock)
     cpu = RealtimeCpu(clock, bh_latency_ns) if clock.realtime else Cpu(clock, bh_latency_ns)

@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from soc.clock import HwLock
+from soc.clock import HwLock, VirtualClock
 
 
 class BusError(Exception):
@@ -116,8 +116,9 @@ AccessObserver = Callable[[int, int, bool], None]
 class Bus:
     """Decodes physical addresses to RAM banks and MMIO register blocks."""
 
-    def __init__(self, lock: HwLock | None = None) -> None:
+    def __init__(self, lock: HwLock | None = None, clock: VirtualClock | None = None) -> None:
         self.lock = lock if lock is not None else HwLock()
+        self.clock = clock  # its ``present()`` runs before each CPU write, when set
         self.ram: list[RamRegion] = []
         self.mmio: list[MmioRegion] = []
         self.dma_observers: list[AccessObserver] = []
@@ -181,6 +182,8 @@ class Bus:
         return hit
 
     def write32(self, addr: int, value: int) -> None:
+        if self.clock is not None and self.clock.present is not None:
+            self.clock.present()  # the write lands at the hardware's present time
         with self.lock:
             ram, dev, off = self._words.get(addr) or self._word(addr, True)
             if ram is not None:

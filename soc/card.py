@@ -6,9 +6,9 @@ the whole SoC by exactly that many sample periods (:meth:`RealtimeClock.advance_
 and the frames the I2S serializer shifted out during that advance are what the callback
 hands to PortAudio. Capture is the mirror: the frames PortAudio hands in are what the
 serializer shifts into the RX FIFO. Nothing else keeps time, so nothing can drift.
-A playback-only stream is paced (:mod:`soc.card_pacer`): the SoC moves from event to
-event as wall time passes, a little ahead of the card, and the callback hands out what
-the serializer shifted; frame ``i`` is still frame ``i``.
+A playback-only stream is paced (:mod:`soc.card_pacer`): the SoC runs a fixed lead ahead
+of the card, a pacer thread runs its events as wall time passes, and the callback hands
+out what the serializer shifted; frame ``i`` is still frame ``i``.
 
 The callback never blocks on the CPU side: it moves the hardware (taking the hardware
 lock for the length of a step), runs the DMA top half, and returns. Bottom halves run on

@@ -1,27 +1,33 @@
-"""Playback on the card clock, spread over the time between the card's callbacks.
+"""Playback on the card clock, with the interrupts spread over the time between callbacks.
 
 Counterpart: none in the kernel; this is how the model keeps hardware time moving with
 wall time. A sound server asks for audio a block at a time (256 frames on JACK's default
 cycle). Advancing the whole SoC by a block inside the callback compresses the block's
-DMA requests, period interrupts and bottom halves into one burst: a ring no longer than
-the block is then drained before the writer can run, which real hardware, consuming one
-frame per sample period, never does.
+period interrupts and bottom halves into one burst: a ring no longer than the block is
+then drained before the writer can run, which real hardware, consuming one frame per
+sample period, never does.
 
 For a playback-only stream the frames the card will ask for next are known in advance,
-so a pacer thread moves the SoC as wall time passes: whenever the serializer is less
-than a block ahead of where the card stands, it steps to the next event (period
-boundary, LLI end), or ``lead_blocks`` blocks past the card when no event comes sooner.
-What the serializer shifts out waits in ``ready``; each callback hands the next
-``frames`` of it to PortAudio, a copy and no step. The lead stays between one and
-``lead_blocks`` + 1 blocks, like a FIFO of nearly fixed depth: a longer or more variable
-lead would move the interrupts' wall times against the card's (kselftest's timing check,
-4 s of writes then a drain, came out 40 ms long with a lead of up to 4096 frames at
-6000-frame periods). The card stays the master clock: where the card
-stands is wall time since its last callback, never past the end of its next one, so a
-card that stops calling stops the SoC within the lead; and a callback that finds too few
-frames ready (the pacer was late) moves the SoC itself, as an unpaced card does.
-Serializer frame ``i`` is still card frame ``i``; the price is up to ``lead_blocks`` + 1
-blocks of output latency (16 ms on JACK's 256-frame cycle), as a deeper codec FIFO adds.
+so the SoC runs a fixed lead ahead of the card, ``lead_blocks`` blocks, as behind a codec
+FIFO of that depth. Two movers share the work:
+
+- the pacer thread runs the *events* (LLI ends: period interrupts), each at the wall time
+  at which the card stands ``lead_blocks`` blocks before it, so interrupts come as far
+  apart in wall time as in sample time. It sleeps in between, and the bottom halves its
+  interrupts raise run on it at ``irq_exit`` (:func:`soc.irq.run_softirqs_here`).
+- each callback moves the *data*: if fewer frames are ready than it must hand out, it
+  moves the SoC up to its block's end, short of any event (nothing falls due, so no
+  interrupt is raised on the card's thread). Only when the pacer is late and an event
+  lies inside the block does the callback move through it, as an unpaced card does
+  (counted in ``catch_ups``).
+
+The card stays the master clock: where the card stands is wall time since its last
+callback, never past the end of its next one, so a card that stops calling stops the SoC
+within the lead. What the serializer shifts out waits in ``ready``; serializer frame ``i``
+is still card frame ``i``. The price is up to ``lead_blocks`` + 1 blocks of output latency
+(16 ms on JACK's 256-frame cycle). A fixed lead keeps the interrupts' wall times at a
+fixed offset from the card's: kselftest's timing check (4 s of writes, then a drain) came
+out 40 ms long with a lead that varied up to 4096 frames.
 
 Capture frames exist only once a callback hands them in, so a stream that captures is
 not paced: its callback moves the SoC.
@@ -37,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from soc.clock import RealtimeClock, frame_at_ns, ns_at_frame
+from soc.irq import irq_exit, run_softirqs_here
 
 
 class CardPacer:
@@ -45,33 +52,25 @@ class CardPacer:
     def __init__(self, clock: RealtimeClock, rate: int, origin_ns: int,
                  lead_blocks: int = 2) -> None:
         self.clock, self.rate, self.origin_ns = clock, rate, origin_ns
-        self.lead_blocks = lead_blocks  # how far past the card a step may go, in blocks
+        self.lead_blocks = lead_blocks  # how far ahead of the card events run, in blocks
         self.ready: deque[np.ndarray] = deque()  # card samples the serializer shifted out
         self.ready_frames = 0
-        self.catch_ups = 0  # callbacks that found too few frames ready and moved the SoC
-        self.block = 0  # frames of the last callback: the lead, and the lead's bound
+        self.catch_ups = 0  # callbacks that had to move the SoC through an event
+        self.events = 0  # steps the pacer took to an event
+        self.block = 0  # frames of the last callback: the unit of the lead
         self._anchor = (0.0, 0)  # (wall time of the last callback, card frames after it)
-        self._mover = threading.Lock()  # one mover of the SoC at a time: pacer or callback
+        self._mover = threading.Lock()  # one mover of the SoC at a time
+        self._moving: int | None = None  # the thread that holds it
         self._kick = threading.Event()
-        self._waiting = True  # the pacer sleeps until a callback kicks it
+        self._idle = True  # the pacer knows of no event to run: callbacks look for one
+        self._stalled = False  # the pacer waits for the card's next callback
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="card-pacer", daemon=True)
         self._thread.start()
+        clock.present = self.present
 
-    def _soc_frames(self) -> int:
-        return frame_at_ns(self.clock.now_ns - self.origin_ns, self.rate)
-
-    def _advance(self, frames: int, notify: bool = True) -> None:
-        """Move the SoC to ``frames`` card frames. The pacer does not notify the clock's
-        waiters: what they wait for changes in bottom halves, which notify, and a wait
-        on time alone looks again every 50 ms; waking the writer at every step cost
-        more CPU than the step."""
-        with self._mover:
-            if self._soc_frames() < frames:
-                if notify:
-                    self.clock.advance_frames(frames, self.rate, self.origin_ns)
-                else:
-                    self.clock.run_until(self.origin_ns + ns_at_frame(frames, self.rate))
+    def _frame(self, t_ns: int) -> int:
+        return frame_at_ns(t_ns - self.origin_ns, self.rate)
 
     # -- the serializer's side --
 
@@ -85,9 +84,9 @@ class CardPacer:
     def take(self, outdata: Any, card_frames: int) -> None:
         """Fill ``outdata`` with the frames that follow the first ``card_frames``."""
         frames = len(outdata)
+        end = card_frames + frames
         if self.ready_frames < frames:
-            self.catch_ups += 1
-            self._advance(card_frames + frames)
+            self._fill(end, end + self.lead_blocks * frames)
         got = 0
         while got < frames and self.ready:
             head = self.ready[0]
@@ -102,14 +101,53 @@ class CardPacer:
         if got < frames:  # only if the serializer was stopped mid-way; never expected
             outdata[got:] = 0
         self.block = frames
-        self._anchor = (time.monotonic(), card_frames + frames)
-        if self._waiting:
-            self._waiting = False
+        self._anchor = (time.monotonic(), end)
+        if self._stalled or (self._idle and self.clock.next_event_ns() is not None):
+            self._stalled = self._idle = False
             self._kick.set()
+
+    def _fill(self, end: int, lead: int) -> None:
+        """Move the SoC to at least card frame ``end`` and up to ``lead`` (the lead's
+        worth of data in one step), short of the next event; through it only if the
+        pacer is late and it lies before ``end``."""
+        end_ns = self.origin_ns + ns_at_frame(end, self.rate)
+        with self._mover:
+            self._moving = threading.get_ident()
+            try:
+                if self.clock.now_ns >= end_ns:
+                    return
+                self.clock.run_short_of_event(self.origin_ns + ns_at_frame(lead, self.rate))
+                if self.clock.now_ns < end_ns:  # the pacer is late: run the event here
+                    self.catch_ups += 1
+                    self.clock.advance_frames(end, self.rate, self.origin_ns)
+            finally:
+                self._moving = None
+
+    def present(self) -> None:
+        """Before a CPU-side write: move the SoC to where the card stands plus the lead,
+        short of any event, so that what the write starts (a DMA channel, the
+        transmitter) starts at the lead the interrupts run at. Not on a thread that
+        is moving the SoC (a top half inside a step) or holds the hardware lock."""
+        block = self.block
+        if (not block or self._moving == threading.get_ident()
+                or self.clock.hw_lock.held_here()):
+            return
+        t_cb, base = self._anchor
+        card = base + min(int((time.monotonic() - t_cb) * self.rate), block)
+        target = self.origin_ns + ns_at_frame(card + self.lead_blocks * block, self.rate)
+        if self.clock.now_ns >= target:
+            return
+        with self._mover:
+            self._moving = threading.get_ident()
+            try:
+                self.clock.run_short_of_event(target)
+            finally:
+                self._moving = None
 
     # -- the pacer thread --
 
     def _run(self) -> None:
+        run_softirqs_here()
         wait: float | None = None
         while True:
             if wait != 0.0:
@@ -117,33 +155,46 @@ class CardPacer:
                 self._kick.clear()
             if self._closing or self.clock.error is not None:
                 return
-            t_cb, base = self._anchor
-            block, rate = self.block, self.rate
-            if not block:
-                self._waiting, wait = True, None
-                continue
-            now = time.monotonic()
-            # Where the card stands, by wall time since its last callback; never past the
-            # end of its next callback, so that a card that stops stops the pacer.
-            card = base + min(int((now - t_cb) * rate), block)
-            soc = self._soc_frames()
-            if soc - card >= block:  # the next callback finds a block ready: sleep
-                wait = t_cb + (soc - block - base) / rate - now
-                if wait <= 0.0:  # the card is late: wait for its callback
-                    self._waiting, wait = True, block / rate
-                continue
-            try:  # one step: to the next event, or as far as the lead allows
-                nxt = self.clock.next_event_ns()
-                limit = card + self.lead_blocks * block
-                at = limit if nxt is None else frame_at_ns(nxt - self.origin_ns, rate)
-                self._advance(max(min(at, limit), card + 1), notify=False)
+            try:
+                wait = self._next()
             except Exception as e:  # a fault in a step ends the stream, as in a callback
                 self.clock.fail(e)
                 return
-            wait = 0.0
+
+    def _next(self) -> float | None:
+        """Run the next event if the card has come within the lead of it; else how long
+        to sleep (None: until a callback kicks)."""
+        t_cb, base = self._anchor
+        block = self.block
+        nxt = self.clock.next_event_ns()
+        if not block or nxt is None:
+            self._idle = True  # the next callback that finds an event kicks
+            return None
+        due = self._frame(nxt) - self.lead_blocks * block  # card frame to run it at
+        now = time.monotonic()
+        # Where the card stands, by wall time since its last callback; never past the
+        # end of its next callback, so that a card that stops stops the pacer.
+        card = base + min(int((now - t_cb) * self.rate), block)
+        if card < due:
+            wait = t_cb + (due - base) / self.rate - now
+            if wait <= 0.0:  # the card is late: wait for its callback
+                self._stalled = True
+                return None
+            return wait
+        with self._mover:
+            self._moving = threading.get_ident()
+            try:
+                self.clock.step(nxt)
+            finally:
+                self._moving = None
+        self.events += 1
+        irq_exit()  # the bottom halves of the interrupts the step raised
+        return 0.0
 
     def stop(self) -> None:
         self._closing = True
+        if self.clock.present == self.present:
+            self.clock.present = None
         self._kick.set()
         if threading.current_thread() is not self._thread:
             self._thread.join(2.0)

@@ -95,6 +95,9 @@ class VirtualClock:
     """
 
     realtime = False
+    # Brings the hardware to the present before a CPU-side register write (the bus
+    # calls it). Nothing to do here: the hardware only moves when the clock is run.
+    present: Callable[[], None] | None = None
 
     def __init__(self) -> None:
         self.now_ns = 0
@@ -160,6 +163,19 @@ class VirtualClock:
                 agent.advance_to(t)
         self._run_due()  # the interrupts raised in the step were delivered on release
         return reached
+
+    def run_short_of_event(self, limit_ns: int) -> int | None:
+        """Move every agent towards ``limit_ns`` but stop short of the next event, so that
+        nothing falls due and no interrupt is raised: a step that only moves data.
+        Returns when the next event falls due (None: no event is coming)."""
+        with self.hw_lock:
+            t = self._next_event_locked()
+            to = limit_ns if t is None or t > limit_ns else t - 1
+            if to > self.now_ns:
+                self.now_ns = to
+                for agent in self.agents:
+                    agent.advance_to(to)
+        return t
 
     def step(self, limit_ns: int) -> bool:
         """Move to the next event no later than ``limit_ns`` and handle it.

@@ -6,10 +6,12 @@ that tasklets ride on. The top half (the handler a driver registered with
 short. Bottom halves are deferred to :class:`Cpu`, which runs them later on the
 CPU side: on the virtual clock as an event ``bh_latency_ns`` after they were raised.
 
-In real time, bottom halves run on :class:`RealtimeCpu`'s worker thread. A line raised
-while the hardware lock is held (inside a clock step on the card's callback thread, or a
-CPU-side register write that set the hardware moving) is delivered when that thread
-releases the lock, on that thread.
+In real time, bottom halves run on :class:`RealtimeCpu`'s worker thread (the model's
+ksoftirqd), or, on a thread that asked for it with :func:`run_softirqs_here` (the card
+pacer, which takes the period interrupts), on that thread at :func:`irq_exit`, as Linux
+runs the softirqs a hard interrupt raised on the CPU that took it. A line raised while
+the hardware lock is held (inside a clock step, or a CPU-side register write that set
+the hardware moving) is delivered when that thread releases the lock, on that thread.
 
 Lines are level-triggered, as the PL080's combined interrupt output is: a handler
 runs when an enabled line is asserted and runs again while the line stays asserted.
@@ -144,8 +146,36 @@ class _Work:
     cancelled: bool = field(default=False, compare=False)
 
 
+MAX_SOFTIRQ_RESTART = 10  # rounds irq_exit runs before it leaves the rest to the worker
+
+_this_cpu = threading.local()  # .pending: bottom halves this thread runs at irq_exit
+
+
+def run_softirqs_here() -> None:
+    """The calling thread runs the bottom halves its interrupts raise itself, at
+    :func:`irq_exit`, when no latency is injected; one thread wake-up a period fewer."""
+    _this_cpu.pending = []
+
+
+def irq_exit() -> None:
+    """``irq_exit`` -> ``invoke_softirq``: run the bottom halves raised on this thread;
+    those they raise run too, for up to ``MAX_SOFTIRQ_RESTART`` rounds, and then the
+    worker thread takes the rest, as ``__do_softirq`` wakes ksoftirqd."""
+    for _ in range(MAX_SOFTIRQ_RESTART):
+        pending = getattr(_this_cpu, "pending", None)
+        if not pending:
+            return
+        _this_cpu.pending = []
+        for cpu, work in pending:
+            cpu.execute(work, "irq_exit")
+    for cpu, work in _this_cpu.pending:
+        cpu.queue(work)
+    _this_cpu.pending = []
+
+
 class RealtimeCpu:
-    """Bottom halves on a worker thread, ``bh_latency_ns`` after they were raised.
+    """Bottom halves on a worker thread, ``bh_latency_ns`` after they were raised (or
+    inline at :func:`irq_exit` on a thread that asked, when the latency is zero).
 
     After each one it notifies the clock, so a writer waiting for room wakes up.
     """
@@ -158,15 +188,35 @@ class RealtimeCpu:
         self._cv = threading.Condition()
         self._stop = False
         self.error: BaseException | None = None
+        self.runs = {"irq_exit": 0, "worker": 0}  # bottom halves run where (/proc/softirqs)
         self._thread = threading.Thread(target=self._run, name="cpu-bh", daemon=True)
         self._thread.start()
 
     def defer(self, fn: Callable[[], None]) -> _Work:
         work = _Work(time.monotonic() + self.bh_latency_ns / 1e9, next(self._seq), fn)
+        pending = getattr(_this_cpu, "pending", None)
+        if pending is not None and not self.bh_latency_ns:
+            pending.append((self, work))
+        else:
+            self.queue(work)
+        return work
+
+    def queue(self, work: _Work) -> None:
         with self._cv:
             heapq.heappush(self._heap, work)
             self._cv.notify()
-        return work
+
+    def execute(self, work: _Work, where: str) -> None:
+        """Run one bottom half (unless cancelled), then wake the clock's waiters."""
+        if work.cancelled:
+            return
+        self.runs[where] += 1
+        try:
+            work.fn()
+        except BaseException as e:  # a bottom half must not kill the CPU silently
+            self.error = e
+            self.clock.fail(e)
+        self.clock.notify()
 
     def cancel(self, handle: _Work) -> None:
         handle.cancelled = True
@@ -180,14 +230,7 @@ class RealtimeCpu:
                 if self._stop:
                     return
                 work = heapq.heappop(self._heap)
-            if work.cancelled:
-                continue
-            try:
-                work.fn()
-            except BaseException as e:  # a bottom half must not kill the CPU silently
-                self.error = e
-                self.clock.fail(e)
-            self.clock.notify()
+            self.execute(work, "worker")
 
     def shutdown(self) -> None:
         with self._cv:

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 import dma
-from soc.board import make_board
+from soc.board import RAM_BASE, make_board
 from soc.card import line_to_card
 from soc.card_pacer import CardPacer
 from soc.clock import RealtimeClock, frame_at_ns
@@ -62,6 +62,10 @@ def test_paced_playback_is_bit_exact_and_the_serializer_leads_by_what_is_ready()
         # pacer stepped to the period ends, so the callbacks rarely moved the SoC
         assert len(periods) >= 140
         assert pacer.catch_ups <= 10
+        assert pacer.events >= 140 - pacer.catch_ups
+        # and the period bottom halves ran on the pacer at irq_exit, not on the worker
+        runs = board.soc.cpu.runs
+        assert runs["irq_exit"] >= len(periods) - 10 >= runs["worker"]
         dma.terminate_sync(chan)
         dma.release_channel(chan)
     finally:
@@ -82,6 +86,51 @@ def test_the_pacer_stops_within_its_lead_when_the_card_stops_calling():
         pacer.stop()
         dma.terminate_sync(chan)
         dma.release_channel(chan)
+    finally:
+        pacer.stop()
+        board.remove()
+
+
+def test_small_periods_come_apart_in_wall_time_not_in_bursts_at_the_callbacks():
+    """16 periods of 64 frames, a card callback every 256: four interrupts a callback,
+    which a card that moved the SoC itself would raise back to back."""
+    board, clock, i2s, pacer = _paced_board()
+    try:
+        chan, periods = start_tx(board, RING, 64)
+        out: list[np.ndarray] = []
+        _callbacks(pacer, 100, out)
+        pacer.stop()
+        check = compare_to_ring(np.concatenate(out).astype(np.int32), RING)
+        assert check["ok"], check
+        gaps = np.diff(periods[20:])  # after the start, in seconds; a period is 1.33 ms
+        assert len(gaps) >= 300
+        assert float(np.median(gaps)) >= 0.5e-3
+        dma.terminate_sync(chan)
+        dma.release_channel(chan)
+    finally:
+        pacer.stop()
+        board.remove()
+
+
+def test_a_cpu_write_lands_at_the_present_the_card_plus_the_lead():
+    """Idle hardware (no events): the callbacks leave the SoC anywhere up to the lead
+    past the card; a CPU-side write first moves it to where the card stands plus the
+    lead, so that what the write starts starts at the lead the interrupts run at."""
+    board, clock, i2s, pacer = _paced_board()
+    try:
+        _callbacks(pacer, 20, [])
+        time.sleep(0.05)  # the card went quiet: it stands at the end of its next block
+        bus = board.soc.bus
+        with clock.hw_lock:  # a thread holding the hardware lock does not move it
+            before = clock.now_ns
+            bus.write32(RAM_BASE, 1)
+            assert clock.now_ns == before
+        bus.write32(RAM_BASE, 2)
+        soc = frame_at_ns(clock.now_ns - pacer.origin_ns, RATE)
+        assert soc == 21 * BLOCK + pacer.lead_blocks * BLOCK
+        assert pacer.ready_frames == soc - 20 * BLOCK == pacer.lead_frames
+        pacer.stop()
+        assert clock.present is None  # a stopped pacer no longer moves the hardware
     finally:
         pacer.stop()
         board.remove()
