@@ -83,7 +83,8 @@ def realtime(server: JackServer, seconds: float, period: int = 1024,
     b = job("rt-bare", env, device=dev, period=period, seconds=seconds)
     cpu, bare_cpu = s["cpu_s"] / s["wall_s"], b["cpu_s"] / b["wall_s"]
     say(f"real time, period {period}: stack CPU {cpu:.1%}, bare {bare_cpu:.1%}; xruns "
-        f"{s['xruns']} and {b['xruns']}")
+        f"{s['xruns']} ({s['pcm_xruns']} PCM, {s['card_underflows']} PortAudio underflows) "
+        f"and {b['xruns']}; pacer catch-ups {s['catch_ups']}")
     found: dict[str, int | None] = {}
     tried: dict[str, dict[int, int]] = {"stack": {}, "bare": {}}
     for who, kind in (("stack", "rt-stack"), ("bare", "rt-bare")):
@@ -97,6 +98,9 @@ def realtime(server: JackServer, seconds: float, period: int = 1024,
                 break
     return {"cpu_ratio_vs_bare": round(cpu / bare_cpu, 2) if bare_cpu else None,
             "xruns": s["xruns"], "bare_xruns": b["xruns"],
+            "pcm_xruns": s["pcm_xruns"], "card_underflows": s["card_underflows"],
+            "pacer_events": s["pacer_events"], "catch_ups": s["catch_ups"],
+            "bh_at_irq_exit": s["bh_at_irq_exit"], "bh_on_worker": s["bh_on_worker"],
             "min_period_no_xrun": found["stack"], "bare_min_period_no_xrun": found["bare"],
             "cpu": round(cpu, 4), "bare_cpu": round(bare_cpu, 4), "period_size": period,
             "seconds": seconds, "xruns_by_period": tried["stack"],

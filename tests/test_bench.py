@@ -77,6 +77,9 @@ def test_realtime_and_timing_on_jack():
     assert {"cpu_ratio_vs_bare", "xruns", "bare_xruns", "min_period_no_xrun",
             "bare_min_period_no_xrun"} <= rt.keys()
     assert rt["cpu_ratio_vs_bare"] == pytest.approx(rt["cpu"] / rt["bare_cpu"], rel=0.02)
+    assert rt["xruns"] == rt["pcm_xruns"] + rt["card_underflows"]
+    # the stack's playback was paced: the pacer ran the period ends and their bottom halves
+    assert rt["pacer_events"] > 0 and rt["bh_at_irq_exit"] > 0
     for who in ("", "bare_"):
         tried = rt[f"{who}xruns_by_period"]
         smallest = rt[f"{who}min_period_no_xrun"]
