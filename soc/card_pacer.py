@@ -60,7 +60,6 @@ class CardPacer:
         self.block = 0  # frames of the last callback: the unit of the lead
         self._anchor = (0.0, 0)  # (wall time of the last callback, card frames after it)
         self._mover = threading.Lock()  # one mover of the SoC at a time
-        self._moving: int | None = None  # the thread that holds it
         self._kick = threading.Event()
         self._idle = True  # the pacer knows of no event to run: callbacks look for one
         self._stalled = False  # the pacer waits for the card's next callback
@@ -112,37 +111,34 @@ class CardPacer:
         pacer is late and it lies before ``end``."""
         end_ns = self.origin_ns + ns_at_frame(end, self.rate)
         with self._mover:
-            self._moving = threading.get_ident()
-            try:
-                if self.clock.now_ns >= end_ns:
-                    return
-                self.clock.run_short_of_event(self.origin_ns + ns_at_frame(lead, self.rate))
-                if self.clock.now_ns < end_ns:  # the pacer is late: run the event here
-                    self.catch_ups += 1
-                    self.clock.advance_frames(end, self.rate, self.origin_ns)
-            finally:
-                self._moving = None
+            if self.clock.now_ns >= end_ns:
+                return
+            self.clock.run_short_of_event(self.origin_ns + ns_at_frame(lead, self.rate))
+            if self.clock.now_ns < end_ns:  # the pacer is late: run the event here
+                self.catch_ups += 1
+                self.clock.advance_frames(end, self.rate, self.origin_ns)
 
     def present(self) -> None:
         """Before a CPU-side write: move the SoC to where the card stands plus the lead,
         short of any event, so that what the write starts (a DMA channel, the
-        transmitter) starts at the lead the interrupts run at. Not on a thread that
-        is moving the SoC (a top half inside a step) or holds the hardware lock."""
+        transmitter) starts at the lead the interrupts run at.
+
+        It never waits: the writer may hold a channel's lock that a top half inside a
+        step needs. When the SoC is being moved (by another thread, or by this one: a
+        top half's own writes), or this thread holds the hardware lock (a consistent
+        read of several registers), the write lands where the hardware is."""
         block = self.block
-        if (not block or self._moving == threading.get_ident()
-                or self.clock.hw_lock.held_here()):
+        if not block or self.clock.hw_lock.held_here():
             return
         t_cb, base = self._anchor
         card = base + min(int((time.monotonic() - t_cb) * self.rate), block)
         target = self.origin_ns + ns_at_frame(card + self.lead_blocks * block, self.rate)
-        if self.clock.now_ns >= target:
+        if self.clock.now_ns >= target or not self._mover.acquire(blocking=False):
             return
-        with self._mover:
-            self._moving = threading.get_ident()
-            try:
-                self.clock.run_short_of_event(target)
-            finally:
-                self._moving = None
+        try:
+            self.clock.run_short_of_event(target)
+        finally:
+            self._mover.release()
 
     # -- the pacer thread --
 
@@ -182,11 +178,7 @@ class CardPacer:
                 return None
             return wait
         with self._mover:
-            self._moving = threading.get_ident()
-            try:
-                self.clock.step(nxt)
-            finally:
-                self._moving = None
+            self.clock.step(nxt)
         self.events += 1
         irq_exit()  # the bottom halves of the interrupts the step raised
         return 0.0

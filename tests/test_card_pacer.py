@@ -134,3 +134,38 @@ def test_a_cpu_write_lands_at_the_present_the_card_plus_the_lead():
     finally:
         pacer.stop()
         board.remove()
+
+
+def test_a_cpu_write_never_waits_for_a_step_in_progress():
+    """A writer may hold a channel's lock that the top half of a step in progress needs:
+    its write must not wait for that step, or neither would finish."""
+    board, clock, i2s, pacer = _paced_board()
+    try:
+        _callbacks(pacer, 20, [])
+        time.sleep(0.05)
+        before = clock.now_ns
+        stepping, release = threading.Event(), threading.Event()
+
+        def step_in_progress() -> None:
+            with pacer._mover:
+                stepping.set()
+                release.wait(5)
+
+        mover = threading.Thread(target=step_in_progress)
+        mover.start()
+        assert stepping.wait(2)
+        writer = threading.Thread(target=board.soc.bus.write32, args=(RAM_BASE, 3))
+        writer.start()
+        writer.join(1.0)
+        finished = not writer.is_alive()
+        release.set()
+        mover.join(2)
+        writer.join(2)
+        assert finished  # the write did not wait for the mover
+        assert clock.now_ns == before  # and landed where the hardware was
+        bus_word = int(board.soc.bus.ram_view(RAM_BASE, 4, False).view("<u4")[0])
+        assert bus_word == 3
+        pacer.stop()
+    finally:
+        pacer.stop()
+        board.remove()
