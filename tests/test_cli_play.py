@@ -163,3 +163,42 @@ def test_interrupted_capture_leaves_a_valid_wav(tmp_path, sig):
     assert 24000 <= len(frames) <= 48000 * 3  # every frame read before the signal
     said = [line for line in err.splitlines() if line.startswith("wrote ")][0]
     assert said.startswith(f"wrote {len(frames)} frames")
+
+
+def test_each_underrun_counts_once(monkeypatch):
+    """One 50 ms stall of the writer on a 21 ms buffer, on the virtual clock: exactly one
+    underrun, seen by the writer as EPIPE and counted once in the result."""
+    import types
+
+    import demos.play as play
+    from demos.session import open_session
+    from demos.wav import Wav
+
+    sess = open_session("virtual", "virtual")
+
+    class StallOnce:  # the progress display's seam: the 40th write is followed by a stall
+        def __init__(self, *a, **k) -> None:
+            self.writes = 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            pass
+
+        def update(self, *a, **k) -> None:
+            self.writes += 1
+            if self.writes == 40:
+                sess.clock.run_for(50_000_000)
+
+    monkeypatch.setattr(play, "StreamProgress", StallOnce)
+    said: list[str] = []
+    data = np.full((48000 // 2, 2), 1000, "<i2")
+    args = types.SimpleNamespace(format=None, channels=None, rate=None, period_size=256,
+                                 buffer_size=None, periods=4, verbose=False, progress=False)
+    try:
+        res = play.play_one(sess, Wav(48000, "S16_LE", data), "late", args, said.append)
+    finally:
+        sess.close()
+    assert [m for m in said if m.startswith("underrun!!!")] == ["underrun!!! (xrun 1)"]
+    assert res["xruns"] == 1
