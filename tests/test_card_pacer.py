@@ -169,3 +169,32 @@ def test_a_cpu_write_never_waits_for_a_step_in_progress():
     finally:
         pacer.stop()
         board.remove()
+
+
+def test_a_late_pacer_catches_up_at_half_the_spacing_not_in_a_burst():
+    """The pacer cannot step for 6 ms (a busy CPU): the 64-frame periods that fell due
+    meanwhile (1.33 ms apart) come 0.67 ms apart, so a writer woken by each bottom half
+    can run before the next, rather than all at once."""
+    board, clock, i2s, pacer = _paced_board()
+    try:
+        chan, periods = start_tx(board, RING, 64)
+        out: list[np.ndarray] = []
+        cb = threading.Thread(target=_callbacks, args=(pacer, 60, out))
+        cb.start()
+        time.sleep(0.1)
+        with pacer._mover:
+            time.sleep(0.006)
+            released = time.monotonic()
+        cb.join(10)
+        pacer.stop()
+        after = [t for t in periods if t >= released][:4]
+        gaps = np.diff(after)
+        assert len(gaps) == 3
+        assert gaps.min() >= 0.4e-3, gaps
+        check = compare_to_ring(np.concatenate(out).astype(np.int32), RING)
+        assert check["ok"], check
+        dma.terminate_sync(chan)
+        dma.release_channel(chan)
+    finally:
+        pacer.stop()
+        board.remove()
