@@ -19,7 +19,7 @@ FIFO of that depth. Two movers share the work:
   fell due meanwhile run at half their spacing, not back to back: a burst of four
   64-frame periods drains a four-period ring before the writer can run.
 - each callback moves the *data*: if fewer frames are ready than it must hand out, it
-  moves the SoC up to its block's end, short of any event (nothing falls due, so no
+  moves the SoC on by up to the lead, short of any event (nothing falls due, so no
   interrupt is raised on the card's thread). Only when the pacer is late and an event
   lies inside the block does the callback move through it, as an unpaced card does
   (counted in ``catch_ups``).
@@ -74,6 +74,12 @@ class CardPacer:
 
     def _frame(self, t_ns: int) -> int:
         return frame_at_ns(t_ns - self.origin_ns, self.rate)
+
+    def _card(self, now: float) -> int:
+        """Where the card stands, by wall time since its last callback; never past the
+        end of its next callback, so that a card that stops stops the SoC."""
+        t_cb, base = self._anchor
+        return base + min(int((now - t_cb) * self.rate), self.block)
 
     # -- the serializer's side --
 
@@ -134,8 +140,7 @@ class CardPacer:
         block = self.block
         if not block or self.clock.hw_lock.held_here():
             return
-        t_cb, base = self._anchor
-        card = base + min(int((time.monotonic() - t_cb) * self.rate), block)
+        card = self._card(time.monotonic())
         target = self.origin_ns + ns_at_frame(card + self.lead_blocks * block, self.rate)
         if self.clock.now_ns >= target or not self._mover.acquire(blocking=False):
             return
@@ -170,12 +175,10 @@ class CardPacer:
         if not block or nxt is None:
             self._idle = True  # the next callback that finds an event kicks
             return None
-        due = self._frame(nxt) - self.lead_blocks * block  # card frame to run it at
+        frame = self._frame(nxt)
+        due = frame - self.lead_blocks * block  # card frame to run it at
         now = time.monotonic()
-        # Where the card stands, by wall time since its last callback; never past the
-        # end of its next callback, so that a card that stops stops the pacer.
-        card = base + min(int((now - t_cb) * self.rate), block)
-        if card < due:
+        if self._card(now) < due:
             wait = t_cb + (due - base) / self.rate - now
             if wait <= 0.0:  # the card is late: wait for its callback
                 self._stalled = True
@@ -184,7 +187,6 @@ class CardPacer:
         # Overdue (the pacer woke late): the events that fell due meanwhile run at half
         # their spacing, not back to back, so the writer a bottom half woke runs before
         # the next; the lead covers the catching up.
-        frame = self._frame(nxt)
         t_last, f_last = self._last_event
         gap = (frame - f_last) / (2 * self.rate) - (now - t_last)
         if gap > 0.0:
