@@ -190,7 +190,9 @@ def test_a_late_pacer_catches_up_at_half_the_spacing_not_in_a_burst():
         after = [t for t in periods if t >= released][:4]
         gaps = np.diff(after)
         assert len(gaps) == 3
-        assert gaps.min() >= 0.4e-3, gaps
+        # (steps 0.67 ms apart; the bottom halves that time them may run late under load,
+        # so the bound leaves room, and is still seven times a back-to-back burst's gap)
+        assert gaps.min() >= 0.25e-3, gaps
         check = compare_to_ring(np.concatenate(out).astype(np.int32), RING)
         assert check["ok"], check
         dma.terminate_sync(chan)
