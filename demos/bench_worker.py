@@ -114,14 +114,14 @@ def rt_stack(device: int, period: int, seconds: float) -> dict:
         card = sess.endpoint.card or sess.endpoint.last_card
         underflows = card.stats.output_underflows
         pacer = card.pacer
-        bh = dict(getattr(sess.board.soc.cpu, "runs", {}))
+        bh = dict(sess.board.soc.cpu.runs)  # a card's clock is real time: a RealtimeCpu
     finally:
         sess.close()
     return {"wall_s": wall, "cpu_s": cpu, "xruns": res["xruns"] + underflows,
             "pcm_xruns": res["xruns"], "card_underflows": underflows,
             "pacer_events": pacer.events if pacer else None,
             "catch_ups": pacer.catch_ups if pacer else None,
-            "bh_at_irq_exit": bh.get("irq_exit"), "bh_on_worker": bh.get("worker")}
+            "bh_at_irq_exit": bh["irq_exit"], "bh_on_worker": bh["worker"]}
 
 
 def rt_bare(device: int, period: int, seconds: float) -> dict:

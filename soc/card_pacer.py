@@ -75,10 +75,10 @@ class CardPacer:
     def _frame(self, t_ns: int) -> int:
         return frame_at_ns(t_ns - self.origin_ns, self.rate)
 
-    def _card(self, now: float) -> int:
-        """Where the card stands, by wall time since its last callback; never past the
-        end of its next callback, so that a card that stops stops the SoC."""
-        t_cb, base = self._anchor
+    def _card(self, anchor: tuple[float, int], now: float) -> int:
+        """Where the card stands, by wall time since its last callback (``anchor``);
+        never past the end of its next callback, so that a card that stops stops the SoC."""
+        t_cb, base = anchor
         return base + min(int((now - t_cb) * self.rate), self.block)
 
     # -- the serializer's side --
@@ -95,7 +95,7 @@ class CardPacer:
         frames = len(outdata)
         end = card_frames + frames
         if self.ready_frames < frames:
-            self._fill(end, end + self.lead_blocks * frames)
+            self._fill(end, end + self.lead_blocks * frames)  # the lead's worth at once
         got = 0
         while got < frames and self.ready:
             head = self.ready[0]
@@ -115,15 +115,14 @@ class CardPacer:
             self._stalled = self._idle = False
             self._kick.set()
 
-    def _fill(self, end: int, lead: int) -> None:
-        """Move the SoC to at least card frame ``end`` and up to ``lead`` (the lead's
-        worth of data in one step), short of the next event; through it only if the
-        pacer is late and it lies before ``end``."""
+    def _fill(self, end: int, upto: int) -> None:
+        """Move the SoC to at least card frame ``end`` and up to ``upto``, short of the
+        next event; through it only if the pacer is late and it lies before ``end``."""
         end_ns = self.origin_ns + ns_at_frame(end, self.rate)
         with self._mover:
             if self.clock.now_ns >= end_ns:
                 return
-            self.clock.run_short_of_event(self.origin_ns + ns_at_frame(lead, self.rate))
+            self.clock.run_short_of_event(self.origin_ns + ns_at_frame(upto, self.rate))
             if self.clock.now_ns < end_ns:  # the pacer is late: run the event here
                 self.catch_ups += 1
                 self.clock.advance_frames(end, self.rate, self.origin_ns)
@@ -140,7 +139,7 @@ class CardPacer:
         block = self.block
         if not block or self.clock.hw_lock.held_here():
             return
-        card = self._card(time.monotonic())
+        card = self._card(self._anchor, time.monotonic())
         target = self.origin_ns + ns_at_frame(card + self.lead_blocks * block, self.rate)
         if self.clock.now_ns >= target or not self._mover.acquire(blocking=False):
             return
@@ -169,7 +168,8 @@ class CardPacer:
     def _next(self) -> float | None:
         """Run the next event if the card has come within the lead of it; else how long
         to sleep (None: until a callback kicks)."""
-        t_cb, base = self._anchor
+        anchor = self._anchor  # read once: a callback may replace it meanwhile
+        t_cb, base = anchor
         block = self.block
         nxt = self.clock.next_event_ns()
         if not block or nxt is None:
@@ -178,7 +178,7 @@ class CardPacer:
         frame = self._frame(nxt)
         due = frame - self.lead_blocks * block  # card frame to run it at
         now = time.monotonic()
-        if self._card(now) < due:
+        if self._card(anchor, now) < due:
             wait = t_cb + (due - base) / self.rate - now
             if wait <= 0.0:  # the card is late: wait for its callback
                 self._stalled = True
