@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Where real-time playback spends CPU: CPU time per thread of the stack playing on JACK.
+
+Starts a private JACK server (dummy backend, 48 kHz, period 256), then in a process of
+its own plays ``--seconds`` of noise through the full stack (the bench's ``rt-stack``
+job) with ``--period``-frame periods, or the bare callback with ``--bare``, sampling
+``/proc/self/task/*/stat`` every 0.2 s (threads that end are kept at their last sample).
+Prints each thread's CPU in ms per second of wall time, and the job's own figures.
+
+    .venv/bin/python scripts/rt-threads.py --period 1024 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _ticks() -> dict[int, int]:
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        out[int(tid)] = int(fields[11]) + int(fields[12])  # utime + stime
+    return out
+
+
+def child(device: int, period: int, seconds: float, bare: bool) -> None:
+    from demos import bench_worker
+
+    names: dict[int, str] = {threading.main_thread().native_id: "main (writer)"}
+    last: dict[int, int] = {}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            for t in threading.enumerate():
+                if t.native_id and t.native_id not in names:
+                    names[t.native_id] = t.name
+            last.update(_ticks())
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, name="sampler", daemon=True)
+    sampler.start()
+    before, t0 = _ticks(), time.monotonic()
+    job = bench_worker.rt_bare if bare else bench_worker.rt_stack
+    res = job(device, period, seconds)
+    last.update(_ticks())
+    wall = time.monotonic() - t0
+    stop.set()
+    hz = os.sysconf("SC_CLK_TCK")
+    for tid in sorted(set(before) | set(last)):
+        ms = (last.get(tid, 0) - before.get(tid, 0)) * 1000 / hz
+        if ms:
+            name = names.get(tid, f"{tid} (native: PortAudio/JACK)")
+            print(f"{name:34} {ms / wall:7.2f} ms/s")
+    print(json.dumps(res))
+    print(f"process CPU over wall time: {res['cpu_s'] / res['wall_s']:.2%} "
+          "(the main thread's figure includes opening and closing the stream)")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--period", type=int, default=1024)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--bare", action="store_true", help="the bare sounddevice callback")
+    ap.add_argument("--device", type=int, help=argparse.SUPPRESS)  # set for the child
+    args = ap.parse_args()
+    if args.device is not None:
+        child(args.device, args.period, args.seconds, args.bare)
+        return 0
+    from demos.jack import JackError, JackServer
+
+    try:
+        with JackServer("rt-threads") as server:
+            cmd = [sys.executable, __file__, "--device", str(server.device),
+                   "--period", str(args.period), "--seconds", str(args.seconds)]
+            return subprocess.run(cmd + (["--bare"] if args.bare else []),
+                                  env=server.env).returncode
+    except JackError as e:
+        print(f"rt-threads: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
