@@ -8,7 +8,8 @@ one job's garbage out of the next one's time. Kinds:
   coherent ring -> the PL080 LLI ring -> the I2S FIFO -> the virtual card's tap).
 - ``floor``: the same copies in a plain numpy loop: frames -> ring -> FIFO slice -> output.
 - ``rt-stack``: the full stack playing on a sound device, the card's callback as clock.
-- ``rt-bare``: a bare sounddevice callback making the floor's copies on the same device.
+- ``rt-bare``: a bare sounddevice callback making the floor's copies on the same device,
+  its stream opened as the card's (or, with ``blocksize``, one callback a period).
 - ``timing``: kselftest's pcm-test timing: 4 s written with writei, then drained.
 
 Every job checks its output against its input where it can (``exact``): a benchmark
@@ -119,44 +120,60 @@ def rt_stack(device: int, period: int, seconds: float) -> dict:
         sess.close()
     return {"wall_s": wall, "cpu_s": cpu, "xruns": res["xruns"] + underflows,
             "pcm_xruns": res["xruns"], "card_underflows": underflows,
+            "callbacks": card.stats.callbacks,
             "pacer_events": pacer.events if pacer else None,
             "catch_ups": pacer.catch_ups if pacer else None,
             "bh_at_irq_exit": bh["irq_exit"], "bh_on_worker": bh["worker"]}
 
 
-def rt_bare(device: int, period: int, seconds: float) -> dict:
-    """A sounddevice callback of ``period`` frames making the floor's copies: file frames
-    into a 4-period ring, the ring slot through a staging slice, into PortAudio's buffer
-    (float32 on JACK, as the card's own stream)."""
+def bare_copy(data: np.ndarray, pos: int, ring: np.ndarray, fifo: np.ndarray,
+              out: np.ndarray) -> int:
+    """The bare callback's copies for one block of ``out``, from file frame ``pos``: a
+    period slot at a time (``fifo`` is a period long), file -> ring -> staging slice ->
+    ``out`` as float32; zeros after the end. Returns the file position after the block."""
+    period, frames, got = len(fifo), len(out), 0
+    while got < frames and pos < len(data):
+        n = min(frames - got, len(data) - pos, period - pos % period)  # within one slot
+        slot = pos % len(ring)
+        ring[slot : slot + n] = data[pos : pos + n]
+        fifo[:n] = ring[slot : slot + n]
+        out[got : got + n] = fifo[:n] * (1.0 / 32768)
+        pos, got = pos + n, got + n
+    out[got:] = 0
+    return pos
+
+
+def rt_bare(device: int, period: int, seconds: float, blocksize: int = 0) -> dict:
+    """A bare sounddevice callback making the floor's copies, a period slot at a time:
+    file frames into a 4-period ring, the ring slot through a staging slice, into
+    PortAudio's buffer (float32 on JACK, as the card's own stream).
+
+    ``blocksize`` 0, the default, opens the stream as the stack's card opens its own (the
+    server's cycle, 256 frames on the bench's JACK), so the two make as many callbacks;
+    ``blocksize=period`` gives one callback a period (PortAudio regroups the cycles)."""
     import sounddevice as sd
 
     data = signal(seconds)
     ring = np.zeros((period * PERIODS, CHANNELS), data.dtype)
     fifo = np.zeros((period, CHANNELS), data.dtype)
-    state = {"pos": 0, "underflows": 0}
+    state = {"pos": 0, "underflows": 0, "callbacks": 0}
     done = threading.Event()
 
     def callback(outdata, frames, t, status) -> None:
         if status.output_underflow:
             state["underflows"] += 1
-        pos = state["pos"]
-        n = min(frames, len(data) - pos, period)
-        slot = pos % len(ring)
-        ring[slot : slot + n] = data[pos : pos + n]
-        fifo[:n] = ring[slot : slot + n]
-        outdata[:n] = fifo[:n] * (1.0 / 32768)
-        outdata[n:] = 0
-        state["pos"] = pos + n
+        state["callbacks"] += 1
+        state["pos"] = bare_copy(data, state["pos"], ring, fifo, outdata)
         if state["pos"] >= len(data):
             done.set()
 
     wall, cpu = time.monotonic(), time.process_time()
     with sd.OutputStream(device=device, samplerate=RATE, channels=CHANNELS, dtype="float32",
-                         blocksize=period, callback=callback):
+                         blocksize=blocksize, callback=callback):
         done.wait(seconds * 3 + 10)
     wall, cpu = time.monotonic() - wall, time.process_time() - cpu
     return {"wall_s": wall, "cpu_s": cpu, "xruns": state["underflows"],
-            "frames": state["pos"]}
+            "frames": state["pos"], "callbacks": state["callbacks"]}
 
 
 def timing(device: int, seconds: int = 4) -> dict:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from demos import bench, jack
-from demos.bench_worker import floor_copy, signal
+from demos.bench_worker import PERIODS, bare_copy, floor_copy, signal
 from demos.cli import main
 from tests.servers import _unavailable
 
@@ -23,6 +23,24 @@ def test_floor_makes_every_copy_and_loses_nothing(period):
     out = floor_copy(data, period)
     assert out.dtype == data.dtype and np.array_equal(out, data)
     assert not np.shares_memory(out, data)
+
+
+@pytest.mark.parametrize("period, block", [(64, 256), (1024, 256), (1000, 256), (256, 1024)])
+def test_bare_callback_copies_every_frame_whatever_its_block(period, block):
+    """The bare callback makes the floor's copies a period slot at a time, whether the
+    server's block is shorter or longer than a period; what PortAudio gets is the file."""
+    data = signal(0.3)
+    ring = np.zeros((period * PERIODS, 2), data.dtype)
+    fifo = np.zeros((period, 2), data.dtype)
+    blocks, pos = [], 0
+    while pos < len(data):
+        out = np.full((block, 2), np.nan, np.float32)
+        pos = bare_copy(data, pos, ring, fifo, out)
+        blocks.append(out)
+    played = np.concatenate(blocks)
+    assert pos == len(data) and not np.isnan(played).any()
+    assert np.array_equal(played[: len(data)] * 32768, data.astype(np.float32))
+    assert not played[len(data):].any()  # zeros after the end
 
 
 def test_signal_has_no_silent_frame():
@@ -78,6 +96,11 @@ def test_realtime_and_timing_on_jack():
             "bare_min_period_no_xrun"} <= rt.keys()
     assert rt["cpu_ratio_vs_bare"] == pytest.approx(rt["cpu"] / rt["bare_cpu"], rel=0.02)
     assert rt["xruns"] == rt["pcm_xruns"] + rt["card_underflows"]
+    # the bare stream is opened as the card's: a callback a server cycle, not a period
+    # (the stack's card also runs through the lead and the drain)
+    assert 0.6 * rt["callbacks"] <= rt["bare_callbacks"] <= rt["callbacks"]
+    assert rt["cpu_ratio_vs_bare_period_blocks"] == pytest.approx(
+        rt["cpu"] / rt["bare_cpu_period_blocks"], rel=0.02)
     # the stack's playback was paced: the pacer ran the period ends and their bottom halves
     assert rt["pacer_events"] > 0 and rt["bh_at_irq_exit"] > 0
     for who in ("", "bare_"):
