@@ -95,6 +95,8 @@ def test_realtime_and_timing_on_jack():
     assert {"cpu_ratio_vs_bare", "xruns", "bare_xruns", "min_period_no_xrun",
             "bare_min_period_no_xrun"} <= rt.keys()
     assert rt["cpu_ratio_vs_bare"] == pytest.approx(rt["cpu"] / rt["bare_cpu"], rel=0.02)
+    assert len(rt["pairs"]) == 1  # --quick: one stack-and-bare pair
+    assert rt["xruns"] == sum(p["xruns"] for p in rt["pairs"])
     assert rt["xruns"] == rt["pcm_xruns"] + rt["card_underflows"]
     # the bare stream is opened as the card's: a callback a server cycle, not a period
     # (the stack's card also runs through the lead and the drain)
@@ -110,3 +112,30 @@ def test_realtime_and_timing_on_jack():
             assert max(tried) == smallest and tried[smallest] == 0
             assert all(v > 0 for k, v in tried.items() if k < smallest)
     assert 3000 < doc["timing_ms"] < 5000  # 4 s of audio, drained: plausibility, not a goal
+
+
+def test_realtime_reports_the_median_pair_and_every_xrun(monkeypatch):
+    """Three stack-and-bare pairs back to back (scripted jobs, not timed): the ratio is
+    the median pair's, each pair is kept, and xruns add up over all of them."""
+    stack_cpu, bare_cpu = iter([0.030, 0.036, 0.020]), iter([0.012, 0.012, 0.016])
+    xruns = iter([0, 2, 1])
+
+    def job(kind, env=None, **kw):
+        if kind == "rt-stack":
+            x = next(xruns) if kw["period"] == 1024 else 0
+            return {"cpu_s": next(stack_cpu) if kw["period"] == 1024 else 0.0, "wall_s": 1.0,
+                    "xruns": x, "pcm_xruns": x, "card_underflows": 0, "callbacks": 190,
+                    "pacer_events": 47, "catch_ups": 0, "bh_at_irq_exit": 47,
+                    "bh_on_worker": 0}
+        if kw.get("blocksize"):
+            return {"cpu_s": 0.008, "wall_s": 1.0, "xruns": 0, "callbacks": 47}
+        cpu = next(bare_cpu) if kw["period"] == 1024 else 0.0
+        return {"cpu_s": cpu, "wall_s": 1.0, "xruns": 0, "callbacks": 187}
+
+    monkeypatch.setattr(bench, "job", job)
+    server = type("S", (), {"device": 0, "env": {}})()
+    rt = bench.realtime(server, 1.0, sizes=(64,), say=lambda s: None)
+    assert [p["ratio"] for p in rt["pairs"]] == [2.5, 3.0, 1.25]
+    assert rt["cpu_ratio_vs_bare"] == 2.5 and rt["cpu"] == 0.030  # the median pair
+    assert rt["xruns"] == rt["pcm_xruns"] == 3 and rt["bare_xruns"] == 0
+    assert rt["cpu_ratio_vs_bare_period_blocks"] == 3.75  # 3.0% against 0.8%
