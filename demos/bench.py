@@ -109,12 +109,18 @@ def realtime(server: JackServer, seconds: float, period: int = 1024, rounds: int
         "callbacks)")
     found: dict[str, int | None] = {}
     tried: dict[str, dict[int, int]] = {"stack": {}, "bare": {}}
+    kinds: dict[int, dict[str, int]] = {}
     for who, kind in (("stack", "rt-stack"), ("bare", "rt-bare")):
         found[who] = None
         for size in sizes:
             r = job(kind, env, device=dev, period=size, seconds=seconds)
             tried[who][size] = r["xruns"]
-            say(f"real time, {who}, period {size}: {r['xruns']} xruns")
+            if who == "stack":  # which kind: the PCM's underruns or the server's underflows
+                kinds[size] = {"pcm_xruns": r["pcm_xruns"],
+                               "card_underflows": r["card_underflows"]}
+            say(f"real time, {who}, period {size}: {r['xruns']} xruns"
+                + (f" ({r['pcm_xruns']} PCM, {r['card_underflows']} PortAudio underflows)"
+                   if who == "stack" else ""))
             if r["xruns"] == 0:
                 found[who] = size
                 break
@@ -132,6 +138,7 @@ def realtime(server: JackServer, seconds: float, period: int = 1024, rounds: int
             "cpu_ratio_vs_bare_period_blocks": (round(cpu / bare_cpu_pb, 2) if bare_cpu_pb
                                                 else None),
             "seconds": seconds, "xruns_by_period": tried["stack"],
+            "xrun_kinds_by_period": kinds,
             "bare_xruns_by_period": tried["bare"]}
 
 

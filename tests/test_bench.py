@@ -111,6 +111,8 @@ def test_realtime_and_timing_on_jack():
         if smallest is not None:  # the search stops at the first size without an xrun
             assert max(tried) == smallest and tried[smallest] == 0
             assert all(v > 0 for k, v in tried.items() if k < smallest)
+    for size, kinds in rt["xrun_kinds_by_period"].items():
+        assert sum(kinds.values()) == rt["xruns_by_period"][size]
     assert 3000 < doc["timing_ms"] < 5000  # 4 s of audio, drained: plausibility, not a goal
 
 
@@ -139,3 +141,4 @@ def test_realtime_reports_the_median_pair_and_every_xrun(monkeypatch):
     assert rt["cpu_ratio_vs_bare"] == 2.5 and rt["cpu"] == 0.030  # the median pair
     assert rt["xruns"] == rt["pcm_xruns"] == 3 and rt["bare_xruns"] == 0
     assert rt["cpu_ratio_vs_bare_period_blocks"] == 3.75  # 3.0% against 0.8%
+    assert rt["xrun_kinds_by_period"] == {64: {"pcm_xruns": 0, "card_underflows": 0}}
