@@ -84,25 +84,23 @@ def offline(seconds: float, sizes=PERIOD_SIZES, say=print) -> list[dict]:
 def realtime(server: JackServer, seconds: float, period: int = 1024, rounds: int = 3,
              sizes=SEARCH_SIZES, say=print) -> dict:
     dev, env = server.device, server.env
-    pairs = []  # (stack, bare) back to back: a busy spell of the host slows both
+    runs = []  # (stack's figures, the pair's), stack and bare back to back
     for _ in range(rounds):
         s = job("rt-stack", env, device=dev, period=period, seconds=seconds)
         b = job("rt-bare", env, device=dev, period=period, seconds=seconds)
         cpu, bare_cpu = s["cpu_s"] / s["wall_s"], b["cpu_s"] / b["wall_s"]
-        pairs.append({"cpu": round(cpu, 4), "bare_cpu": round(bare_cpu, 4),
-                      "bare_callbacks": b["callbacks"],
-                      "ratio": round(cpu / bare_cpu, 2) if bare_cpu else None,
-                      "xruns": s["xruns"], "pcm_xruns": s["pcm_xruns"],
-                      "card_underflows": s["card_underflows"], "bare_xruns": b["xruns"],
-                      "stack": s})
+        runs.append((s, {"cpu": round(cpu, 4), "bare_cpu": round(bare_cpu, 4),
+                         "bare_callbacks": b["callbacks"],
+                         "ratio": round(cpu / bare_cpu, 2) if bare_cpu else None,
+                         "xruns": s["xruns"], "pcm_xruns": s["pcm_xruns"],
+                         "card_underflows": s["card_underflows"], "bare_xruns": b["xruns"]}))
         say(f"real time, period {period}: stack CPU {cpu:.1%} ({s['callbacks']} callbacks), "
             f"bare {bare_cpu:.1%} ({b['callbacks']} callbacks); xruns {s['xruns']} "
             f"({s['pcm_xruns']} PCM, {s['card_underflows']} PortAudio underflows) and "
             f"{b['xruns']}; pacer catch-ups {s['catch_ups']}")
-    mid = sorted(pairs, key=lambda p: p["ratio"] or 0.0)[len(pairs) // 2]  # the median
-    s, cpu, bare_cpu = mid.pop("stack"), mid["cpu"], mid["bare_cpu"]
-    for p in pairs:
-        p.pop("stack", None)
+    pairs = [pair for _, pair in runs]
+    s, mid = sorted(runs, key=lambda r: r[1]["ratio"] or 0.0)[len(runs) // 2]  # the median
+    cpu, bare_cpu = mid["cpu"], mid["bare_cpu"]
     bp = job("rt-bare", env, device=dev, period=period, seconds=seconds, blocksize=period)
     bare_cpu_pb = bp["cpu_s"] / bp["wall_s"]
     say(f"real time, bare, one callback a period: {bare_cpu_pb:.1%} ({bp['callbacks']} "
