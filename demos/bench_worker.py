@@ -10,6 +10,8 @@ one job's garbage out of the next one's time. Kinds:
 - ``rt-stack``: the full stack playing on a sound device, the card's callback as clock.
 - ``rt-bare``: a bare sounddevice callback making the floor's copies on the same device,
   its stream opened as the card's (or, with ``blocksize``, one callback a period).
+- ``rt-bare-app``: the same copies with an application's threads (a writer, an
+  "interrupt" thread), still no model: what the stack's threads cost by themselves.
 - ``timing``: kselftest's pcm-test timing: 4 s written with writei, then drained.
 
 Every job checks its output against its input where it can (``exact``): a benchmark
@@ -176,6 +178,104 @@ def rt_bare(device: int, period: int, seconds: float, blocksize: int = 0) -> dic
             "frames": state["pos"], "callbacks": state["callbacks"]}
 
 
+class BareApp:
+    """The bare copies in an ALSA application's shape, with no model: a writer thread puts
+    file frames into a 4-period ring a period at a time, the callback takes them out a
+    period slot at a time through a staging slice, and each period the callback consumes
+    wakes an "interrupt" thread, which wakes the writer. It prices the threads the stack
+    has and the bare callback has not: what is left of the stack's CPU above it is the
+    model's path (the kernel's interrupt, bottom half and hw_ptr update) in Python."""
+
+    def __init__(self, data: np.ndarray, period: int) -> None:
+        self.data, self.period = data, period
+        self.ring = np.zeros((period * PERIODS, data.shape[1]), data.dtype)
+        self.fifo = np.zeros((period, data.shape[1]), data.dtype)
+        self.hw = self.appl = 0  # frames the callback took, frames the writer put
+        self.underruns = 0  # callbacks that found fewer frames queued than they needed
+
+    def write_period(self) -> bool:
+        """The writer: the next period (or the file's rest) into the ring, if it has
+        room for it; False when it has not, or when the file is all written."""
+        n = min(self.period, len(self.data) - self.appl)
+        if n <= 0 or self.appl + n - self.hw > len(self.ring):
+            return False
+        slot = self.appl % len(self.ring)
+        self.ring[slot : slot + n] = self.data[self.appl : self.appl + n]
+        self.appl += n
+        return True
+
+    def take(self, out: np.ndarray) -> bool:
+        """The callback: queued frames into ``out`` as float32, zeros after them; True
+        when it crossed a period boundary (the "interrupt")."""
+        hw, period, frames = self.hw, self.period, len(out)
+        k = min(frames, self.appl - hw)
+        if k < frames and self.appl < len(self.data):
+            self.underruns += 1
+        got = 0
+        while got < k:
+            n = min(k - got, period - hw % period)  # within one slot
+            slot = hw % len(self.ring)
+            self.fifo[:n] = self.ring[slot : slot + n]
+            out[got : got + n] = self.fifo[:n] * (1.0 / 32768)
+            got, hw = got + n, hw + n
+        out[got:] = 0
+        crossed = hw // period != self.hw // period
+        self.hw = hw
+        return crossed
+
+
+def rt_bare_app(device: int, period: int, seconds: float) -> dict:
+    """:class:`BareApp` on a sounddevice stream opened as the card's (blocksize 0)."""
+    import sounddevice as sd
+
+    app = BareApp(signal(seconds), period)
+    total = len(app.data)
+    room = threading.Condition()  # the writer sleeps on it, as on the clock's condition
+    irq = threading.Event()  # the callback kicks the interrupt thread, as the pacer
+    done = threading.Event()
+    state = {"underflows": 0, "callbacks": 0, "wakes": 0}
+
+    def callback(outdata, frames, t, status) -> None:
+        if status.output_underflow:
+            state["underflows"] += 1
+        state["callbacks"] += 1
+        if app.take(outdata):
+            irq.set()
+        if app.hw >= total:
+            done.set()
+
+    def interrupt() -> None:
+        while not done.is_set():
+            if irq.wait(0.05):
+                irq.clear()
+                state["wakes"] += 1
+                with room:
+                    room.notify_all()
+
+    def writer() -> None:
+        while app.appl < total and not done.is_set():
+            if not app.write_period():
+                with room:
+                    room.wait(0.05)
+
+    wall, cpu = time.monotonic(), time.process_time()
+    while app.write_period():  # prefilled, as a start_threshold of a whole buffer
+        pass
+    threads = [threading.Thread(target=f, daemon=True) for f in (interrupt, writer)]
+    for th in threads:
+        th.start()
+    with sd.OutputStream(device=device, samplerate=RATE, channels=CHANNELS, dtype="float32",
+                         blocksize=0, callback=callback):
+        done.wait(seconds * 3 + 10)
+    done.set()
+    for th in threads:
+        th.join()
+    wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+    return {"wall_s": wall, "cpu_s": cpu, "xruns": state["underflows"] + app.underruns,
+            "underruns": app.underruns, "frames": app.hw, "callbacks": state["callbacks"],
+            "interrupts": state["wakes"]}
+
+
 def timing(device: int, seconds: int = 4) -> dict:
     """pcm-test's time check: ``seconds`` of audio written a second at a time with writei,
     then drain; the elapsed time from the first write to the end of drain."""
@@ -205,7 +305,7 @@ def timing(device: int, seconds: int = 4) -> dict:
 
 
 JOBS = {"stack": stack, "floor": floor, "rt-stack": rt_stack, "rt-bare": rt_bare,
-        "timing": timing}
+        "rt-bare-app": rt_bare_app, "timing": timing}
 
 
 def main(argv: list[str]) -> int:

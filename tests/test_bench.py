@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from demos import bench, jack
-from demos.bench_worker import PERIODS, bare_copy, floor_copy, signal
+from demos.bench_worker import PERIODS, BareApp, bare_copy, floor_copy, signal
 from demos.cli import main
 from tests.servers import _unavailable
 
@@ -41,6 +41,40 @@ def test_bare_callback_copies_every_frame_whatever_its_block(period, block):
     assert pos == len(data) and not np.isnan(played).any()
     assert np.array_equal(played[: len(data)] * 32768, data.astype(np.float32))
     assert not played[len(data):].any()  # zeros after the end
+
+
+@pytest.mark.parametrize("period, block", [(64, 256), (1024, 256), (1000, 256)])
+def test_bare_app_plays_every_frame_and_interrupts_once_a_period(period, block):
+    """The writer and the callback taking turns (on one thread here): every frame comes
+    out once, in order; an "interrupt" for each period boundary the callback crosses."""
+    data = signal(0.3)
+    app = BareApp(data, period)
+    while app.write_period():  # the prefill: a whole ring
+        pass
+    assert app.appl == min(period * PERIODS, len(data))
+    blocks, interrupts = [], 0
+    while app.hw < len(data):
+        out = np.full((block, 2), np.nan, np.float32)
+        interrupts += app.take(out)
+        blocks.append(out)
+        while app.write_period():
+            pass
+    played = np.concatenate(blocks)
+    assert np.array_equal(played[: len(data)] * 32768, data.astype(np.float32))
+    assert not played[len(data):].any() and app.underruns == 0
+    ends = [min(k * block, len(data)) for k in range(len(blocks) + 1)]  # hw after each
+    assert interrupts == sum(ends[k] // period != ends[k + 1] // period
+                             for k in range(len(blocks)))
+    assert interrupts >= len(data) // period // max(1, block // period)
+
+
+def test_bare_app_counts_an_underrun_when_the_writer_is_late():
+    app = BareApp(signal(0.1), 64)
+    app.write_period()  # one period queued, the callback wants four
+    out = np.full((256, 2), np.nan, np.float32)
+    assert app.take(out) and app.underruns == 1
+    assert np.array_equal(out[:64] * 32768, app.data[:64].astype(np.float32))
+    assert not out[64:].any() and app.hw == 64
 
 
 def test_signal_has_no_silent_frame():
@@ -103,6 +137,9 @@ def test_realtime_and_timing_on_jack():
     assert 0.6 * rt["callbacks"] <= rt["bare_callbacks"] <= rt["callbacks"]
     assert rt["cpu_ratio_vs_bare_period_blocks"] == pytest.approx(
         rt["cpu"] / rt["bare_cpu_period_blocks"], rel=0.02)
+    assert rt["cpu_ratio_vs_bare_app"] == pytest.approx(rt["cpu"] / rt["bare_app_cpu"],
+                                                        rel=0.02)
+    assert rt["bare_app_xruns"] == sum(p["bare_app_xruns"] for p in rt["pairs"])
     # the stack's playback was paced: the pacer ran the period ends and their bottom halves
     assert rt["pacer_events"] > 0 and rt["bh_at_irq_exit"] > 0
     for who in ("", "bare_"):
@@ -116,11 +153,24 @@ def test_realtime_and_timing_on_jack():
     assert 3000 < doc["timing_ms"] < 5000  # 4 s of audio, drained: plausibility, not a goal
 
 
+def test_bare_app_on_jack_plays_the_whole_file_with_its_threads():
+    if jack.jack_missing():
+        _unavailable(jack.jack_missing())
+    with jack.JackServer("bench-app") as server:
+        r = bench.job("rt-bare-app", server.env, device=server.device, period=256,
+                      seconds=1.0)
+    assert r["frames"] == 48000  # an underrun delays frames, it loses none
+    # a period a server cycle: the interrupt thread woke for (nearly) every one of them
+    assert 0.5 * 48000 / 256 <= r["interrupts"] <= 48000 / 256 + 1
+    assert r["callbacks"] >= 48000 / 256
+
+
 def test_realtime_reports_the_median_pair_and_every_xrun(monkeypatch):
     """Three stack-and-bare pairs back to back (scripted jobs, not timed): the ratio is
     the median pair's, each pair is kept, and xruns add up over all of them."""
     stack_cpu, bare_cpu = iter([0.030, 0.036, 0.020]), iter([0.012, 0.012, 0.016])
     xruns = iter([0, 2, 1])
+    app_cpu = iter([0.015, 0.024, 0.020])
 
     def job(kind, env=None, **kw):
         if kind == "rt-stack":
@@ -129,6 +179,8 @@ def test_realtime_reports_the_median_pair_and_every_xrun(monkeypatch):
                     "xruns": x, "pcm_xruns": x, "card_underflows": 0, "callbacks": 190,
                     "pacer_events": 47, "catch_ups": 0, "bh_at_irq_exit": 47,
                     "bh_on_worker": 0}
+        if kind == "rt-bare-app":
+            return {"cpu_s": next(app_cpu), "wall_s": 1.0, "xruns": 1, "callbacks": 187}
         if kw.get("blocksize"):
             return {"cpu_s": 0.008, "wall_s": 1.0, "xruns": 0, "callbacks": 47}
         cpu = next(bare_cpu) if kw["period"] == 1024 else 0.0
@@ -141,4 +193,8 @@ def test_realtime_reports_the_median_pair_and_every_xrun(monkeypatch):
     assert rt["cpu_ratio_vs_bare"] == 2.5 and rt["cpu"] == 0.030  # the median pair
     assert rt["xruns"] == rt["pcm_xruns"] == 3 and rt["bare_xruns"] == 0
     assert rt["cpu_ratio_vs_bare_period_blocks"] == 3.75  # 3.0% against 0.8%
+    # the bare with an application's threads: from the same (median) pair, xruns summed
+    assert [p["ratio_vs_bare_app"] for p in rt["pairs"]] == [2.0, 1.5, 1.0]
+    assert rt["bare_app_cpu"] == 0.015 and rt["cpu_ratio_vs_bare_app"] == 2.0
+    assert rt["bare_app_xruns"] == 3
     assert rt["xrun_kinds_by_period"] == {64: {"pcm_xruns": 0, "card_underflows": 0}}
