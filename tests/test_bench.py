@@ -160,8 +160,9 @@ def test_bare_app_on_jack_plays_the_whole_file_with_its_threads():
         r = bench.job("rt-bare-app", server.env, device=server.device, period=256,
                       seconds=1.0)
     assert r["frames"] == 48000  # an underrun delays frames, it loses none
-    # a period a server cycle: the interrupt thread woke for (nearly) every one of them
-    assert 0.5 * 48000 / 256 <= r["interrupts"] <= 48000 / 256 + 1
+    # a period a server cycle: the interrupt thread woke for most of them (two that come
+    # while it is still awake make one wake-up), never for more
+    assert 0.25 * 48000 / 256 <= r["interrupts"] <= 48000 / 256 + 1
     assert r["callbacks"] >= 48000 / 256
 
 
