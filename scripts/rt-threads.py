@@ -6,8 +6,12 @@ its own plays ``--seconds`` of noise through the full stack (the bench's ``rt-st
 job) with ``--period``-frame periods, or the bare callback with ``--bare``, sampling
 ``/proc/self/task/*/stat`` every 0.2 s (threads that end are kept at their last sample).
 Prints each thread's CPU in ms per second of wall time, and the job's own figures.
+With ``--calls``, it also counts the stack's function calls per period on each of its
+threads (cProfile around the card callback, the pacer's steps and ``writei``; the
+profiler slows the run, so its CPU figures are not the bench's).
 
     .venv/bin/python scripts/rt-threads.py --period 1024 --seconds 20
+    .venv/bin/python scripts/rt-threads.py --period 1024 --seconds 10 --calls
 """
 
 from __future__ import annotations
@@ -36,8 +40,50 @@ def _ticks() -> dict[int, int]:
     return out
 
 
-def child(device: int, period: int, seconds: float, bare: bool) -> None:
+def _profile_calls() -> dict:
+    """Wrap the card callback, the pacer's step and ``writei`` each in a profiler."""
+    import cProfile
+
+    from pcm.pcm_native import Substream
+    from soc.card import SoundDeviceCard
+    from soc.card_pacer import CardPacer
+
+    def profiled(fn, prof):
+        def wrapped(*a, **kw):
+            prof.enable()
+            try:
+                return fn(*a, **kw)
+            finally:
+                prof.disable()
+
+        return wrapped
+
+    profs = {}
+    for name, cls, attr in (("card callback", SoundDeviceCard, "_tick"),
+                            ("pacer", CardPacer, "_next"), ("writer", Substream, "writei")):
+        profs[name] = cProfile.Profile()
+        setattr(cls, attr, profiled(getattr(cls, attr), profs[name]))
+    return profs
+
+
+def _print_calls(profs: dict, periods: float) -> None:
+    import pstats
+
+    for name, prof in profs.items():
+        stats = pstats.Stats(prof).stats  # (file, line, function) -> (cc, ncalls, ...)
+        calls = sum(v[1] for v in stats.values())
+        py = sum(v[1] for k, v in stats.items() if k[0] != "~")
+        print(f"{name}: {calls / periods:.0f} calls a period, {py / periods:.0f} to Python "
+              "functions; the most called:")
+        for (file, line, fn), v in sorted(stats.items(), key=lambda kv: -kv[1][1])[:8]:
+            where = fn if file == "~" else f"{Path(file).name}:{line} {fn}"
+            print(f"  {v[1] / periods:6.1f}  {where}")
+
+
+def child(device: int, period: int, seconds: float, bare: bool, calls: bool) -> None:
     from demos import bench_worker
+
+    profs = _profile_calls() if calls and not bare else {}
 
     names: dict[int, str] = {threading.main_thread().native_id: "main (writer)"}
     last: dict[int, int] = {}
@@ -68,6 +114,8 @@ def child(device: int, period: int, seconds: float, bare: bool) -> None:
     print(json.dumps(res))
     print(f"process CPU over wall time: {res['cpu_s'] / res['wall_s']:.2%} "
           "(the main thread's figure includes opening and closing the stream)")
+    if profs:
+        _print_calls(profs, seconds * bench_worker.RATE / period)
 
 
 def main() -> int:
@@ -75,10 +123,12 @@ def main() -> int:
     ap.add_argument("--period", type=int, default=1024)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--bare", action="store_true", help="the bare sounddevice callback")
+    ap.add_argument("--calls", action="store_true",
+                    help="count the stack's calls a period on each thread (cProfile)")
     ap.add_argument("--device", type=int, help=argparse.SUPPRESS)  # set for the child
     args = ap.parse_args()
     if args.device is not None:
-        child(args.device, args.period, args.seconds, args.bare)
+        child(args.device, args.period, args.seconds, args.bare, args.calls)
         return 0
     from demos.jack import JackError, JackServer
 
@@ -86,7 +136,8 @@ def main() -> int:
         with JackServer("rt-threads") as server:
             cmd = [sys.executable, __file__, "--device", str(server.device),
                    "--period", str(args.period), "--seconds", str(args.seconds)]
-            return subprocess.run(cmd + (["--bare"] if args.bare else []),
+            cmd += ["--bare"] if args.bare else []
+            return subprocess.run(cmd + (["--calls"] if args.calls else []),
                                   env=server.env).returncode
     except JackError as e:
         print(f"rt-threads: {e}", file=sys.stderr)
