@@ -233,7 +233,7 @@ def rt_bare_app(device: int, period: int, seconds: float) -> dict:
     room = threading.Condition()  # the writer sleeps on it, as on the clock's condition
     irq = threading.Event()  # the callback kicks the interrupt thread, as the pacer
     done = threading.Event()
-    state = {"underflows": 0, "callbacks": 0, "wakes": 0}
+    state = {"underflows": 0, "callbacks": 0, "interrupts": 0}
 
     def callback(outdata, frames, t, status) -> None:
         if status.output_underflow:
@@ -248,14 +248,14 @@ def rt_bare_app(device: int, period: int, seconds: float) -> dict:
         while not done.is_set():
             if irq.wait(0.05):
                 irq.clear()
-                state["wakes"] += 1
+                state["interrupts"] += 1
                 with room:
                     room.notify_all()
 
-    def writer() -> None:
-        while app.appl < total and not done.is_set():
-            if not app.write_period():
-                with room:
+    def writer() -> None:  # full ring: sleep, checking under the lock the notify takes
+        with room:
+            while app.appl < total and not done.is_set():
+                if not app.write_period():
                     room.wait(0.05)
 
     wall, cpu = time.monotonic(), time.process_time()
@@ -273,7 +273,7 @@ def rt_bare_app(device: int, period: int, seconds: float) -> dict:
     wall, cpu = time.monotonic() - wall, time.process_time() - cpu
     return {"wall_s": wall, "cpu_s": cpu, "xruns": state["underflows"] + app.underruns,
             "underruns": app.underruns, "frames": app.hw, "callbacks": state["callbacks"],
-            "interrupts": state["wakes"]}
+            "interrupts": state["interrupts"]}
 
 
 def timing(device: int, seconds: int = 4) -> dict:
