@@ -94,6 +94,7 @@ def test_offline_and_dmatest_parts(tmp_path, capsys):
         assert abs(periods - (96000 // r["period_size"] + 1)) <= 2
         assert r["x_realtime"] == pytest.approx(2.0 / r["seconds"], rel=0.01)
         assert r["floor_ratio"] == pytest.approx(r["seconds"] / r["floor_seconds"], rel=0.02)
+        assert len(r["stack_runs_s"]) == 3 and r["seconds"] == min(r["stack_runs_s"])
     assert doc["dmatest"]["tests"] == 300 and doc["dmatest"]["kbps"] > 0
     assert "realtime" not in doc
     out = capsys.readouterr()
