@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from soc.clock import RealtimeClock, VirtualClock
 from soc.irq import MAX_SOFTIRQ_RESTART, RealtimeCpu, irq_exit, run_softirqs_here
 
@@ -61,8 +63,15 @@ def _wait_for(cond, timeout_s: float = 2.0) -> bool:
     return cond()
 
 
-def test_a_thread_that_asked_runs_its_bottom_halves_itself_at_irq_exit():
+@pytest.fixture
+def cpu():
+    """A real-time CPU (its bottom-half worker running), shut down after the test."""
     cpu = RealtimeCpu(RealtimeClock())
+    yield cpu
+    cpu.shutdown()
+
+
+def test_a_thread_that_asked_runs_its_bottom_halves_itself_at_irq_exit(cpu):
     ran: list[str] = []
     before_exit: list[list[str]] = []
 
@@ -72,17 +81,13 @@ def test_a_thread_that_asked_runs_its_bottom_halves_itself_at_irq_exit():
         before_exit.append(list(ran))
         irq_exit()
 
-    try:
-        _on_thread(interrupted_cpu)
-        assert before_exit == [[]]  # raised in the top half, run only at irq_exit
-        assert ran == ["irq-cpu"]
-        assert cpu.runs == {"irq_exit": 1, "worker": 0}
-    finally:
-        cpu.shutdown()
+    _on_thread(interrupted_cpu)
+    assert before_exit == [[]]  # raised in the top half, run only at irq_exit
+    assert ran == ["irq-cpu"]
+    assert cpu.runs == {"irq_exit": 1, "worker": 0}
 
 
-def test_with_injected_latency_or_from_another_thread_the_worker_runs_them():
-    cpu = RealtimeCpu(RealtimeClock())
+def test_with_injected_latency_or_from_another_thread_the_worker_runs_them(cpu):
     ran: list[str] = []
 
     def record() -> None:
@@ -94,19 +99,15 @@ def test_with_injected_latency_or_from_another_thread_the_worker_runs_them():
         cpu.defer(record)
         irq_exit()
 
-    try:
-        _on_thread(latency)
-        cpu.bh_latency_ns = 0
-        cpu.defer(record)  # this thread never asked
-        assert _wait_for(lambda: len(ran) == 2)
-        assert ran == ["cpu-bh", "cpu-bh"]
-        assert cpu.runs == {"irq_exit": 0, "worker": 2}
-    finally:
-        cpu.shutdown()
+    _on_thread(latency)
+    cpu.bh_latency_ns = 0
+    cpu.defer(record)  # this thread never asked
+    assert _wait_for(lambda: len(ran) == 2)
+    assert ran == ["cpu-bh", "cpu-bh"]
+    assert cpu.runs == {"irq_exit": 0, "worker": 2}
 
 
-def test_a_cancelled_bottom_half_does_not_run_at_irq_exit():
-    cpu = RealtimeCpu(RealtimeClock())
+def test_a_cancelled_bottom_half_does_not_run_at_irq_exit(cpu):
     ran: list[int] = []
 
     def killed_before_exit() -> None:
@@ -114,15 +115,11 @@ def test_a_cancelled_bottom_half_does_not_run_at_irq_exit():
         cpu.cancel(cpu.defer(lambda: ran.append(1)))
         irq_exit()
 
-    try:
-        _on_thread(killed_before_exit)
-        assert ran == [] and cpu.runs == {"irq_exit": 0, "worker": 0}
-    finally:
-        cpu.shutdown()
+    _on_thread(killed_before_exit)
+    assert ran == [] and cpu.runs == {"irq_exit": 0, "worker": 0}
 
 
-def test_bottom_halves_that_keep_raising_more_go_to_the_worker_after_the_restarts():
-    cpu = RealtimeCpu(RealtimeClock())
+def test_bottom_halves_that_keep_raising_more_go_to_the_worker_after_the_restarts(cpu):
     where: list[str] = []
 
     def again() -> None:
@@ -135,11 +132,8 @@ def test_bottom_halves_that_keep_raising_more_go_to_the_worker_after_the_restart
         cpu.defer(again)
         irq_exit()
 
-    try:
-        _on_thread(storm)
-        assert _wait_for(lambda: len(where) == MAX_SOFTIRQ_RESTART + 5)
-        assert where[:MAX_SOFTIRQ_RESTART] == ["irq-cpu"] * MAX_SOFTIRQ_RESTART
-        assert set(where[MAX_SOFTIRQ_RESTART:]) == {"cpu-bh"}
-        assert cpu.runs == {"irq_exit": MAX_SOFTIRQ_RESTART, "worker": 5}
-    finally:
-        cpu.shutdown()
+    _on_thread(storm)
+    assert _wait_for(lambda: len(where) == MAX_SOFTIRQ_RESTART + 5)
+    assert where[:MAX_SOFTIRQ_RESTART] == ["irq-cpu"] * MAX_SOFTIRQ_RESTART
+    assert set(where[MAX_SOFTIRQ_RESTART:]) == {"cpu-bh"}
+    assert cpu.runs == {"irq_exit": MAX_SOFTIRQ_RESTART, "worker": 5}
