@@ -355,7 +355,7 @@ class Substream:
     def delay(self) -> int:
         """``snd_pcm_delay``: frames until a frame written now is heard (playback), or
         since a frame now readable was sampled (capture); includes the driver's delay
-        (DMA in flight, FIFO, the card's latency)."""
+        (``runtime.delay``: here the DAIs', the I2S FIFO and the card's latency)."""
         self.hwsync()
         return self._calc_delay()
 

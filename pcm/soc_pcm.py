@@ -218,14 +218,14 @@ class SocPcmRuntime:
             self.link.platform.trigger(ss, cmd)
 
     def pointer(self, ss: Substream) -> int:
-        """The platform's position; runtime.delay gains the DAIs' delays
-        (``soc_pcm_pointer`` adding ``snd_soc_pcm_dai_delay``)."""
-        rt = ss.runtime
-        assert rt is not None
-        rt.delay = 0
+        """``soc_pcm_pointer``: the platform's position, then ``runtime.delay`` = the CPU
+        DAI's delay + the codec DAI's (``snd_soc_pcm_dai_delay``; no component here has a
+        ``delay`` op). As in mainline, this replaces what the platform's pointer put in
+        ``delay`` (the generic dmaengine PCM's in-flight bytes, which the PL08x never
+        reports); kernels before the component delay op added the two."""
         pos = self.link.platform.pointer(ss)
-        for dai in self._dais():
-            rt.delay += dai.call("delay", ss) or 0
+        cpu, codec = self.link.cpu, self.link.codec
+        ss.runtime.delay = (cpu.call("delay", ss) or 0) + (codec.call("delay", ss) or 0)
         return pos
 
     def sync_stop(self, ss: Substream) -> None:

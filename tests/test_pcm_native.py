@@ -291,6 +291,29 @@ def test_delay_counts_queued_frames_and_the_fifo(card):
     pcm.close()
 
 
+def test_soc_pointer_takes_the_delay_from_the_dais_alone(card, monkeypatch):
+    """``soc_pcm_pointer`` sets runtime.delay to the CPU DAI's delay + the codec DAI's:
+    whatever the platform's pointer put there (the dmaengine PCM's in-flight bytes) is
+    replaced, as in mainline."""
+    pcm = _open()
+    pcm.prepare()
+    pcm.writei(_frames(4096))
+    card.soc.clock.run_for(10_000_000)
+    platform = pcm.substream.ops.link.platform
+    platform_pointer = platform.pointer
+
+    def pointer(ss):
+        pos = platform_pointer(ss)
+        ss.runtime.delay = 1000  # a provider reporting bytes in flight
+        return pos
+
+    monkeypatch.setattr(platform, "pointer", pointer)
+    d = pcm.delay()
+    fifo = card.soc.bus.read32(0x1014_0000 + 0x1EC)
+    assert fifo > 0 and d == pcm.runtime.hw_avail() + fifo
+    pcm.close()
+
+
 def test_dumps_name_the_setup(card):
     from pcm import proc
 
