@@ -319,7 +319,8 @@ class Substream:
             self._stop(PcmState.SETUP)
 
     def _running(self) -> bool:
-        rt = self._rt()
+        """Called with the runtime there (every caller has checked it)."""
+        rt = self.runtime
         return rt.state == PcmState.RUNNING or (
             rt.state == PcmState.DRAINING and self.is_playback)
 
@@ -662,7 +663,10 @@ class Substream:
                                "timed out (DMA or IRQ trouble?)")
 
     def _check_accessible(self) -> None:
-        rt = self._rt()
+        """``pcm_accessible_state``: raise the errno of a state that cannot transfer."""
+        rt = self.runtime
+        if rt is None:
+            raise PcmError(errno.EBADFD, f"{self.name}: not open")
         s = rt.state
         if s in (PcmState.PREPARED, PcmState.RUNNING, PcmState.PAUSED):
             return

@@ -86,6 +86,10 @@ class PcmRuntime:
             self.avail_min = self.period_size
         if self.stop_threshold == 0:
             self.stop_threshold = self.buffer_size
+        # the direction is fixed for the runtime's life: bind its avail once (it is read
+        # several times a period, as snd_pcm_avail() is)
+        playback = self.stream == PcmStream.PLAYBACK
+        self.avail = self.playback_avail if playback else self.capture_avail
 
     def playback_avail(self) -> int:
         """Frames the application may write: ``hw_ptr + buffer_size - appl_ptr``, wrapped."""
@@ -104,6 +108,7 @@ class PcmRuntime:
         return avail
 
     def avail(self) -> int:
+        """``snd_pcm_avail``: the direction's avail (bound per instance at creation)."""
         if self.stream == PcmStream.PLAYBACK:
             return self.playback_avail()
         return self.capture_avail()

@@ -86,9 +86,10 @@ FLOW_M2M, FLOW_M2P, FLOW_P2M, FLOW_P2P = 0, 1, 2, 3
 
 def width_of(code: int) -> int:
     """Bytes per beat for a SWidth/DWidth code; BusError-free: reserved codes raise."""
-    if code >= len(WIDTHS):
-        raise ValueError(f"reserved width code {code}")
-    return WIDTHS[code]
+    try:
+        return WIDTHS[code]  # codes are 3-bit fields, never negative
+    except IndexError:
+        raise ValueError(f"reserved width code {code}") from None
 
 
 @dataclass
