@@ -168,15 +168,19 @@ class DwI2s:
         return bool(self.reg(IER) & 1)
 
     def _latch(self) -> None:
-        """Decode the enables, channel counts and word lengths after each register write,
-        so that the clock's steps read attributes (``tx_on``, ``rx_on``, ``tx_channels``,
-        ``rx_channels``) instead of decoding registers every time."""
+        """Decode the enables, channel counts, word lengths and the TX frame size and
+        trigger after each register write, so that the clock's steps read attributes
+        (``tx_on``, ``rx_on``, ``tx_channels``, ``rx_channels``, ``_tx_fb``) instead of
+        decoding registers every time."""
         clocked = self.enabled and bool(self.reg(CER) & 1)
         self.tx_on = clocked and bool(self.reg(ITER) & 1)
         self.rx_on = clocked and bool(self.reg(IRER) & 1)
         self.tx_channels = max(1, min(8, self.reg(TXCHN) or 2))
         self.rx_channels = max(1, min(8, self.reg(RXCHN) or 2))
         self._bits = {cr: WLEN_BITS.get(self.reg(cr) & 7) for cr in (TCR, RCR)}
+        tx_bits = self._bits[TCR]
+        self._tx_fb = self.tx_channels * self.slot_bytes(tx_bits) if tx_bits else 0
+        self._tx_trig = self.reg(TFCR) & 0xF  # in frames
 
     def _wlen(self, cr: int) -> int:
         bits = self._bits[cr]
@@ -195,7 +199,7 @@ class DwI2s:
 
     def mmio_read(self, off: int) -> int:
         if off == TXFLR:  # first: the PCM's delay reads it twice a period
-            return self.tx.level // (self.tx_channels * self.slot_bytes(self._bits[TCR] or 16))
+            return self.tx.level // (self._tx_fb or 2 * self.tx_channels)
         if off == COMP_TYPE:
             return COMP_TYPE_DW_I2S
         if off == COMP_VERSION:
@@ -265,11 +269,11 @@ class DwI2s:
 
     def _tx_geometry(self) -> tuple[int, int, int]:
         """(frame bytes, burst bytes, trigger level in bytes) for TX."""
-        slot = self.slot_bytes(self._wlen(TCR))
-        fb = self.tx_channels * slot
-        bb = self._burst(True, slot)
-        depth = self.fifo_depth * fb
-        trig = min((self.reg(TFCR) & 0xF) * fb, depth - bb)  # a burst must fit
+        fb = self._tx_fb
+        if not fb:
+            self._wlen(TCR)  # the word length is not programmed: raises ValueError
+        bb = self._burst(True, fb // self.tx_channels)
+        trig = min(self._tx_trig * fb, self.fifo_depth * fb - bb)  # a burst must fit
         return fb, bb, max(trig, 0)
 
     def _tx_want(self, n: int) -> int:
@@ -357,8 +361,7 @@ class DwI2s:
             self._shift_in(n)
 
     def _shift_out(self, n: int) -> None:
-        bits = self._wlen(TCR)
-        fb = self.tx_channels * self.slot_bytes(bits)
+        bits, fb = self._wlen(TCR), self._tx_fb
         self._service_tx(n)
         data = self.tx.data
         take = min(data.size // fb, n)
