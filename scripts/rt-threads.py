@@ -8,10 +8,16 @@ job) with ``--period``-frame periods, or the bare callback with ``--bare``, samp
 Prints each thread's CPU in ms per second of wall time, and the job's own figures.
 With ``--calls``, it also counts the stack's function calls per period on each of its
 threads (cProfile around the card callback, the pacer's steps and ``writei``; the
-profiler slows the run, so its CPU figures are not the bench's).
+profiler slows the run, so its CPU figures are not the bench's). With ``--phases``, the
+CPU time of each step of a period in real time, in microseconds a call: the pacer's
+hardware step to the event (the top half included), the bottom halves it runs at
+``irq_exit``, the rest of the pacer's ``_next``, and the writer's ``writei``; set them
+beside the offline bench's microseconds a period to see what the sleeps between periods
+cost the same code.
 
     .venv/bin/python scripts/rt-threads.py --period 1024 --seconds 20
     .venv/bin/python scripts/rt-threads.py --period 1024 --seconds 10 --calls
+    .venv/bin/python scripts/rt-threads.py --period 1024 --seconds 20 --phases
 """
 
 from __future__ import annotations
@@ -66,6 +72,42 @@ def _profile_calls() -> dict:
     return profs
 
 
+def _time_phases() -> dict[str, list[int]]:
+    """Wrap the pacer's step, its ``irq_exit`` and ``_next``, and ``writei`` each in a
+    counter of calls and thread CPU nanoseconds."""
+    from pcm.pcm_native import Substream
+    from soc import card_pacer
+    from soc.card_pacer import CardPacer
+    from soc.clock import RealtimeClock
+
+    phases: dict[str, list[int]] = {}
+
+    def timed(fn, name: str):
+        cell = phases[name] = [0, 0]
+
+        def wrapped(*a, **kw):
+            t = time.thread_time_ns()
+            try:
+                return fn(*a, **kw)
+            finally:
+                cell[0] += 1
+                cell[1] += time.thread_time_ns() - t
+
+        return wrapped
+
+    RealtimeClock.step = timed(RealtimeClock.step, "pacer: hardware step to the event")
+    card_pacer.irq_exit = timed(card_pacer.irq_exit, "pacer: bottom halves at irq_exit")
+    CardPacer._next = timed(CardPacer._next, "pacer: _next (the two above included)")
+    Substream.writei = timed(Substream.writei, "writer: writei")
+    return phases
+
+
+def _print_phases(phases: dict[str, list[int]]) -> None:
+    print("CPU a call, by step of the period:")
+    for name, (n, ns) in phases.items():
+        print(f"  {name:40} {ns / max(n, 1) / 1000:7.1f} us x {n}")
+
+
 def _print_calls(profs: dict, periods: float) -> None:
     import pstats
 
@@ -80,10 +122,12 @@ def _print_calls(profs: dict, periods: float) -> None:
             print(f"  {v[1] / periods:6.1f}  {where}")
 
 
-def child(device: int, period: int, seconds: float, bare: bool, calls: bool) -> None:
+def child(device: int, period: int, seconds: float, bare: bool, calls: bool,
+          phases: bool) -> None:
     from demos import bench_worker
 
     profs = _profile_calls() if calls and not bare else {}
+    timed = _time_phases() if phases and not bare else {}
 
     names: dict[int, str] = {threading.main_thread().native_id: "main (writer)"}
     last: dict[int, int] = {}
@@ -116,6 +160,8 @@ def child(device: int, period: int, seconds: float, bare: bool, calls: bool) -> 
           "(the main thread's figure includes opening and closing the stream)")
     if profs:
         _print_calls(profs, seconds * bench_worker.RATE / period)
+    if timed:
+        _print_phases(timed)
 
 
 def main() -> int:
@@ -125,10 +171,14 @@ def main() -> int:
     ap.add_argument("--bare", action="store_true", help="the bare sounddevice callback")
     ap.add_argument("--calls", action="store_true",
                     help="count the stack's calls a period on each thread (cProfile)")
+    ap.add_argument("--phases", action="store_true",
+                    help="CPU a call of the pacer's step, bottom halves and writei")
     ap.add_argument("--device", type=int, help=argparse.SUPPRESS)  # set for the child
     args = ap.parse_args()
+    if args.calls and args.phases:
+        ap.error("--calls and --phases each slow the other's figures: pick one")
     if args.device is not None:
-        child(args.device, args.period, args.seconds, args.bare, args.calls)
+        child(args.device, args.period, args.seconds, args.bare, args.calls, args.phases)
         return 0
     from demos.jack import JackError, JackServer
 
@@ -137,8 +187,9 @@ def main() -> int:
             cmd = [sys.executable, __file__, "--device", str(server.device),
                    "--period", str(args.period), "--seconds", str(args.seconds)]
             cmd += ["--bare"] if args.bare else []
-            return subprocess.run(cmd + (["--calls"] if args.calls else []),
-                                  env=server.env).returncode
+            cmd += ["--calls"] if args.calls else []
+            cmd += ["--phases"] if args.phases else []
+            return subprocess.run(cmd, env=server.env).returncode
     except JackError as e:
         print(f"rt-threads: {e}", file=sys.stderr)
         return 1
