@@ -9,6 +9,7 @@ long as it stays below the integer limit (LONG_MAX on a 64-bit kernel), so that
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -78,6 +79,9 @@ class PcmRuntime:
     trigger_tstamp_ns: int = 0
     hw_ptr_jiffies: int = 0  # when hw_ptr last moved (the double-interrupt check)
     hw_ptr_buffer_jiffies: int = 0
+    # ``snd_pcm_avail``: playback_avail or capture_avail, bound once in __post_init__ (the
+    # direction is fixed for the runtime's life, and avail is read several times a period)
+    avail: Callable[[], int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.boundary == 0:
@@ -86,8 +90,6 @@ class PcmRuntime:
             self.avail_min = self.period_size
         if self.stop_threshold == 0:
             self.stop_threshold = self.buffer_size
-        # the direction is fixed for the runtime's life: bind its avail once (it is read
-        # several times a period, as snd_pcm_avail() is)
         playback = self.stream == PcmStream.PLAYBACK
         self.avail = self.playback_avail if playback else self.capture_avail
 
@@ -106,12 +108,6 @@ class PcmRuntime:
         if avail < 0:
             avail += self.boundary
         return avail
-
-    def avail(self) -> int:
-        """``snd_pcm_avail``: the direction's avail (bound per instance at creation)."""
-        if self.stream == PcmStream.PLAYBACK:
-            return self.playback_avail()
-        return self.capture_avail()
 
     def hw_avail(self) -> int:
         """Frames queued for the hardware (playback) or room left (capture)."""
