@@ -148,6 +148,7 @@ class Pl080:
         self.name = name
         self.base = base
         self.channels = [Pl080Channel() for _ in range(channels)]
+        self._ch_end = CH_BASE + CH_STRIDE * channels  # end of the channel register banks
         self.request_lines = request_lines
         self.bytes_per_us = bytes_per_us
         self.config = 0
@@ -167,14 +168,16 @@ class Pl080:
         # runs memory to memory, worked out once and dropped whenever a CONFIG changes.
         self._routes: dict[tuple[int, bool], tuple[int, Pl080Channel] | None] = {}
         self._m2m_now: list[tuple[int, Pl080Channel]] | None = None
-        self._masks: dict[int, int] = {}
+        # The channels whose CONFIG has ITC / IE set, as bit masks (None: to work out).
+        self._itc_mask: int | None = None
+        self._ie_mask: int | None = None
         bus.add_mmio(name, base, 0x1000, self)
         clock.add_agent(self)
 
     # -- the register interface --
 
     def mmio_read(self, off: int) -> int:
-        if off >= CH_BASE and off < CH_BASE + CH_STRIDE * len(self.channels):
+        if CH_BASE <= off < self._ch_end:
             ch = self.channels[(off - CH_BASE) // CH_STRIDE]
             reg = (off - CH_BASE) % CH_STRIDE
             if reg == CH_LLI:
@@ -210,7 +213,7 @@ class Pl080:
         return 0
 
     def mmio_write(self, off: int, value: int) -> None:
-        if off >= CH_BASE and off < CH_BASE + CH_STRIDE * len(self.channels):
+        if CH_BASE <= off < self._ch_end:
             n = (off - CH_BASE) // CH_STRIDE
             ch = self.channels[n]
             reg = (off - CH_BASE) % CH_STRIDE
@@ -254,20 +257,19 @@ class Pl080:
 
     def _mask(self, bit: int) -> int:
         """The channels whose CONFIG has ``bit`` set (ITC or IE), as a bit mask."""
-        mask = self._masks.get(bit)
-        if mask is None:
-            mask = 0
-            for i, c in enumerate(self.channels):
-                if c.config & bit:
-                    mask |= 1 << i
-            self._masks[bit] = mask
-        return mask
+        return sum(1 << i for i, c in enumerate(self.channels) if c.config & bit)
 
     def _tc_status(self) -> int:
-        return self.raw_tc & self._mask(CFG_ITC)
+        mask = self._itc_mask
+        if mask is None:
+            mask = self._itc_mask = self._mask(CFG_ITC)
+        return self.raw_tc & mask
 
     def _err_status(self) -> int:
-        return self.raw_err & self._mask(CFG_IE)
+        mask = self._ie_mask
+        if mask is None:
+            mask = self._ie_mask = self._mask(CFG_IE)
+        return self.raw_err & mask
 
     def _update_irq(self) -> None:
         self.irqc.set_level(self.irq, bool(self._tc_status() | self._err_status()))
@@ -277,7 +279,7 @@ class Pl080:
     def _config_changed(self) -> None:
         self._routes.clear()
         self._m2m_now = None
-        self._masks.clear()
+        self._itc_mask = self._ie_mask = None
 
     def _fault(self, n: int, ch: Pl080Channel) -> None:
         ch.config &= ~CFG_E
