@@ -13,7 +13,9 @@ after ``settle_ms`` (300 ms) of card time, so the stream starts on a settled car
 Two things a user of the demonstrator wants are added at this seam:
 
 - the tap: every frame the serializer shifted out to the card, kept in memory
-  (``tapped()``), which is how ``play --tap`` saves exactly what reached the card;
+  (``tapped()``), which is how ``play --tap`` saves exactly what reached the card. Line
+  values of words up to 16 bits are kept as int16, which holds them exactly: half the
+  memory, and half the fresh pages a long stream touches;
 - the virtual card's loop: with ``loop=True`` what the virtual card plays comes back as
   its capture input ``loop_delay`` frames later, so that ``loopback`` works without a
   sound device.
@@ -145,9 +147,11 @@ class Endpoint:
                 raise TimeoutError(f"{self.describe()}: no clock from the card within 10 s")
 
     def _tx_tap(self, sink: Callable[[np.ndarray], None] | None):
+        keep = np.int16 if self.config is not None and self.config[2] <= 16 else np.int32
+
         def tx(frames: np.ndarray) -> None:
             if self.tap:
-                self._tap.append(frames.copy())
+                self._tap.append(frames.astype(keep))  # a copy, so a sink cannot change it
             if self.loop:
                 self._loop.append(frames.copy())
             if sink is not None:
@@ -184,4 +188,4 @@ class Endpoint:
         ch = self.config[1] if self.config else 2
         if not self._tap:
             return np.zeros((0, ch), np.int32)
-        return np.concatenate(self._tap)
+        return np.concatenate(self._tap, dtype=np.int32)

@@ -327,3 +327,21 @@ def test_dumps_name_the_setup(card):
     assert proc.status_text(pcm.substream).startswith("state: RUNNING")
     assert "stop_threshold: 4096" in proc.sw_params_text(pcm.substream)
     pcm.close()
+
+
+@pytest.mark.parametrize("fmt, dtype, bits", [("S16_LE", "<i2", 16), ("S24_LE", "<i4", 24)])
+def test_tap_keeps_each_word_length_exactly(card, fmt, dtype, bits):
+    """The tap keeps words up to 16 bits in int16 and wider ones in int32; either way
+    ``tapped()`` gives back the line values exactly, the extremes included."""
+    pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
+    pcm.set_params(fmt, 2, 48000, period_size=1024, periods=4)
+    pcm.prepare()
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    data = np.random.default_rng(7).integers(lo, hi + 1, (5000, 2)).astype(dtype)
+    data[:2] = [[lo, hi], [hi, lo]]
+    pcm.writei(data)
+    pcm.drain()
+    tap = card.soc.hw["codec0"].tapped()
+    assert tap.dtype == np.int32
+    assert np.array_equal(tap[:5000], data.astype(np.int32))
+    pcm.close()
