@@ -451,6 +451,13 @@ class Pl08x:
         thread moves the hardware a whole callback at a time (milliseconds under load),
         so the reads hold the hardware lock: they see one instant, as on silicon.
         Without it the position came out a period off and the PCM took it for a wrap.
+
+        Stated departure, in a cyclic ring's last LLI: mainline walks the LLIs from the
+        one the next-LLI register names, adding each, until one whose ``next`` does not
+        point forward. There the register names the first LLI, so the walk adds the
+        whole ring to the count: the residue exceeds the buffer, and
+        ``snd_dmaengine_pcm_pointer`` reads position 0 for that period (a period early).
+        The model stops where the ring wraps, so the position is exact in every period.
         """
         phy = plchan.phychan
         if phy is None:
