@@ -13,7 +13,8 @@ from pcm import params as hp
 from pcm.errors import ParamError, PcmError
 from pcm.pcm_native import SwParams
 from pcm.runtime import PcmState, PcmStream
-from soc.board import make_audio_board
+from soc.board import I2S_BASE, make_audio_board
+from soc.dw_i2s import TXFLR
 
 S = PcmState
 
@@ -284,7 +285,7 @@ def test_delay_counts_queued_frames_and_the_fifo(card):
     card.soc.clock.run_for(10_000_000)
     rt = pcm.runtime
     d = pcm.delay()
-    fifo = card.soc.bus.read32(0x1014_0000 + 0x1EC)
+    fifo = card.soc.bus.read32(I2S_BASE + TXFLR)
     assert d == rt.hw_avail() + fifo and fifo > 0
     st = pcm.status()
     assert st.state == S.RUNNING and st.hw_ptr == rt.hw_ptr and st.appl_ptr == 4096
@@ -309,7 +310,7 @@ def test_soc_pointer_takes_the_delay_from_the_dais_alone(card, monkeypatch):
 
     monkeypatch.setattr(platform, "pointer", pointer)
     d = pcm.delay()
-    fifo = card.soc.bus.read32(0x1014_0000 + 0x1EC)
+    fifo = card.soc.bus.read32(I2S_BASE + TXFLR)
     assert fifo > 0 and d == pcm.runtime.hw_avail() + fifo
     pcm.close()
 
