@@ -40,11 +40,15 @@ def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
     pcm = alsa.open_pcm("default", PcmStream.CAPTURE)
     chunks: list[np.ndarray] = []
     result: dict = {"file": path, "frames": 0, "overruns": 0, "stopped_by": "duration"}
-    old = signal.signal(signal.SIGTERM, _raise_terminated)
     fmt, rate = args.format or "S16_LE", args.rate or 48000
-    try:
+    try:  # as arecord, the file is made once the hardware took the parameters
         pcm.set_params(fmt, args.channels or 2, rate, args.period_size, args.buffer_size,
                        args.periods)
+    except BaseException:
+        pcm.close()
+        raise
+    old = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
         if args.verbose:
             say(pcm.dump_setup().rstrip())
         rt = pcm.runtime

@@ -50,7 +50,8 @@ def play_one(sess: Session, wav: Wav, name: str, args: Any, say) -> dict:
         want_fmt = args.format or wav.format
         want_ch = args.channels or wav.channels
         want_rate = args.rate or wav.rate
-        p = plan(space, want_fmt, want_ch, want_rate, (wav.format, wav.channels, wav.rate))
+        p = plan(space, want_fmt, want_ch, want_rate, (wav.format, wav.channels, wav.rate),
+                 pcm.rate_near)
         data = convert(wav.frames, wav.format, wav.rate, p)
         if p.notes:
             say(f"plug: {'; '.join(p.notes)}")

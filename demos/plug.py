@@ -8,11 +8,12 @@ user space, before ``writei``. The conversions are exact where they can be:
 - channels: a mono file is copied to every hardware channel; extra file channels are
   dropped, missing ones are silent;
 - rate: ``scipy.signal.resample_poly`` by the reduced ratio, to the hardware rate
-  nearest the file's.
+  nearest the one wanted (``snd_pcm_hw_params_set_rate_near``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import gcd
 
@@ -21,9 +22,9 @@ import numpy as np
 from pcm import params as hp
 from pcm.formats import FORMATS
 
-WIDEN = {"U8": ["S16_LE", "S24_LE", "S32_LE"], "FLOAT_LE": ["S32_LE", "S24_LE", "S16_LE"],
-         "S16_LE": ["S24_LE", "S32_LE"], "S24_LE": ["S32_LE", "S16_LE"],
-         "S32_LE": ["S24_LE", "S16_LE"]}
+WIDEN = {"U8": ["S16_LE", "S24_LE", "S32_LE"], "S8": ["S16_LE", "S24_LE", "S32_LE"],
+         "FLOAT_LE": ["S32_LE", "S24_LE", "S16_LE"], "S16_LE": ["S24_LE", "S32_LE"],
+         "S24_LE": ["S32_LE", "S16_LE"], "S32_LE": ["S24_LE", "S16_LE"]}
 SHIFT = {"S16_LE": 16, "S24_LE": 8, "S32_LE": 0}  # left shift to a 32-bit word
 
 
@@ -36,18 +37,32 @@ class PlugPlan:
 
 
 def plan(space: hp.HwParams, fmt: str, channels: int, rate: int,
-         source: tuple[str, int, int] | None = None) -> PlugPlan:
+         source: tuple[str, int, int] | None = None,
+         rate_near: Callable[[str, int, int], int] | None = None) -> PlugPlan:
     """The hardware configuration nearest the one wanted, from the refined ``space``;
-    the notes say how the ``source`` (the file's format, channels, rate) gets there."""
+    the notes say how the ``source`` (the file's format, channels, rate) gets there, and
+    which asked value the hardware does not have (as aplay warns "rate is not
+    accurate"). ``rate_near(format, channels, rate)`` is the hardware's nearest rate
+    (:meth:`pcm.alsa.Pcm.rate_near`); without it the rate is clamped to the space's
+    range, which is exact only for hardware that takes every rate in it."""
     names = {n: f for n, f in FORMATS.items() if f.number in space.masks["FORMAT"]}
     out_fmt = fmt
     if fmt not in names:
         out_fmt = next((f for f in WIDEN.get(fmt, []) if f in names), None) or next(iter(names))
     ch, r = space["CHANNELS"], space["RATE"]
     out_ch = min(max(channels, ch.min), ch.max)
-    out_rate = min(max(rate, r.min), r.max)
+    if rate_near is not None:
+        out_rate = rate_near(out_fmt, out_ch, rate)
+    else:
+        out_rate = min(max(rate, r.min), r.max)
     src_fmt, src_ch, src_rate = source or (fmt, channels, rate)
     notes = []
+    if fmt not in (out_fmt, src_fmt):
+        notes.append(f"{fmt} asked, the hardware has no {fmt}")
+    if channels not in (out_ch, src_ch):
+        notes.append(f"{channels} channels asked, the hardware takes {ch.min} to {ch.max}")
+    if rate not in (out_rate, src_rate):
+        notes.append(f"{rate} Hz asked, the hardware's nearest rate is {out_rate} Hz")
     if out_fmt != src_fmt:
         notes.append(f"format {src_fmt} -> {out_fmt}")
     if out_ch != src_ch:

@@ -222,7 +222,7 @@ class Stress:
         try:
             space = play.hw_params_any()
             p = plan(space, a.format or w.format, a.channels or w.channels, a.rate or w.rate,
-                     (w.format, w.channels, w.rate))
+                     (w.format, w.channels, w.rate), play.rate_near)
             data = convert(w.frames, w.format, w.rate, p)
             play.set_params(p.format, p.channels, p.rate, a.period_size, a.buffer_size,
                             a.periods)

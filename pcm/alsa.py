@@ -74,7 +74,14 @@ class Pcm:
         p.set_mask("FORMAT", {number})
         p.set_minmax("CHANNELS", channels, channels)
         p.set_minmax("RATE", rate, rate)
-        p = self.substream.hw_refine(p)
+        try:
+            p = self.substream.hw_refine(p)
+        except ParamError as e:
+            if e.param != "RATE":
+                raise
+            near = self.rate_near(fmt, channels, rate)
+            raise ParamError("RATE", f"hw_params: RATE {rate} cannot be met (the nearest "
+                             f"rate the hardware takes: {near})") from None
         if period_size is not None:
             p.set_minmax("PERIOD_SIZE", period_size, period_size)
             p = self.substream.hw_refine(p)
@@ -96,19 +103,36 @@ class Pcm:
         return self.substream.hw_params(p)
 
     def _set_near(self, p: hp.HwParams, name: str, value: int) -> hp.HwParams:
-        """``snd_pcm_hw_param_set_near``: the allowed value nearest ``value``."""
-        i = p[name]
-        lo, hi = i.min + i.openmin, i.max - i.openmax
-        best = min(max(value, lo), hi)
-        for cand in sorted(range(max(lo, best - 64), min(hi, best + 64) + 1),
-                           key=lambda v: (abs(v - best), v)):
+        """``snd_pcm_hw_param_set_near``: the allowed value nearest ``value``, found as
+        alsa-lib finds it. The space cut to values at or above ``value`` and refined gives
+        the first allowed one above, cut to values at or below it the last one below;
+        the nearer is kept, the one above on a tie. The value is then set exactly, so
+        that the parameters derived from it are whole. ``p`` as it was when neither side
+        has a value."""
+        sides = []
+        for lo, hi, pick in ((value, hp.UINT_MAX, hp.Interval.refine_first),
+                             (0, value, hp.Interval.refine_last)):
             q = p.copy()
             try:
-                q.set_minmax(name, cand, cand)
-                return self.substream.hw_refine(q)
+                q.set_minmax(name, lo, hi)
+                side = self.substream.hw_refine(q)[name]
+                pick(side)
+                v = side.value()
+                q = p.copy()
+                q.set_minmax(name, v, v)
+                sides.append((abs(v - value), self.substream.hw_refine(q)))
             except ParamError:
                 continue
-        return p
+        return min(sides, key=lambda side: side[0])[1] if sides else p
+
+    def rate_near(self, fmt: str, channels: int, rate: int) -> int:
+        """``snd_pcm_hw_params_set_rate_near`` on a copy: the rate nearest ``rate`` that
+        the hardware takes with ``fmt`` and ``channels`` (what alsa-lib's plug asks of
+        the hardware before it resamples). Nothing is set."""
+        p = self.hw_params_any()
+        p.set_mask("FORMAT", {pcm_format(fmt).number})
+        p.set_minmax("CHANNELS", channels, channels)
+        return self._set_near(self.substream.hw_refine(p), "RATE", rate)["RATE"].value()
 
     def sw_params(self, **fields: int) -> SwParams:
         """Change sw_params fields by name (avail_min, start_threshold, ...)."""

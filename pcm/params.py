@@ -91,6 +91,8 @@ class Interval:
         self.openmin = self.openmin and self.min <= last_min
 
     def __str__(self) -> str:
+        if self.empty():
+            return "NONE"  # alsa-lib's snd_interval_print
         lo = "(" if self.openmin else "["
         hi = ")" if self.openmax else "]"
         return str(self.value()) if self.single() else f"{lo}{self.min} {self.max}{hi}"

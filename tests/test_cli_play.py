@@ -86,6 +86,28 @@ def test_plug_resamples_when_the_rate_is_forced(tmp_path, capsys):
     assert abs(int(np.nonzero(np.any(tap != 0, axis=1))[0][-1]) + 1 - 4800) <= 2
 
 
+def test_plug_takes_the_hardwares_nearest_rate_and_says_what_it_could_not(tmp_path, capsys):
+    """The virtual card takes the standard rates only: ``-r 12345`` plays at 11025 Hz, the
+    rate ``snd_pcm_hw_params_set_rate_near`` picks, resampled to it; a format the hardware
+    has not (S8) is said, and the file's own format is kept."""
+    src = tmp_path / "in.wav"
+    _wav(src, "<i2", 2, n=4800)
+    tap = tmp_path / "tap.wav"
+    play = ["play", "-D", "virtual", "--clock", "virtual", str(src), "--tap", str(tap),
+            "--json", "--no-progress"]
+    assert main([*play, "-r", "12345"]) == 0
+    out = capsys.readouterr()
+    assert "plug: 12345 Hz asked, the hardware's nearest rate is 11025 Hz; " \
+           "rate 48000 -> 11025 Hz" in out.err
+    played = json.loads(out.out.strip().splitlines()[-1])["played"][0]
+    assert (played["rate"], played["frames"]) == (11025, 1103)  # ceil(4800 * 147 / 640)
+    assert wavfile.read(tap)[0] == 11025
+    assert main([*play, "-f", "S8"]) == 0
+    out = capsys.readouterr()
+    assert "plug: S8 asked, the hardware has no S8\n" in out.err
+    assert json.loads(out.out.strip().splitlines()[-1])["played"][0]["format"] == "S16_LE"
+
+
 def test_capture_of_the_virtual_source_and_loopback(tmp_path, capsys):
     src = tmp_path / "src.wav"
     data = _wav(src, "<i2", 2, n=24000, seed=9)
@@ -104,7 +126,7 @@ def _bad(args, capsys) -> str:
     lines = capsys.readouterr().err.strip().splitlines()
     assert "Traceback" not in "\n".join(lines)
     # the refusal is one line; before it, at most the line saying which sink was chosen
-    assert len(lines) == 1 or (len(lines) == 2 and lines[0].startswith("Sink:"))
+    assert len(lines) == 1 or (len(lines) == 2 and lines[0].startswith(("Sink:", "Source:")))
     return lines[-1]
 
 
@@ -139,6 +161,11 @@ def test_bad_input_is_one_line_and_status_2(tmp_path, capsys):
         ["play", "-D", "virtual", "--clock", "card"], capsys)
     assert "no sound device" in _bad(["play", "-D", "no-such-card-xyz"], capsys)
     assert "must be positive" in _bad(["capture", str(tmp_path / "o.wav"), "-d", "0"], capsys)
+    cap = tmp_path / "cap.wav"  # as arecord: a refused rate makes no file
+    err = _bad(["capture", str(cap), "-D", "virtual", "--clock", "virtual", "-r", "12345",
+                "-d", "0.1", "--no-progress"], capsys)
+    assert err.endswith("RATE 12345 cannot be met (the nearest rate the hardware takes: "
+                        "11025)") and not cap.exists()
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])

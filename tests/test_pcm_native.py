@@ -108,6 +108,7 @@ def test_hw_params_refuse_names_the_parameter(card):
     with pytest.raises(ParamError) as e:
         pcm.set_params("S16_LE", 2, 12345)
     assert e.value.param == "RATE" and e.value.errno == errno.EINVAL
+    assert str(e.value).endswith("(the nearest rate the hardware takes: 11025)")
     with pytest.raises(ParamError) as e:
         pcm.set_params("U8", 2, 48000)
     assert e.value.param == "FORMAT"
@@ -122,6 +123,23 @@ def test_hw_params_refuse_names_the_parameter(card):
     assert e.value.param == "PERIODS"
     assert pcm.state == S.OPEN
     pcm.close()
+
+
+def test_rate_near_is_alsa_libs_nearest(card):
+    """``snd_pcm_hw_params_set_rate_near`` over the DAI's rate list: the nearer of the
+    first rate above and the last below, the one above on a tie; nothing is set."""
+    pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
+    near = [pcm.rate_near("S16_LE", 2, r) for r in (12345, 7, 200000, 44100, 46049, 46050)]
+    assert near == [11025, 8000, 192000, 44100, 44100, 48000]
+    assert pcm.state == S.OPEN
+    pcm.close()
+
+
+def test_an_empty_interval_prints_as_none():
+    from pcm.params import Interval
+
+    assert [str(Interval(1, 0)), str(Interval(5, 5, openmin=True)), str(Interval(8, 9))] == [
+        "NONE", "NONE", "[8 9]"]
 
 
 def test_refinement_ties_bytes_time_and_frames(card):
