@@ -21,6 +21,7 @@ from demos.usage import UsageError
 from demos.wav import write_wav
 from pcm import alsa
 from pcm.errors import PcmError
+from pcm.formats import FORMATS
 from pcm.runtime import PcmStream
 
 
@@ -80,8 +81,8 @@ def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
         raise
     finally:
         signal.signal(signal.SIGTERM, old)
-        frames = np.concatenate(chunks) if chunks else np.zeros((0, args.channels or 2),
-                                                                 "<i2")
+        frames = np.concatenate(chunks) if chunks else np.zeros((0, pcm.runtime.channels),
+                                                                 FORMATS[fmt].dtype)
         write_wav(path, rate, fmt, frames)
         result["frames"] = int(len(frames))
         say(f"wrote {len(frames)} frames to {path} ({result['stopped_by']})")

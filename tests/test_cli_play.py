@@ -192,6 +192,38 @@ def test_interrupted_capture_leaves_a_valid_wav(tmp_path, sig):
     assert said.startswith(f"wrote {len(frames)} frames")
 
 
+@pytest.mark.parametrize("fmt, dtype", [("S16_LE", np.int16), ("S32_LE", np.int32)])
+def test_a_capture_stopped_before_its_first_frame_is_a_wav_of_its_format(
+        tmp_path, monkeypatch, fmt, dtype):
+    import types
+
+    import demos.capture as capture
+    from demos.session import open_session
+
+    class StopAtOnce:  # the progress display's seam: Ctrl-C before the first read
+        def __init__(self, *a, **k) -> None:
+            pass
+
+        def __enter__(self):
+            raise KeyboardInterrupt
+
+        def __exit__(self, *exc) -> None:
+            pass
+
+    monkeypatch.setattr(capture, "StreamProgress", StopAtOnce)
+    out = tmp_path / "cap.wav"
+    args = types.SimpleNamespace(format=fmt, channels=6, rate=None, period_size=256,
+                                 buffer_size=None, periods=4, verbose=False, progress=False)
+    sess = open_session("virtual", "virtual", capture=True)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            capture.capture(sess, str(out), 1.0, args, lambda s: None)
+    finally:
+        sess.close()
+    rate, frames = wavfile.read(out)
+    assert (rate, frames.shape, frames.dtype) == (RATE, (0, 6), dtype)
+
+
 def test_each_underrun_counts_once(monkeypatch):
     """One 50 ms stall of the writer on a 21 ms buffer, on the virtual clock: exactly one
     underrun, seen by the writer as EPIPE and counted once in the result."""
