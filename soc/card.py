@@ -117,6 +117,7 @@ class SoundDeviceCard:
         self._closing = False
         self._last_callback = 0.0
         self._watchdog: threading.Thread | None = None
+        self._stream_latency = 0  # PortAudio's latency in frames, fixed once it is open
         self.paced = paced
         self.pacer: CardPacer | None = None
 
@@ -200,6 +201,9 @@ class SoundDeviceCard:
             else:
                 self.stream = sd.OutputStream(
                     callback=lambda o, f, t, s: self._tick(None, o, f, s), **kw)
+            lat = self.stream.latency
+            lat = lat[1] if isinstance(lat, tuple) else lat
+            self._stream_latency = int(round(lat * self.rate))
             self._last_callback = time.monotonic()
             self.stream.start()
         except (sd.PortAudioError, ValueError) as e:
@@ -224,13 +228,12 @@ class SoundDeviceCard:
 
     @property
     def latency_frames(self) -> int:
-        """PortAudio's output (or input) latency, in frames."""
+        """PortAudio's output (or input) latency, in frames, read once at open (the
+        pointer asks every period, through the codec's ``delay``), plus the pacer's lead."""
         if self.stream is None:
             return 0
-        lat = self.stream.latency
-        lat = lat[1] if isinstance(lat, tuple) else lat
         lead = self.pacer.lead_frames if self.pacer is not None else 0
-        return int(round(lat * self.rate)) + lead
+        return self._stream_latency + lead
 
     def stop(self, timeout_s: float = 3.0) -> None:
         """Stop and close the stream. With a vanished server PortAudio's stop can wait

@@ -46,6 +46,10 @@ def test_pulse_null_sink_monitor_is_bit_exact(pulse_server, tmp_path):  # noqa: 
     # wait for the card's next callbacks, never more than the pacer's lead
     assert res["i2s_frames"] == res["frames"] + res["ready_frames"]
     assert 0 <= res["ready_frames"] <= res["lead_frames"]
+    # what the codec's delay adds: PortAudio's output latency (read once at open, and
+    # still what the open stream reports at the end) and the pacer's lead
+    assert res["latency_frames"] == round(res["stream_latency"] * 48000) + res["lead_frames"]
+    assert res["latency_frames"] > res["lead_frames"] > 0
     stream = np.fromfile(raw, dtype="<i2").reshape(-1, 2).astype(np.int32)
     check = compare_to_ring(stream, RING)
     assert check["ok"], check
