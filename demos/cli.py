@@ -178,7 +178,7 @@ def _cmd_play(args: argparse.Namespace) -> int:
             results.append(play_one(sess, wav, name, args, _say))
     finally:
         if args.tap:
-            save_tap(sess, args.tap, results)
+            save_tap(sess, args.tap, _say)
         sess.close()
     if args.json:
         print(json.dumps({"played": results}))

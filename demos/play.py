@@ -12,6 +12,7 @@ is closed).
 from __future__ import annotations
 
 import errno
+import os
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,8 @@ from pcm import alsa
 from pcm.errors import PcmError
 from pcm.formats import FORMATS, silence
 from pcm.runtime import PcmStream
+
+TAP_FORMAT = {16: "S16_LE", 24: "S24_LE", 32: "S32_LE"}  # the I2S word's sample format
 
 
 def demo_sound(rate: int = 48000, seconds: float = 3.0) -> Wav:
@@ -110,10 +113,22 @@ def _let_card_play(sess: Session) -> None:
     clock.wait_until(lambda: clock.now_ns >= target, 10_000_000_000)
 
 
-def save_tap(sess: Session, path: str, results: list[dict]) -> None:
-    if not results:
-        return
-    last = results[-1]
-    frames = sess.endpoint.tapped()
-    write_wav(path, last["rate"], last["format"],
-              frames.astype(FORMATS[last["format"]].dtype))
+def save_tap(sess: Session, path: str, say) -> list[str]:
+    """Write what the card was sent: one WAV when every stream had the same rate, channels
+    and format, else one for each stream, ``PATH-1.wav``, ``PATH-2.wav`` and so on (a WAV
+    has one format). The names written."""
+    streams = sess.endpoint.tapped_streams()
+    if not streams:
+        return []
+    if len({config for config, _ in streams}) == 1:
+        outs = [(path, streams[0][0], np.concatenate([frames for _, frames in streams]))]
+    else:
+        stem, ext = os.path.splitext(path)
+        outs = [(f"{stem}-{i}{ext}", config, frames)
+                for i, (config, frames) in enumerate(streams, 1)]
+        say(f"tap: the streams differ in rate, channels or format, so one WAV each: "
+            f"{', '.join(out for out, _, _ in outs)}")
+    for out, (rate, _, bits), frames in outs:
+        fmt = TAP_FORMAT[bits]
+        write_wav(out, rate, fmt, frames.astype(FORMATS[fmt].dtype))
+    return [out for out, _, _ in outs]

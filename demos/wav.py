@@ -92,7 +92,7 @@ def read_wav(path: str) -> Wav:
     except (ValueError, OSError, Warning, struct.error) as e:
         raise UsageError(f"{path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") \
             from None
-    data = data.reshape(len(data), -1)
+    data = data.reshape(len(data), channels)
     if codec == WAVE_FORMAT_IEEE_FLOAT:
         if data.dtype != np.float32:
             raise UsageError(f"{path}: {bits}-bit float samples (FLOAT_LE is 32-bit)")

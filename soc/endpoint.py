@@ -13,9 +13,10 @@ after ``settle_ms`` (300 ms) of card time, so the stream starts on a settled car
 Two things a user of the demonstrator wants are added at this seam:
 
 - the tap: every frame the serializer shifted out to the card, kept in memory
-  (``tapped()``), which is how ``play --tap`` saves exactly what reached the card. Line
-  values of words up to 16 bits are kept as int16, which holds them exactly: half the
-  memory, and half the fresh pages a long stream touches;
+  (``tapped()``), which is how ``play --tap`` saves exactly what reached the card. Each
+  power-up starts a new stream in it with its own rate, channels and word length
+  (``tapped_streams()``). Line values of words up to 16 bits are kept as int16, which
+  holds them exactly: half the memory, and half the fresh pages a long stream touches;
 - the virtual card's loop: with ``loop=True`` what the virtual card plays comes back as
   its capture input ``loop_delay`` frames later, so that ``loopback`` works without a
   sound device.
@@ -64,7 +65,7 @@ class Endpoint:
         self.last_card: SoundDeviceCard | VirtualCard | None = None  # its stats outlive it
         self.config: tuple[int, int, int] | None = None
         self.directions: tuple[bool, bool] = (False, False)
-        self._tap: list[np.ndarray] = []
+        self._tap: list[tuple[tuple[int, int, int], list[np.ndarray]]] = []  # per stream
         self._loop: deque[np.ndarray] = deque()
 
     @property
@@ -137,7 +138,7 @@ class Endpoint:
         self.card = card
         sink: Callable[[np.ndarray], None] | None = self.i2s.tx_sink
         if self.tap or self.loop:
-            self.i2s.tx_sink = self._tx_tap(sink)
+            self.i2s.tx_sink = self._tx_tap(sink, self.config)
         if self.clock.realtime:
             t0 = self.clock.now_ns
             settle = 0 if self.is_virtual else self.settle_ms * 1_000_000
@@ -146,12 +147,16 @@ class Endpoint:
                 self.stop()
                 raise TimeoutError(f"{self.describe()}: no clock from the card within 10 s")
 
-    def _tx_tap(self, sink: Callable[[np.ndarray], None] | None):
-        keep = np.int16 if self.config is not None and self.config[2] <= 16 else np.int32
+    def _tx_tap(self, sink: Callable[[np.ndarray], None] | None,
+                config: tuple[int, int, int]):
+        keep = np.int16 if config[2] <= 16 else np.int32
+        chunks: list[np.ndarray] = []
+        if self.tap:
+            self._tap.append((config, chunks))
 
         def tx(frames: np.ndarray) -> None:
             if self.tap:
-                self._tap.append(frames.astype(keep))  # a copy, so a sink cannot change it
+                chunks.append(frames.astype(keep))  # a copy, so a sink cannot change it
             if self.loop:
                 self._loop.append(frames.copy())
             if sink is not None:
@@ -183,9 +188,20 @@ class Endpoint:
     def clear_tap(self) -> None:
         self._tap.clear()
 
+    def tapped_streams(self) -> list[tuple[tuple[int, int, int], np.ndarray]]:
+        """Each stream's (rate, channels, word bits) and the frames it shifted out to the
+        card, as line values, in the order the streams ran."""
+        return [(config, np.concatenate(chunks, dtype=np.int32) if chunks else
+                 np.zeros((0, config[1]), np.int32)) for config, chunks in self._tap]
+
     def tapped(self) -> np.ndarray:
-        """Every frame shifted out to the card since the tap was set, as line values."""
-        ch = self.config[1] if self.config else 2
-        if not self._tap:
+        """Every frame shifted out to the card since the tap was set, as line values;
+        ValueError when the streams had different channel counts."""
+        if len({config[1] for config, _ in self._tap}) > 1:
+            raise ValueError("the tapped streams have different channel counts: "
+                             "see tapped_streams()")
+        chunks = [c for _, stream in self._tap for c in stream]
+        if not chunks:
+            ch = self.config[1] if self.config else 2
             return np.zeros((0, ch), np.int32)
-        return np.concatenate(self._tap, dtype=np.int32)
+        return np.concatenate(chunks, dtype=np.int32)

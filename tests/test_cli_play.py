@@ -77,6 +77,32 @@ def test_tap_equals_the_input(tmp_path, dtype, channels, capsys):
         assert "plug: format" in out.err
 
 
+def test_tap_of_files_that_differ_is_one_wav_per_stream(tmp_path, capsys):
+    """A WAV has one format: files that play with different channels (or rates, or
+    formats) leave one tap each, ``OUT-1.wav``, ``OUT-2.wav``, each exactly its file."""
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    data_a, data_b = _wav(a, "<i2", 2, n=3000, seed=1), _wav(b, "<i2", 1, n=2000, seed=2)
+    tap = tmp_path / "out.wav"
+    assert main(["play", "-D", "virtual", "--clock", "virtual", str(a), str(b), "--tap",
+                 str(tap), "--no-progress"]) == 0
+    assert f"one WAV each: {tmp_path}/out-1.wav, {tmp_path}/out-2.wav" in capsys.readouterr().err
+    assert not tap.exists()
+    for name, data in (("out-1.wav", data_a), ("out-2.wav", data_b)):
+        rate, frames = wavfile.read(tmp_path / name)
+        frames = frames.reshape(len(frames), -1)
+        assert rate == RATE and frames.shape[1] == data.shape[1]
+        assert np.array_equal(frames[: len(data)], data) and not frames[len(data) :].any()
+
+
+def test_an_empty_wav_plays_nothing(tmp_path, capsys):
+    src = tmp_path / "empty.wav"
+    wavfile.write(src, RATE, np.zeros((0, 2), np.int16))
+    args, tap = _play(tmp_path, src)
+    played = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["played"][0]
+    assert played["frames"] == 0 and played["xruns"] == 0
+    assert tap.shape[1] == 2 and not tap.any()
+
+
 def test_plug_resamples_when_the_rate_is_forced(tmp_path, capsys):
     src = tmp_path / "in.wav"
     _wav(src, "<i2", 2, n=4410)
