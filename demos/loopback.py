@@ -17,14 +17,19 @@ import numpy as np
 from demos.session import Session
 from pcm import alsa
 from pcm.errors import PcmError
+from pcm.formats import FORMATS
 from pcm.runtime import PcmStream
 
 
-def noise_signal(rate: int, channels: int, seconds: float, seed: int = 7) -> np.ndarray:
-    """White noise at half scale, S16_LE: every frame distinct enough to align on."""
+def noise_signal(rate: int, channels: int, seconds: float, fmt: str = "S16_LE",
+                 seed: int = 7) -> np.ndarray:
+    """White noise at half the scale of ``fmt`` (a signed linear format): every frame
+    distinct enough to align on."""
+    f = FORMATS[fmt]
+    half = 1 << (f.width - 2)
     rng = np.random.default_rng(seed)
     n = int(rate * seconds)
-    return rng.integers(-16384, 16384, size=(n, channels)).astype("<i2")
+    return rng.integers(-half, half, size=(n, channels)).astype(f.dtype)
 
 
 def find_latency(captured: np.ndarray, signal: np.ndarray) -> int:
@@ -40,19 +45,18 @@ def find_latency(captured: np.ndarray, signal: np.ndarray) -> int:
 
 
 def loopback(sess: Session, args: Any, say) -> dict:
-    rate, ch = args.rate or 48000, args.channels or 2
-    signal = noise_signal(rate, ch, args.seconds)
+    rate, ch, fmt = args.rate or 48000, args.channels or 2, args.format or "S16_LE"
     margin = rate // 2 + (sess.endpoint.latency_frames() if not sess.endpoint.is_virtual else 0)
     play = alsa.open_pcm("default", PcmStream.PLAYBACK, nonblock=True)
     cap = alsa.open_pcm("default", PcmStream.CAPTURE, nonblock=True)
     try:
         for pcm in (play, cap):
-            pcm.set_params("S16_LE", ch, rate, args.period_size, args.buffer_size,
-                           args.periods)
+            pcm.set_params(fmt, ch, rate, args.period_size, args.buffer_size, args.periods)
+        signal = noise_signal(rate, ch, args.seconds, fmt)
         for pcm in (play, cap):
             pcm.prepare()
         cap.start()
-        out = np.concatenate([signal, np.zeros((margin, ch), "<i2")])
+        out = np.concatenate([signal, np.zeros((margin, ch), signal.dtype)])
         total = len(out)
         written, chunks, got = 0, [], 0
         prt, crt = play.runtime, cap.runtime
@@ -91,8 +95,8 @@ def loopback(sess: Session, args: Any, say) -> dict:
     lag = find_latency(captured, signal)
     exact = lag >= 0 and np.array_equal(captured[lag : lag + len(signal)], signal)
     result = {"latency_frames": lag, "latency_ms": round(lag * 1000 / rate, 3),
-              "bit_exact": bool(exact), "frames": int(len(signal)), "rate": rate,
-              "channels": ch}
+              "bit_exact": bool(exact), "frames": int(len(signal)), "format": fmt,
+              "rate": rate, "channels": ch}
     say(f"latency {lag} frames ({result['latency_ms']} ms); signal came back "
         f"{'bit-exact' if exact else 'NOT bit-exact'}")
     return result

@@ -191,8 +191,8 @@ class HwParams:
         """Keep only ``values`` in a mask; EINVAL naming it when none is left."""
         left = self.masks[name] & values
         if not left:
-            raise ParamError(name, f"hw_params: {name} cannot be met "
-                             f"(asked {sorted(values)}, possible {sorted(self.masks[name])})")
+            raise ParamError(name, f"hw_params: {name} cannot be met (asked "
+                             f"{describe_mask(name, values)}, possible {self.describe(name)})")
         self.masks[name] = left
 
     def set_minmax(self, name: str, lo: int, hi: int, integer: bool = False) -> bool:
@@ -207,11 +207,15 @@ class HwParams:
         return changed
 
     def describe(self, name: str) -> str:
-        if name == "FORMAT":
-            return " ".join(BY_NUMBER[n].name for n in sorted(self.masks[name]))
-        if name == "ACCESS":
-            return " ".join(ACCESS_NAMES.get(n, str(n)) for n in sorted(self.masks[name]))
+        if name in self.masks:
+            return describe_mask(name, self.masks[name])
         return str(self.intervals[name])
+
+
+def describe_mask(name: str, values: set[int]) -> str:
+    """A mask's values by name: formats and access types as ALSA names them."""
+    names = {"FORMAT": {n: f.name for n, f in BY_NUMBER.items()}, "ACCESS": ACCESS_NAMES}
+    return " ".join(names.get(name, {}).get(n, str(n)) for n in sorted(values))
 
 
 # -- the rules of snd_pcm_hw_constraints_init --

@@ -77,6 +77,16 @@ def test_tap_equals_the_input(tmp_path, dtype, channels, capsys):
         assert "plug: format" in out.err
 
 
+@pytest.mark.parametrize("fmt", ["S24_LE", "S32_LE"])
+def test_loopback_runs_in_the_asked_format(fmt, capsys):
+    """The test signal is noise at half the format's scale, so a path that dropped the
+    low bits or the top ones would not come back bit-exact."""
+    assert main(["loopback", "--clock", "virtual", "-f", fmt, "--seconds", "0.25",
+                 "--json", "--no-progress"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (res["format"], res["bit_exact"], res["latency_frames"]) == (fmt, True, 64)
+
+
 def test_tap_of_files_that_differ_is_one_wav_per_stream(tmp_path, capsys):
     """A WAV has one format: files that play with different channels (or rates, or
     formats) leave one tap each, ``OUT-1.wav``, ``OUT-2.wav``, each exactly its file."""
@@ -187,6 +197,9 @@ def test_bad_input_is_one_line_and_status_2(tmp_path, capsys):
         ["play", "-D", "virtual", "--clock", "card"], capsys)
     assert "no sound device" in _bad(["play", "-D", "no-such-card-xyz"], capsys)
     assert "must be positive" in _bad(["capture", str(tmp_path / "o.wav"), "-d", "0"], capsys)
+    assert _bad(["capture", str(tmp_path / "u8.wav"), "-D", "virtual", "--clock", "virtual",
+                 "-f", "U8", "-d", "0.1", "--no-progress"], capsys).endswith(
+        "FORMAT cannot be met (asked U8, possible S16_LE S24_LE S32_LE)")
     cap = tmp_path / "cap.wav"  # as arecord: a refused rate makes no file
     err = _bad(["capture", str(cap), "-D", "virtual", "--clock", "virtual", "-r", "12345",
                 "-d", "0.1", "--no-progress"], capsys)
