@@ -9,10 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from demos.usage import UsageError
+
+if TYPE_CHECKING:
+    from demos.wav import Wav
 
 
 def _whole(text: str) -> int:
@@ -185,6 +189,22 @@ def _cmd_play(args: argparse.Namespace) -> int:
     return 0
 
 
+def _capture_source(args: argparse.Namespace, wav: Wav) -> np.ndarray:
+    """What the virtual card hears: the file's frames in the capture's format, channels
+    and rate. Those not asked for are the file's (its format widened as the plug does
+    when the hardware has not its own); the plug step converts the rest, and says so."""
+    from demos.plug import WIDEN, convert, plan_exact
+    from pcm.endpoint_codec import FORMATS_TAKEN
+
+    fmt = wav.format if wav.format in FORMATS_TAKEN else WIDEN[wav.format][0]
+    args.format, args.channels = args.format or fmt, args.channels or wav.channels
+    args.rate = args.rate or wav.rate
+    p = plan_exact(args.format, args.channels, args.rate, (wav.format, wav.channels, wav.rate))
+    if p.notes:
+        _say(f"source: {'; '.join(p.notes)}")
+    return convert(wav.frames, wav.format, wav.rate, p).astype(np.int32)
+
+
 def _cmd_capture(args: argparse.Namespace) -> int:
     from demos.capture import capture, check_output
     from demos.wav import read_wav
@@ -192,11 +212,7 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     check_output(args.output)
     source = None
     if args.source:
-        wav = read_wav(args.source)
-        if wav.format not in ("S16_LE", "S32_LE", "S24_LE"):
-            raise UsageError(f"{args.source}: the virtual card's source must be 16, 24 or "
-                             "32-bit PCM")
-        source = wav.frames.astype(np.int32)
+        source = _capture_source(args, read_wav(args.source))
     sess = _session(args, capture=True, source=source)
     try:
         result = capture(sess, args.output, args.duration, args, _say)
@@ -308,7 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", metavar="OUT.wav")
     p.add_argument("-d", "--duration", type=_seconds, required=True, help="seconds")
     _stream_options(p)
-    p.add_argument("--source", metavar="IN.wav", help="what the virtual card hears")
+    p.add_argument("--source", metavar="IN.wav",
+                   help="what the virtual card hears; the capture takes the file's format, "
+                   "channels and rate unless -f, -c or -r ask otherwise")
     p.set_defaults(func=_cmd_capture)
 
     p = sub.add_parser("loopback", help="play a test signal and capture it at once; report "

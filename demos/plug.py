@@ -63,13 +63,22 @@ def plan(space: hp.HwParams, fmt: str, channels: int, rate: int,
         notes.append(f"{channels} channels asked, the hardware takes {ch.min} to {ch.max}")
     if rate not in (out_rate, src_rate):
         notes.append(f"{rate} Hz asked, the hardware's nearest rate is {out_rate} Hz")
-    if out_fmt != src_fmt:
-        notes.append(f"format {src_fmt} -> {out_fmt}")
-    if out_ch != src_ch:
-        notes.append(f"channels {src_ch} -> {out_ch}")
-    if out_rate != src_rate:
-        notes.append(f"rate {src_rate} -> {out_rate} Hz (resample_poly)")
-    return PlugPlan(out_fmt, out_ch, out_rate, notes)
+    return plan_exact(out_fmt, out_ch, out_rate, (src_fmt, src_ch, src_rate), notes)
+
+
+def plan_exact(fmt: str, channels: int, rate: int, source: tuple[str, int, int],
+               notes: list[str] | None = None) -> PlugPlan:
+    """The plan from ``source`` (format, channels, rate) to exactly ``fmt``, ``channels``
+    and ``rate``, with a note for each conversion."""
+    src_fmt, src_ch, src_rate = source
+    notes = list(notes or [])
+    if fmt != src_fmt:
+        notes.append(f"format {src_fmt} -> {fmt}")
+    if channels != src_ch:
+        notes.append(f"channels {src_ch} -> {channels}")
+    if rate != src_rate:
+        notes.append(f"rate {src_rate} -> {rate} Hz (resample_poly)")
+    return PlugPlan(fmt, channels, rate, notes)
 
 
 def to_word32(frames: np.ndarray, fmt: str) -> np.ndarray:

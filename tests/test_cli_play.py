@@ -144,6 +144,25 @@ def test_plug_takes_the_hardwares_nearest_rate_and_says_what_it_could_not(tmp_pa
     assert json.loads(out.out.strip().splitlines()[-1])["played"][0]["format"] == "S16_LE"
 
 
+def test_capture_of_a_source_that_differs_from_the_capture(tmp_path, capsys):
+    """The virtual card hears the file in the capture's setup: by default the file's own
+    (32-bit, 3 channels, 96 kHz), and what is asked otherwise, through the plug."""
+    src = tmp_path / "src.wav"
+    rng = np.random.default_rng(4)
+    data = rng.integers(-(2**31), 2**31, (9600, 3)).astype(np.int32)
+    wavfile.write(src, 96000, data)
+    out = tmp_path / "cap.wav"
+    cap = ["capture", str(out), "-d", "0.05", "-D", "virtual", "--clock", "virtual",
+           "--source", str(src), "--no-progress"]
+    assert main(cap) == 0
+    rate, got = wavfile.read(out)
+    assert rate == 96000 and np.array_equal(got, data[:4800])
+    assert main([*cap, "-c", "2", "-f", "S16_LE"]) == 0
+    assert "source: format S32_LE -> S16_LE; channels 3 -> 2" in capsys.readouterr().err
+    rate, got = wavfile.read(out)
+    assert rate == 96000 and np.array_equal(got, (data[:4800, :2] >> 16).astype(np.int16))
+
+
 def test_capture_of_the_virtual_source_and_loopback(tmp_path, capsys):
     src = tmp_path / "src.wav"
     data = _wav(src, "<i2", 2, n=24000, seed=9)
