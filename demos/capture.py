@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 from typing import Any
 
 import numpy as np
 
+from demos.interrupt import Terminated, sigterm_as_interrupt
 from demos.progress import StreamProgress
 from demos.session import Session
 from demos.usage import UsageError
@@ -23,10 +23,6 @@ from pcm import alsa
 from pcm.errors import PcmError
 from pcm.formats import FORMATS
 from pcm.runtime import PcmStream
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C."""
 
 
 def check_output(path: str) -> None:
@@ -48,31 +44,9 @@ def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
     except BaseException:
         pcm.close()
         raise
-    old = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        if args.verbose:
-            say(pcm.dump_setup().rstrip())
-        rt = pcm.runtime
-        say(f"Capturing {seconds:g} s into {path}: {fmt}, {rate} Hz, {rt.channels} ch, "
-            f"period {rt.period_size}, buffer {rt.buffer_size} frames")
-        pcm.prepare()
-        total = int(round(seconds * rate))
-        got = 0
-        with StreamProgress(total, rate, enabled=args.progress) as prog:
-            while got < total:
-                try:
-                    data = pcm.readi(min(rt.period_size, total - got))
-                except PcmError as e:
-                    if e.errno != errno.EPIPE:
-                        raise
-                    result["overruns"] += 1
-                    say(f"overrun!!! (xrun {result['overruns']})")
-                    pcm.recover(e)
-                    continue
-                chunks.append(data)
-                got += len(data)
-                r = pcm.runtime
-                prog.update(got, r.avail() / r.buffer_size, result["overruns"])
+        with sigterm_as_interrupt():
+            _read_into(chunks, pcm, seconds, result, args, say)
     except KeyboardInterrupt as e:
         result["stopped_by"] = "SIGTERM" if isinstance(e, Terminated) else "interrupt"
         raise
@@ -80,7 +54,6 @@ def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
         result["stopped_by"] = f"error: {e}"
         raise
     finally:
-        signal.signal(signal.SIGTERM, old)
         frames = np.concatenate(chunks) if chunks else np.zeros((0, pcm.runtime.channels),
                                                                  FORMATS[fmt].dtype)
         write_wav(path, rate, fmt, frames)
@@ -93,5 +66,32 @@ def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
     return result
 
 
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated()
+def _read_into(chunks: list[np.ndarray], pcm: alsa.Pcm, seconds: float, result: dict,
+               args: Any, say) -> None:
+    """arecord's loop: ``seconds`` of frames, a period at a time, into ``chunks``;
+    an overrun is counted and recovered from."""
+    if args.verbose:
+        say(pcm.dump_setup().rstrip())
+    rt = pcm.runtime
+    fmt, rate = pcm.substream.format.name, rt.rate
+    say(f"Capturing {seconds:g} s into {result['file']}: {fmt}, {rate} Hz, {rt.channels} ch, "
+        f"period {rt.period_size}, buffer {rt.buffer_size} frames")
+    pcm.prepare()
+    total = int(round(seconds * rate))
+    got = 0
+    with StreamProgress(total, rate, enabled=args.progress) as prog:
+        while got < total:
+            try:
+                data = pcm.readi(min(rt.period_size, total - got))
+            except PcmError as e:
+                if e.errno != errno.EPIPE:
+                    raise
+                result["overruns"] += 1
+                say(f"overrun!!! (xrun {result['overruns']})")
+                pcm.recover(e)
+                continue
+            chunks.append(data)
+            got += len(data)
+            prog.update(got, rt.avail() / rt.buffer_size, result["overruns"])
+
+

@@ -165,6 +165,7 @@ def _session(args: argparse.Namespace, capture: bool = False, **endpoint):
 def _cmd_play(args: argparse.Namespace) -> int:
     if args.list:
         return _cmd_devices(args)
+    from demos.interrupt import sigterm_as_interrupt
     from demos.play import demo_sound, play_one, save_tap
     from demos.wav import read_wav
 
@@ -178,8 +179,9 @@ def _cmd_play(args: argparse.Namespace) -> int:
     sess = _session(args, tap=bool(args.tap))
     results: list[dict] = []
     try:
-        for name, wav in wavs:
-            results.append(play_one(sess, wav, name, args, _say))
+        with sigterm_as_interrupt():  # the tap is saved on SIGTERM too
+            for name, wav in wavs:
+                results.append(play_one(sess, wav, name, args, _say))
     finally:
         if args.tap:
             save_tap(sess, args.tap, _say)

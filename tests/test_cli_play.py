@@ -250,6 +250,36 @@ def test_interrupted_capture_leaves_a_valid_wav(tmp_path, sig):
     assert said.startswith(f"wrote {len(frames)} frames")
 
 
+def test_play_stopped_by_sigterm_keeps_its_tap(tmp_path):
+    """``play --tap`` on the wall clock, stopped by SIGTERM: exit 130, and the tap holds
+    exactly the frames the card was sent until then: the line's idle zeros before the
+    stream started, then the file's first frames."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.servers import ROOT
+
+    src = tmp_path / "in.wav"
+    data = _wav(src, "<i2", 2, n=48000 * 10, seed=5)
+    data[data == 0] = 1  # no silent frame: the tap's frames are all the file's
+    wavfile.write(src, RATE, data)
+    tap = tmp_path / "tap.wav"
+    proc = subprocess.Popen([sys.executable, "-m", "demos.cli", "play", str(src), "-D",
+                             "virtual", "--tap", str(tap), "--no-progress"], cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    rate, frames = wavfile.read(tap)
+    start = int(np.flatnonzero(frames.any(axis=1))[0])
+    played = frames[start:]
+    assert rate == RATE and not frames[:start].any() and 4800 <= len(played) < len(data)
+    assert np.array_equal(played, data[: len(played)])
+
+
 @pytest.mark.parametrize("fmt, dtype", [("S16_LE", np.int16), ("S32_LE", np.int32)])
 def test_a_capture_stopped_before_its_first_frame_is_a_wav_of_its_format(
         tmp_path, monkeypatch, fmt, dtype):
