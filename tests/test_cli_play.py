@@ -253,7 +253,7 @@ def test_interrupted_capture_leaves_a_valid_wav(tmp_path, sig):
 def test_play_stopped_by_sigterm_keeps_its_tap(tmp_path):
     """``play --tap`` on the wall clock, stopped by SIGTERM: exit 130, and the tap holds
     exactly the frames the card was sent until then: the line's idle zeros before the
-    stream started, then the file's first frames."""
+    stream started, the file's first frames, and idle zeros again once it stopped."""
     import signal
     import subprocess
     import sys
@@ -274,9 +274,11 @@ def test_play_stopped_by_sigterm_keeps_its_tap(tmp_path):
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
     rate, frames = wavfile.read(tap)
-    start = int(np.flatnonzero(frames.any(axis=1))[0])
-    played = frames[start:]
-    assert rate == RATE and not frames[:start].any() and 4800 <= len(played) < len(data)
+    live = np.flatnonzero(frames.any(axis=1))
+    start, end = int(live[0]), int(live[-1]) + 1
+    played = frames[start:end]
+    assert rate == RATE and not frames[:start].any() and not frames[end:].any()
+    assert 4800 <= len(played) < len(data)
     assert np.array_equal(played, data[: len(played)])
 
 
