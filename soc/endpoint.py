@@ -186,7 +186,10 @@ class Endpoint:
             self.last_card = card
 
     def clear_tap(self) -> None:
-        self._tap.clear()
+        """Forget what was tapped so far; a stream that runs goes on being tapped."""
+        for _, chunks in self._tap:
+            chunks.clear()
+        del self._tap[:-1]
 
     def tapped_streams(self) -> list[tuple[tuple[int, int, int], np.ndarray]]:
         """Each stream's (rate, channels, word bits) and the frames it shifted out to the

@@ -364,3 +364,22 @@ def test_tap_keeps_each_word_length_exactly(card, fmt, dtype, bits):
     assert tap.dtype == np.int32
     assert np.array_equal(tap[:5000], data.astype(np.int32))
     pcm.close()
+
+
+def test_clear_tap_while_a_stream_runs_keeps_tapping_it(card):
+    """``clear_tap`` forgets what was tapped; the running stream's next frames are kept."""
+    pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
+    pcm.set_params("S16_LE", 2, 48000, period_size=1024, periods=4)
+    pcm.prepare()
+    data = np.random.default_rng(8).integers(1, 30000, (8192, 2)).astype("<i2")
+    pcm.writei(data[:4096])  # the buffer full: the stream starts
+    codec = card.soc.hw["codec0"]
+    codec.clear_tap()
+    pcm.writei(data[4096:])
+    pcm.drain()
+    tap = codec.tapped()
+    start = int(np.flatnonzero((tap == data[4096]).all(axis=1))[0])
+    assert len(tap) > 0 and tap[:start].any()  # the first half's tail, still in flight
+    # the last frames the DMA moved were still in the I2S FIFO when the drain stopped it
+    assert np.array_equal(tap[start : start + 4000], data[4096:8096])
+    pcm.close()
