@@ -195,10 +195,9 @@ def _capture_source(args: argparse.Namespace, wav: Wav) -> np.ndarray:
     """What the virtual card hears: the file's frames in the capture's format, channels
     and rate. Those not asked for are the file's (its format widened as the plug does
     when the hardware has not its own); the plug step converts the rest, and says so."""
-    from demos.plug import WIDEN, convert, plan_exact
-    from pcm.endpoint_codec import FORMATS_TAKEN
+    from demos.plug import SHIFT, WIDEN, convert, plan_exact
 
-    fmt = wav.format if wav.format in FORMATS_TAKEN else WIDEN[wav.format][0]
+    fmt = wav.format if wav.format in SHIFT else WIDEN[wav.format][0]  # linear: kept
     args.format, args.channels = args.format or fmt, args.channels or wav.channels
     args.rate = args.rate or wav.rate
     p = plan_exact(args.format, args.channels, args.rate, (wav.format, wav.channels, wav.rate))

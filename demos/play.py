@@ -121,7 +121,7 @@ def save_tap(sess: Session, path: str, say) -> list[str]:
     if not streams:
         return []
     if len({config for config, _ in streams}) == 1:
-        outs = [(path, streams[0][0], np.concatenate([frames for _, frames in streams]))]
+        outs = [(path, streams[0][0], sess.endpoint.tapped())]
     else:
         stem, ext = os.path.splitext(path)
         outs = [(f"{stem}-{i}{ext}", config, frames)

@@ -37,25 +37,21 @@ class PlugPlan:
 
 
 def plan(space: hp.HwParams, fmt: str, channels: int, rate: int,
-         source: tuple[str, int, int] | None = None,
-         rate_near: Callable[[str, int, int], int] | None = None) -> PlugPlan:
+         source: tuple[str, int, int],
+         rate_near: Callable[[str, int, int], int]) -> PlugPlan:
     """The hardware configuration nearest the one wanted, from the refined ``space``;
     the notes say how the ``source`` (the file's format, channels, rate) gets there, and
     which asked value the hardware does not have (as aplay warns "rate is not
     accurate"). ``rate_near(format, channels, rate)`` is the hardware's nearest rate
-    (:meth:`pcm.alsa.Pcm.rate_near`); without it the rate is clamped to the space's
-    range, which is exact only for hardware that takes every rate in it."""
+    (:meth:`pcm.alsa.Pcm.rate_near`)."""
     names = {n: f for n, f in FORMATS.items() if f.number in space.masks["FORMAT"]}
     out_fmt = fmt
     if fmt not in names:
         out_fmt = next((f for f in WIDEN.get(fmt, []) if f in names), None) or next(iter(names))
-    ch, r = space["CHANNELS"], space["RATE"]
+    ch = space["CHANNELS"]
     out_ch = min(max(channels, ch.min), ch.max)
-    if rate_near is not None:
-        out_rate = rate_near(out_fmt, out_ch, rate)
-    else:
-        out_rate = min(max(rate, r.min), r.max)
-    src_fmt, src_ch, src_rate = source or (fmt, channels, rate)
+    out_rate = rate_near(out_fmt, out_ch, rate)
+    src_fmt, src_ch, src_rate = source
     notes = []
     if fmt not in (out_fmt, src_fmt):
         notes.append(f"{fmt} asked, the hardware has no {fmt}")
@@ -63,7 +59,7 @@ def plan(space: hp.HwParams, fmt: str, channels: int, rate: int,
         notes.append(f"{channels} channels asked, the hardware takes {ch.min} to {ch.max}")
     if rate not in (out_rate, src_rate):
         notes.append(f"{rate} Hz asked, the hardware's nearest rate is {out_rate} Hz")
-    return plan_exact(out_fmt, out_ch, out_rate, (src_fmt, src_ch, src_rate), notes)
+    return plan_exact(out_fmt, out_ch, out_rate, source, notes)
 
 
 def plan_exact(fmt: str, channels: int, rate: int, source: tuple[str, int, int],

@@ -123,7 +123,7 @@ class Pcm:
                 sides.append((abs(v - value), self.substream.hw_refine(q)))
             except ParamError:
                 continue
-        return min(sides, key=lambda side: side[0])[1] if sides else p
+        return min(sides, key=lambda s: s[0])[1] if sides else p
 
     def rate_near(self, fmt: str, channels: int, rate: int) -> int:
         """``snd_pcm_hw_params_set_rate_near`` on a copy: the rate nearest ``rate`` that
