@@ -76,12 +76,12 @@ def update_hw_ptr(
     if delta < 0:
         delta += rt.boundary
     if delta >= rt.buffer_size + rt.period_size:
-        rt.log.append(f"{_where(rt, in_interrupt)}: Unexpected hw_ptr (pos={pos}, "
-                      f"new_hw_ptr={new_hw_ptr}, old_hw_ptr={old_hw_ptr})")
+        rt.log.append(f"{_where(in_interrupt)} Unexpected hw_ptr: (stream={int(rt.stream)}, "
+                      f"pos={pos}, new_hw_ptr={new_hw_ptr}, old_hw_ptr={old_hw_ptr})")
         return Update.IGNORED
     if delta > rt.period_size + rt.period_size // 2:
-        rt.log.append(f"{_where(rt, in_interrupt)}: Lost interrupts? (delta={delta}, "
-                      f"new_hw_ptr={new_hw_ptr}, old_hw_ptr={old_hw_ptr})")
+        rt.log.append(f"{_where(in_interrupt)} Lost interrupts?: (stream={int(rt.stream)}, "
+                      f"delta={delta}, new_hw_ptr={new_hw_ptr}, old_hw_ptr={old_hw_ptr})")
     rt.hw_ptr_jiffies = curr_jiffies
     if new_hw_ptr == old_hw_ptr:
         return Update.NONE
@@ -102,8 +102,9 @@ def update_hw_ptr(
     return update_state(rt)
 
 
-def _where(rt: PcmRuntime, in_interrupt: bool) -> str:
-    return f"{'[Q]' if in_interrupt else '[P]'} stream={int(rt.stream)}"
+def _where(in_interrupt: bool) -> str:
+    """The prefix of the kernel's ``hw_ptr_error``: Q from an interrupt, P from a process."""
+    return f"PCM: [{'Q' if in_interrupt else 'P'}]"
 
 
 def update_state(rt: PcmRuntime) -> Update:
