@@ -7,11 +7,17 @@ role and position in every byte::
     source       0x80 | (~i & 0x1f)            (0x40 added inside the copied range)
     destination  0x00 | (~i & 0x1f)            (0x20 added inside the range to overwrite)
 
+(for memset, ``i`` is the constant PATTERN_MEMSET_IDX in every byte, as the kernel's
+``gen_inv_idx`` has it).
+
 After the transfer six ranges are verified (source before/inside/after the copy,
 destination before/inside/after) and each wrong byte is classified as the kernel does:
 source overwritten, destination not copied, destination copied where it should not be,
-or a plain mismatch. A test fails for a data error, a timeout, a completion error
-status, or a prep/submit error.
+or a plain mismatch; at most MAX_ERROR_COUNT of them are printed for each range, then
+"N errors suppressed". A test fails for a data error, a timeout, a completion error
+status, or a prep/submit error. The lines read as the kernel prints them:
+``result #N: 'reason' with src_off=... dst_off=... len=... (data)``, where data is the
+count of wrong bytes for a data error and 0 otherwise, and the summary ends in ``(0)``.
 
 The model times the host: ``iops`` and ``kbps`` divide by the wall-clock time spent in
 prep, submit and waiting, excluding fill and verify, as dmatest excludes them.
@@ -36,6 +42,7 @@ PATTERN_DST = 0x00
 PATTERN_COPY = 0x40
 PATTERN_OVERWRITE = 0x20
 PATTERN_COUNT_MASK = 0x1F
+PATTERN_MEMSET_IDX = 0x01
 MAX_ERROR_COUNT = 32
 
 # wait(cond, timeout_ns) -> bool: runs the hardware until cond() holds.
@@ -68,12 +75,19 @@ class DmatestResult:
     def summary(self, thread: str) -> str:
         return (
             f"{thread}: summary {self.tests} tests, {self.failures} failures "
-            f"{self.iops:.2f} iops {self.kbps} KB/s"
+            f"{self.iops:.2f} iops {self.kbps} KB/s (0)"
         )
 
 
-def _pattern(size: int, base: int, start: int, length: int, mark: int) -> np.ndarray:
-    buf = (base | (~np.arange(size) & PATTERN_COUNT_MASK)).astype(np.uint8)
+def _inv_idx(start: int, n: int, is_memset: bool) -> np.ndarray:
+    """``gen_inv_idx`` for positions ``start .. start + n``."""
+    idx = np.full(n, PATTERN_MEMSET_IDX) if is_memset else np.arange(start, start + n)
+    return ~idx & PATTERN_COUNT_MASK
+
+
+def _pattern(size: int, base: int, start: int, length: int, mark: int,
+             is_memset: bool) -> np.ndarray:
+    buf = (base | _inv_idx(0, size, is_memset)).astype(np.uint8)
     buf[start : start + length] |= mark
     return buf
 
@@ -85,13 +99,9 @@ def _verify(
     """``dmatest_verify``: count and classify the wrong bytes in ``[start, end)``."""
     if end <= start:
         return 0
-    if is_memset:
-        counters = np.full(end - start, counter)
-    else:
-        counters = np.arange(counter, counter + end - start)
-    expected = (pattern | (~counters & PATTERN_COUNT_MASK)).astype(np.uint8)
+    expected = (pattern | _inv_idx(counter, end - start, is_memset)).astype(np.uint8)
     bad = np.nonzero(buf[start:end] != expected)[0]
-    for k in bad[: max(0, MAX_ERROR_COUNT - len(out))]:
+    for k in bad[:MAX_ERROR_COUNT]:
         i, got, want = start + int(k), int(buf[start + k]), int(expected[k])
         diff = got ^ pattern
         if is_src:
@@ -103,6 +113,8 @@ def _verify(
         else:
             what = "mismatch!"
         out.append(f"{name}[{i:#x}] {what} Expected {want:02x}, got {got:02x}")
+    if len(bad) > MAX_ERROR_COUNT:
+        out.append(f"{len(bad) - MAX_ERROR_COUNT} errors suppressed")
     return len(bad)
 
 
@@ -120,10 +132,10 @@ def run_dmatest(
     busy_s = 0.0
     total_len = 0
 
-    def fail(reason: str, detail: str) -> None:
+    def fail(reason: str, data: int = 0) -> None:
         res.failures += 1
         res.reasons[reason] = res.reasons.get(reason, 0) + 1
-        res.messages.append(f"{thread}: result #{res.tests}: '{reason}' {detail}")
+        res.messages.append(f"{thread}: result #{res.tests}: '{reason}' {detail} ({data})")
         log(res.messages[-1])
 
     for _ in range(params.iterations):
@@ -138,16 +150,16 @@ def run_dmatest(
         else:
             src_off = int(rng.integers(0, size - length + 1)) // align * align
             dst_off = int(rng.integers(0, size - length + 1)) // align * align
-        detail = f"with src_off={src_off:#x} dst_off={dst_off:#x} len={length:#x} ({length})"
+        detail = f"with src_off={src_off:#x} dst_off={dst_off:#x} len={length:#x}"
 
-        src = _pattern(size, PATTERN_SRC, src_off, length, PATTERN_COPY)
-        dst = _pattern(size, PATTERN_DST, dst_off, length, PATTERN_OVERWRITE)
+        src = _pattern(size, PATTERN_SRC, src_off, length, PATTERN_COPY, memset)
+        dst = _pattern(size, PATTERN_DST, dst_off, length, PATTERN_OVERWRITE, memset)
 
         t0 = time.perf_counter()
         src_dma = dma_map_single(dev, src, DmaDataDirection.TO_DEVICE)
         dst_dma = dma_map_single(dev, dst, DmaDataDirection.BIDIRECTIONAL)
         if dma_mapping_error(dev, src_dma) or dma_mapping_error(dev, dst_dma):
-            fail("dma mapping error", detail)
+            fail("dma mapping error")
             continue
         flags = PrepFlags.CTRL_ACK | (PrepFlags.NONE if params.polled else PrepFlags.PREP_INTERRUPT)
         if memset:
@@ -163,7 +175,7 @@ def run_dmatest(
         if tx is None or cookie < 0:
             dma_unmap_single(dev, dst_dma, size, DmaDataDirection.BIDIRECTIONAL)
             dma_unmap_single(dev, src_dma, size, DmaDataDirection.TO_DEVICE)
-            fail("prep error" if tx is None else "submit error", detail)
+            fail("prep error" if tx is None else "submit error")
             continue
         issue_pending(chan)
         timeout_ns = params.timeout_ms * 1_000_000
@@ -179,31 +191,34 @@ def run_dmatest(
         dma_unmap_single(dev, src_dma, size, DmaDataDirection.TO_DEVICE)
 
         if not finished:
-            fail("test timed out", detail)
+            fail("test timed out")
             continue
         if status != DmaStatus.COMPLETE or (done and done[0].result != DmaTxResult.NOERROR):
-            fail("completion error status", f"{detail} status {status.name}")
+            fail("completion busy status" if status == DmaStatus.IN_PROGRESS
+                 else "completion error status")
             continue
         total_len += length
         if params.noverify:
+            if params.verbose:
+                log(f"{thread}: result #{res.tests}: 'test passed' {detail} (0)")
             continue
         out: list[str] = []
         fill = src_off + length
-        errors = _verify(src, 0, src_off, 0, PATTERN_SRC, True, False, "srcbuf", out)
+        errors = _verify(src, 0, src_off, 0, PATTERN_SRC, True, memset, "srcbuf", out)
         errors += _verify(src, src_off, fill, src_off, PATTERN_SRC | PATTERN_COPY, True,
-                          False, "srcbuf", out)
-        errors += _verify(src, fill, size, fill, PATTERN_SRC, True, False, "srcbuf", out)
-        errors += _verify(dst, 0, dst_off, 0, PATTERN_DST, False, False, "dstbuf", out)
+                          memset, "srcbuf", out)
+        errors += _verify(src, fill, size, fill, PATTERN_SRC, True, memset, "srcbuf", out)
+        errors += _verify(dst, 0, dst_off, 0, PATTERN_DST, False, memset, "dstbuf", out)
         errors += _verify(dst, dst_off, dst_off + length, src_off, PATTERN_SRC | PATTERN_COPY,
                           False, memset, "dstbuf", out)
         errors += _verify(dst, dst_off + length, size, dst_off + length, PATTERN_DST, False,
-                          False, "dstbuf", out)
+                          memset, "dstbuf", out)
         for line in out:
             log(f"{thread}: {line}")
         if errors:
-            fail("data error", f"{detail} ({errors} bytes wrong)")
+            fail("data error", errors)
         elif params.verbose:
-            log(f"{thread}: result #{res.tests}: 'test passed' {detail}")
+            log(f"{thread}: result #{res.tests}: 'test passed' {detail} (0)")
 
     if busy_s > 0:
         res.iops = res.tests / busy_s

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from demos.cli import main
-from dma.dmatest import DmatestParams, dmatest
+from dma.dmatest import (
+    PATTERN_COPY,
+    PATTERN_DST,
+    PATTERN_OVERWRITE,
+    PATTERN_SRC,
+    DmatestParams,
+    _pattern,
+    dmatest,
+)
 from tests.conftest import build
 
 
@@ -70,7 +78,30 @@ def test_cli_summary_line(capsys):
     assert main(["dmatest", "--iterations", "10", "--norandom", "--channel", "dma0chan2"]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith("dma0chan2-copy0: summary 10 tests, 0 failures ")
-    assert line.endswith(" KB/s")
+    assert line.endswith(" KB/s (0)")  # dmatest's summary ends with its ret
+
+
+def test_a_data_error_prints_as_dmatest_does():
+    """At most MAX_ERROR_COUNT lines a range, then the rest counted; the result line ends
+    with the number of wrong bytes, as the kernel's result() prints it."""
+    def lose_copy_marks(data: np.ndarray) -> None:
+        data ^= 0x40  # every byte the DMA writes loses its COPY mark
+
+    _, res, log = _run(DmatestParams(iterations=1, norandom=True, buf_size=256),
+                       corrupt=lose_copy_marks)
+    assert res.reasons == {"data error": 1}
+    assert len([line for line in log if "not copied!" in line]) == 32
+    assert "dma0chan0-copy0: 224 errors suppressed" in log
+    assert log[-1] == ("dma0chan0-copy0: result #1: 'data error' with src_off=0x0 "
+                       "dst_off=0x0 len=0x100 (256)")
+
+
+def test_memset_patterns_use_the_memset_index():
+    """For memset every byte's index is PATTERN_MEMSET_IDX (1): ~1 & 0x1f = 0x1e."""
+    buf = _pattern(8, PATTERN_SRC, 2, 3, PATTERN_COPY, is_memset=True)
+    assert buf.tolist() == [0x9E, 0x9E, 0xDE, 0xDE, 0xDE, 0x9E, 0x9E, 0x9E]
+    buf = _pattern(4, PATTERN_DST, 1, 1, PATTERN_OVERWRITE, is_memset=False)
+    assert buf.tolist() == [0x1F, 0x3E, 0x1D, 0x1C]
 
 
 @pytest.mark.parametrize(
