@@ -212,7 +212,7 @@ def request_chan(dev: DeviceLike, name: str) -> DmaChan:
         if chan.client_count:
             raise DmaEngineError(
                 errno.ENODEV,
-                f"{dev.name}: {chan.name} for {name!r} is in use by {chan.dbg_client_name}",
+                f"{dev.name}: {chan.name} for {name!r} is {_in_use(chan)}",
             )
         _make_private(device)
         _chan_get(chan)
@@ -221,8 +221,15 @@ def request_chan(dev: DeviceLike, name: str) -> DmaChan:
         return chan
 
 
-def request_chan_by_mask(mask: Cap, client: str = "dmatest") -> DmaChan:
-    """``dma_request_chan_by_mask``: any free channel of a device with all of ``mask``."""
+def _in_use(chan: DmaChan) -> str:
+    return f"in use by {chan.dbg_client_name}" if chan.dbg_client_name else "in use"
+
+
+def request_chan_by_mask(mask: Cap) -> DmaChan:
+    """``dma_request_chan_by_mask``: any free channel of a device with all of ``mask``.
+
+    As in the kernel, only a request by name (:func:`request_chan`) records a client
+    name; a channel taken by mask shows as ``in-use`` in :func:`summary`."""
     with _list_lock:
         for device in _dma_device_list:
             if device.cap_mask & mask != mask:
@@ -231,7 +238,6 @@ def request_chan_by_mask(mask: Cap, client: str = "dmatest") -> DmaChan:
                 if chan.client_count == 0:
                     _make_private(device)
                     _chan_get(chan)
-                    chan.dbg_client_name = client
                     return chan
     raise DmaEngineError(errno.ENODEV, f"no free DMA channel with {mask!r}")
 
@@ -246,13 +252,14 @@ def find_chan(name: str) -> DmaChan:
     raise DmaEngineError(errno.ENODEV, f"no DMA channel {name!r}")
 
 
-def request_this_chan(chan: DmaChan, client: str) -> DmaChan:
+def request_this_chan(chan: DmaChan) -> DmaChan:
+    """``dma_request_channel`` with a filter that matches ``chan`` alone (dmatest's
+    ``channel=``): EBUSY when it is taken."""
     with _list_lock:
         if chan.client_count:
-            raise DmaEngineError(errno.EBUSY, f"{chan.name} is in use by {chan.dbg_client_name}")
+            raise DmaEngineError(errno.EBUSY, f"{chan.name} is {_in_use(chan)}")
         _make_private(chan.device)
         _chan_get(chan)
-        chan.dbg_client_name = client
         return chan
 
 

@@ -233,9 +233,9 @@ def dmatest(
     """Take a channel (by name, or any with the capability), test it, release it."""
     cap = Cap.MEMSET if params.test == "memset" else Cap.MEMCPY
     if channel is None:
-        chan = request_chan_by_mask(cap, "dmatest")
+        chan = request_chan_by_mask(cap)
     else:
-        chan = request_this_chan(find_chan(channel), "dmatest")
+        chan = request_this_chan(find_chan(channel))
     try:
         if not chan.device.cap_mask & cap:
             raise einval(f"channel {chan.name} cannot do {params.test}")

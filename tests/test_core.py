@@ -151,4 +151,7 @@ def test_summary_format(board):
     assert lines[0] == "dma0 (dma0): number of channels: 4"
     assert f" {chan.name:<13}| fifo0:rx" in lines
     assert "dma1 (dma0): number of channels: 16" in lines
+    memcpy = dma.request_chan_by_mask(dma.Cap.MEMCPY)  # no name: the kernel's "in-use"
+    assert f" {memcpy.name:<13}| in-use" in dma.summary().splitlines()
+    dma.release_channel(memcpy)
     dma.release_channel(chan)
