@@ -12,9 +12,12 @@ controller fetches the rest itself. Cyclic transfers are a ring of LLIs with the
 interrupt on the last LLI of each period; a period longer than 4095 beats is split.
 
 Model choices, stated: prep refuses (returns None) buffers not aligned to the bus width
-rather than splitting them into byte-wide LLIs as amba-pl08x does; a bus error is
-reported as READ_FAILED, or WRITE_FAILED for DEV_TO_MEM, since the PL080 does not say
-which side faulted; after an error the channel starts nothing until terminated.
+rather than splitting them into byte-wide LLIs as amba-pl08x does. A bus error:
+amba-pl08x logs the error interrupt and then handles the channel as for a terminal count
+(a transfer completes, a cyclic period is signalled), so a client never learns of it;
+the model reports it instead, the way ``callback_result`` lets a driver: READ_FAILED, or
+WRITE_FAILED for DEV_TO_MEM since the PL080 does not say which side faulted, and
+``tx_status`` ERROR. After an error the channel starts nothing until terminated.
 """
 
 from __future__ import annotations
