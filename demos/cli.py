@@ -213,6 +213,8 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     check_output(args.output)
     source = None
     if args.source:
+        if args.device is None:
+            args.device = "virtual"  # only the virtual card can hear a file
         source = _capture_source(args, read_wav(args.source))
     sess = _session(args, capture=True, source=source)
     try:
@@ -326,8 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-d", "--duration", type=_seconds, required=True, help="seconds")
     _stream_options(p)
     p.add_argument("--source", metavar="IN.wav",
-                   help="what the virtual card hears; the capture takes the file's format, "
-                   "channels and rate unless -f, -c or -r ask otherwise")
+                   help="what the virtual card hears (so -D virtual unless -D is given); "
+                   "the capture takes the file's format, channels and rate unless -f, -c "
+                   "or -r ask otherwise")
     p.set_defaults(func=_cmd_capture)
 
     p = sub.add_parser("loopback", help="play a test signal and capture it at once; report "

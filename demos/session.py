@@ -66,6 +66,9 @@ def open_session(device_arg: str | None, clock_kind: str | None, capture: bool =
     if kind != "card" and not virtual:
         raise UsageError(f"--clock {kind} runs the virtual card; a sound device keeps its "
                          "own time (--clock card)")
+    if endpoint.get("source") is not None and not virtual:
+        raise UsageError("--source is what the virtual card hears; a sound device captures "
+                         "its own input (use -D virtual, or leave out --source)")
     clock = VirtualClock() if kind == "virtual" else RealtimeClock()
     board = make_audio_board(clock, device, **endpoint)
     board.populate()

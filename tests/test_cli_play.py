@@ -163,6 +163,30 @@ def test_capture_of_a_source_that_differs_from_the_capture(tmp_path, capsys):
     assert rate == 96000 and np.array_equal(got, (data[:4800, :2] >> 16).astype(np.int16))
 
 
+def test_a_source_is_for_the_virtual_card(tmp_path, capsys, monkeypatch):
+    """--source without -D captures from the virtual card; with a sound device it is
+    refused (a device hears its own input), not silently ignored."""
+    import demos.session
+
+    real = demos.session.resolve_device  # as on a machine whose default input is a device
+    monkeypatch.setattr(demos.session, "resolve_device", lambda arg, capture=False: (
+        real(arg, capture) if arg == "virtual" else (0, "sound device 'x', as asked")))
+    src = tmp_path / "src.wav"
+    data = _wav(src, "<i2", 2, n=4800, seed=5)
+    out = tmp_path / "cap.wav"
+    cap = ["capture", str(out), "-d", "0.05", "--clock", "virtual", "--source", str(src),
+           "--no-progress"]
+    assert main(cap) == 0
+    assert np.array_equal(wavfile.read(out)[1], data[:2400])
+    assert "Source: the virtual card" in capsys.readouterr().err
+    out.unlink()
+    line = _bad(["capture", str(out), "-d", "0.05", "-D", "0", "--source", str(src),
+                 "--no-progress"], capsys)
+    assert line.endswith("--source is what the virtual card hears; a sound device captures "
+                         "its own input (use -D virtual, or leave out --source)")
+    assert not out.exists()
+
+
 def test_capture_of_the_virtual_source_and_loopback(tmp_path, capsys):
     src = tmp_path / "src.wav"
     data = _wav(src, "<i2", 2, n=24000, seed=9)
