@@ -46,6 +46,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_dmatest(args: argparse.Namespace) -> int:
+    from demos.interrupt import stop_requested
     from dma.dmatest import DmatestParams, dmatest
     from soc.board import make_board
 
@@ -78,9 +79,11 @@ def _cmd_dmatest(args: argparse.Namespace) -> int:
             verbose=args.verbose,
         )
         log = (lambda s: None) if args.json else print
-        thread, result = dmatest(
-            params, board.soc.clock.run_until_true, channel=args.channel, log=log
-        )
+        with stop_requested() as stop:  # --iterations 0 runs until Ctrl-C or SIGTERM
+            thread, result = dmatest(
+                params, board.soc.clock.run_until_true, channel=args.channel, log=log,
+                stop=stop,
+            )
     finally:
         board.remove()
     if args.json:
@@ -295,7 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dmatest", help="test a DMA channel the way drivers/dma/dmatest.c does")
     p.add_argument("--test", choices=("memcpy", "memset"), default="memcpy")
-    p.add_argument("--iterations", type=_positive, default=1000)
+    p.add_argument("--iterations", type=_nonneg, default=1000,
+                   help="tests to run (default 1000; 0: until Ctrl-C or SIGTERM, as the "
+                   "module's default 0 runs until stopped)")
     p.add_argument("--buf-size", type=_positive, default=16384, help="test_buf_size in bytes")
     p.add_argument("--alignment", type=_nonneg, default=0,
                    help="log2 of the offset and length alignment (default 0: bytes)")

@@ -52,7 +52,7 @@ Waiter = Callable[[Callable[[], bool], int], bool]
 @dataclass
 class DmatestParams:
     test: str = "memcpy"
-    iterations: int = 1000
+    iterations: int = 1000  # 0: until stop() says so, as the module's default of 0 runs
     buf_size: int = 16384
     alignment: int = 0  # log2 of the address and length alignment
     norandom: bool = False
@@ -119,9 +119,11 @@ def _verify(
 
 
 def run_dmatest(
-    chan: DmaChan, wait: Waiter, params: DmatestParams, log: Callable[[str], None] = print
+    chan: DmaChan, wait: Waiter, params: DmatestParams, log: Callable[[str], None] = print,
+    stop: Callable[[], bool] = lambda: False,
 ) -> DmatestResult:
-    """Run ``params.iterations`` tests on ``chan`` and return the summary."""
+    """Run ``params.iterations`` tests on ``chan`` (0: until ``stop()``, asked before
+    each test, as the thread asks ``kthread_should_stop``) and return the summary."""
     rng = np.random.default_rng(params.seed)
     dev = chan.device.dev
     memset = params.test == "memset"
@@ -138,7 +140,7 @@ def run_dmatest(
         res.messages.append(f"{thread}: result #{res.tests}: '{reason}' {detail} ({data})")
         log(res.messages[-1])
 
-    for _ in range(params.iterations):
+    while not stop() and (params.iterations == 0 or res.tests < params.iterations):
         res.tests += 1
         if params.norandom:
             length = size
@@ -228,7 +230,7 @@ def run_dmatest(
 
 def dmatest(
     params: DmatestParams, wait: Waiter, channel: str | None = None,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = print, stop: Callable[[], bool] = lambda: False,
 ) -> tuple[str, DmatestResult]:
     """Take a channel (by name, or any with the capability), test it, release it."""
     cap = Cap.MEMSET if params.test == "memset" else Cap.MEMCPY
@@ -239,7 +241,7 @@ def dmatest(
     try:
         if not chan.device.cap_mask & cap:
             raise einval(f"channel {chan.name} cannot do {params.test}")
-        result = run_dmatest(chan, wait, params, log)
+        result = run_dmatest(chan, wait, params, log, stop)
         thread = f"{chan.name}-{'set' if params.test == 'memset' else 'copy'}0"
         return thread, result
     finally:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -51,6 +55,41 @@ def test_corrupting_controller_is_caught_and_classified():
     _, res, log = _run(DmatestParams(iterations=20, seed=1), corrupt=flip_copy_bit)
     assert res.failures == 20 and res.reasons == {"data error": 20}
     assert any("not copied! Expected" in line for line in log)
+
+
+def test_iterations_0_runs_until_stopped():
+    """As the module's default iterations=0: tests until the thread is told to stop,
+    asked before each test."""
+    asks = []
+
+    def stop() -> bool:
+        asks.append(1)
+        return len(asks) > 7
+
+    board, _ = build()
+    try:
+        _, res = dmatest(DmatestParams(iterations=0), board.soc.clock.run_until_true,
+                         None, lambda s: None, stop)
+    finally:
+        board.remove()
+    assert (res.tests, res.failures, len(asks)) == (7, 0, 8)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_cli_iterations_0_stops_on_a_signal_with_its_summary(sig):
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "demos.cli", "dmatest", "-v",
+                             "--iterations", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()  # the first test passed: the loop is running
+    assert first.startswith("dma0chan0-copy0: result #1: 'test passed' with src_off=")
+    proc.send_signal(sig)
+    out = first + proc.stdout.read()  # the same reader: it may hold lines read ahead
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 0 and err == ""
+    last = out.splitlines()[-1]
+    m = re.fullmatch(r"dma0chan0-copy0: summary (\d+) tests, 0 failures [\d.]+ iops \d+ KB/s "
+                     r"\(0\)", last)
+    assert m and int(m[1]) == len(out.splitlines()) - 1  # each test before it passed
 
 
 def test_timeout_is_reported():
@@ -107,7 +146,7 @@ def test_memset_patterns_use_the_memset_index():
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["dmatest", "--iterations", "0"], "must be positive"),
+        (["dmatest", "--iterations", "-1"], "must not be negative"),
         (["dmatest", "--test", "xor"], "invalid choice"),
         (["dmatest", "--channel", "dma7chan0"], "no DMA channel 'dma7chan0'"),
         (["dmatest", "--alignment", "9"], "--alignment 9"),
