@@ -311,7 +311,7 @@ class Substream:
         rt = self._rt()
         if res == Update.XRUN:
             rt.xruns += 1
-            rt.log.append(f"XRUN: {self.name} avail >= stop_threshold ({rt.stop_threshold})")
+            rt.log.append(f"XRUN: {self.name}:0")  # __snd_pcm_xrun's, by snd_pcm_debug_name
             self._stop(PcmState.XRUN)
             for trace in self.tracepoints:
                 trace("xrun", self, {"hw_ptr": rt.hw_ptr, "appl_ptr": rt.appl_ptr})

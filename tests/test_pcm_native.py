@@ -177,6 +177,7 @@ def test_xrun_exactly_when_avail_reaches_stop_threshold_and_prepare_recovers(car
     # stop_threshold (4096) the stream stops in XRUN with hw_ptr exactly there
     clock.run_until_true(lambda: pcm.state == S.XRUN, 10**9)
     assert pcm.state == S.XRUN and rt.hw_ptr >= 4096 and rt.xruns == 1
+    assert rt.log == ["XRUN: pcmC0D0p:0"]  # as the kernel logs it
     assert rt.avail() >= rt.stop_threshold
     assert rt.hw_ptr - 4096 < 64  # caught at the first interrupt past the end
     assert _errno(pcm.writei, _frames(8)) == errno.EPIPE
