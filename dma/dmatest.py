@@ -159,9 +159,13 @@ def run_dmatest(
 
         t0 = time.perf_counter()
         src_dma = dma_map_single(dev, src, DmaDataDirection.TO_DEVICE)
+        if dma_mapping_error(dev, src_dma):
+            fail("src mapping error")
+            continue
         dst_dma = dma_map_single(dev, dst, DmaDataDirection.BIDIRECTIONAL)
-        if dma_mapping_error(dev, src_dma) or dma_mapping_error(dev, dst_dma):
-            fail("dma mapping error")
+        if dma_mapping_error(dev, dst_dma):
+            dma_unmap_single(dev, src_dma, size, DmaDataDirection.TO_DEVICE)
+            fail("dst mapping error")
             continue
         flags = PrepFlags.CTRL_ACK | (PrepFlags.NONE if params.polled else PrepFlags.PREP_INTERRUPT)
         if memset:

@@ -92,6 +92,15 @@ def test_cli_iterations_0_stops_on_a_signal_with_its_summary(sig):
     assert m and int(m[1]) == len(out.splitlines()) - 1  # each test before it passed
 
 
+def test_a_dst_mapping_error_unmaps_the_src():
+    """Buffers too big for two in the DMA memory: the destination cannot be mapped. The
+    source mapping is undone each time (else the next source would fail too)."""
+    _, res, log = _run(DmatestParams(iterations=3, buf_size=40_000_000))
+    assert res.reasons == {"dst mapping error": 3} and res.failures == 3
+    assert log[0].startswith("dma0chan0-copy0: result #1: 'dst mapping error' with src_off=")
+    assert log[0].endswith(" (0)")
+
+
 def test_timeout_is_reported():
     board, _ = build()
     try:
