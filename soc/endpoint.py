@@ -187,9 +187,10 @@ class Endpoint:
 
     def clear_tap(self) -> None:
         """Forget what was tapped so far; a stream that runs goes on being tapped."""
-        for _, chunks in self._tap:
+        running = self._tap[-1:] if self.card is not None else []
+        for _, chunks in running:
             chunks.clear()
-        del self._tap[:-1]
+        self._tap[:] = running
 
     def tapped_streams(self) -> list[tuple[tuple[int, int, int], np.ndarray]]:
         """Each stream's (rate, channels, word bits) and the frames it shifted out to the

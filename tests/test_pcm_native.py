@@ -384,3 +384,7 @@ def test_clear_tap_while_a_stream_runs_keeps_tapping_it(card):
     # the last frames the DMA moved were still in the I2S FIFO when the drain stopped it
     assert np.array_equal(tap[start : start + 4000], data[4096:8096])
     pcm.close()
+    # once no stream runs, a clear leaves nothing: a later stream of other channels
+    # is the only one tapped
+    codec.clear_tap()
+    assert codec.tapped_streams() == []
