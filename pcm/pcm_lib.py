@@ -45,13 +45,17 @@ def update_hw_ptr(
     in_interrupt: bool,
     fill_silence: Callable[[int], None] | None = None,
     now_ns: int = 0,
+    debug_name: str = "pcmC0D0p:0",
 ) -> Update:
-    """Move ``hw_ptr`` to the driver's position ``pos`` and update the state."""
+    """Move ``hw_ptr`` to the driver's position ``pos`` and update the state.
+
+    ``debug_name`` is the substream's ``snd_pcm_debug_name`` ("pcmC0D0p:0"), which the
+    kernel puts in its "invalid position" report."""
     curr_jiffies = jiffies(now_ns)
     old_hw_ptr = rt.hw_ptr
     if pos >= rt.buffer_size:
-        rt.log.append(f"invalid position: pos = {pos}, buffer size = {rt.buffer_size}, "
-                      f"period size = {rt.period_size}")
+        rt.log.append(f"invalid position: {debug_name}, pos = {pos}, "
+                      f"buffer size = {rt.buffer_size}, period size = {rt.period_size}")
         pos = 0
     hw_base = rt.hw_ptr_base
     new_hw_ptr = hw_base + pos

@@ -112,6 +112,7 @@ class Substream:
 
     def __init__(self, name: str, stream: PcmStream, ops: PcmOps, clock: Any) -> None:
         self.name = name
+        self.debug_name = f"{name}:0"  # snd_pcm_debug_name: the device, then substream 0
         self.stream = stream
         self.is_playback = stream == PcmStream.PLAYBACK
         self.ops = ops
@@ -299,7 +300,7 @@ class Substream:
         if self.is_playback and rt.silence_size > 0:
             fill = self._playback_silence
         old = rt.hw_ptr
-        res = update_hw_ptr(rt, pos, in_interrupt, fill, self.clock.now_ns)
+        res = update_hw_ptr(rt, pos, in_interrupt, fill, self.clock.now_ns, self.debug_name)
         for trace in self.tracepoints:
             trace("hwptr", self, {"in_interrupt": in_interrupt, "pos": pos,
                                   "old_hw_ptr": old, "hw_ptr": rt.hw_ptr})
@@ -311,7 +312,7 @@ class Substream:
         rt = self._rt()
         if res == Update.XRUN:
             rt.xruns += 1
-            rt.log.append(f"XRUN: {self.name}:0")  # __snd_pcm_xrun's, by snd_pcm_debug_name
+            rt.log.append(f"XRUN: {self.debug_name}")  # as __snd_pcm_xrun logs it
             self._stop(PcmState.XRUN)
             for trace in self.tracepoints:
                 trace("xrun", self, {"hw_ptr": rt.hw_ptr, "appl_ptr": rt.appl_ptr})

@@ -84,8 +84,10 @@ def test_position_past_the_buffer_is_a_driver_bug_read_as_zero():
     rt = PcmRuntime(C, 1024, 256, state=PcmState.RUNNING, stop_threshold=LONG_MAX)
     update_hw_ptr(rt, 1000, False)
     rt.appl_ptr = rt.hw_ptr
-    update_hw_ptr(rt, 1024, False)
-    assert "invalid position" in rt.log[-1] and rt.hw_ptr == 1024
+    update_hw_ptr(rt, 1024, False, debug_name="pcmC0D0c:0")
+    assert rt.log[-1] == ("invalid position: pcmC0D0c:0, pos = 1024, buffer size = 1024, "
+                          "period size = 256")  # as snd_pcm_update_hw_ptr0 reports it
+    assert rt.hw_ptr == 1024
 
 
 @pytest.mark.parametrize("stop_threshold", [1024, 700, 1])

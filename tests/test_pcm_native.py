@@ -167,6 +167,18 @@ def test_interval_arithmetic_matches_pcm_lib():
     assert (i.min, i.max, i.openmin, i.openmax) == (3, 6, False, False)
 
 
+def test_a_position_past_the_ring_is_reported_with_the_substream_name(card, monkeypatch):
+    pcm = _open(PcmStream.CAPTURE)
+    pcm.prepare()
+    ss = pcm.substream
+    monkeypatch.setattr(ss.ops, "pointer", lambda s: s.runtime.buffer_size)  # a driver bug
+    pcm.start()
+    ss.period_elapsed()
+    assert ss.runtime.log == ["invalid position: pcmC0D0c:0, pos = 4096, buffer size = 4096, "
+                              "period size = 1024"]  # read as 0: nothing moved
+    assert ss.runtime.hw_ptr == 0 and pcm.state == S.RUNNING
+
+
 def test_xrun_exactly_when_avail_reaches_stop_threshold_and_prepare_recovers(card):
     pcm = _open()
     clock = card.soc.clock
