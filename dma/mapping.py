@@ -168,8 +168,9 @@ def dma_map_single(dev: DmaCapableDevice, buf: np.ndarray, direction: DmaDataDir
     return addr
 
 
-def dma_mapping_error(dev: DmaCapableDevice, addr: int) -> bool:
-    return addr == DMA_MAPPING_ERROR
+def dma_mapping_error(dev: DmaCapableDevice, addr: int) -> int:
+    """-ENOMEM for an address that is ``DMA_MAPPING_ERROR``, else 0, as the kernel's."""
+    return -errno.ENOMEM if addr == DMA_MAPPING_ERROR else 0
 
 
 def _checked(dev: Any, addr: int, size: int, direction: DmaDataDirection, what: str):
