@@ -97,7 +97,7 @@ def _one(sess, wav: Wav, args: Any, faults: Faults, duration: float, say) -> int
     from rich.console import Console
 
     from demos import stress_report as report
-    from demos.wav import write_wav
+    from demos.play import save_tap
 
     runner = Stress(sess, wav, args, faults, say)
     if args.random_stalls:
@@ -106,20 +106,13 @@ def _one(sess, wav: Wav, args: Any, faults: Faults, duration: float, say) -> int
     result = runner.run()
     s = result.summary
     if args.tap:
-        write_wav(args.tap, s["rate"], s["format"], sess.endpoint.tapped().astype(
-            _dtype(s["format"])))
+        save_tap(sess, args.tap, say)
     report.show(result, Console(stderr=True))
     if args.json:
         report.write_json(args.json, result)
     if args.plot:
         report.plot(args.plot, result)
     return 1 if s["ended_by"].startswith("sound device lost") else 0
-
-
-def _dtype(fmt: str) -> Any:
-    from pcm.formats import FORMATS
-
-    return FORMATS[fmt].dtype
 
 
 def _sweep(sess, wav: Wav, args: Any, faults: Faults, sizes: list[int], say) -> int:
