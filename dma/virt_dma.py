@@ -76,7 +76,9 @@ class VirtChan(DmaChan):
                 return
 
     def _complete(self) -> None:
-        """``vchan_complete``: the tasklet body."""
+        """``vchan_complete``: the tasklet body. Each completed descriptor's callback runs
+        before the descriptor is freed (or put back on ``desc_allocated`` when reusable),
+        so a callback still sees its descriptor whole and on no list."""
         with self.lock:
             vd = self.cyclic
             self.cyclic = None
@@ -85,8 +87,8 @@ class VirtChan(DmaChan):
             self.cyclic_callbacks += 1
             vd.invoke_callback(vd.tx_result)
         for vd in done:
-            vchan_vdesc_fini(vd)
             vd.invoke_callback(vd.tx_result)
+            vchan_vdesc_fini(vd)
             if vd.tx_result.result == DmaTxResult.NOERROR:
                 dma_run_dependencies(vd)  # a failed operation's dependents never run
 
@@ -177,18 +179,24 @@ def vchan_get_all_descriptors(vc: VirtChan) -> list[VirtDesc]:
 
 
 def vchan_dma_desc_free_list(vc: VirtChan, head: list[VirtDesc]) -> None:
+    """Finish each descriptor taken off the lists: a reusable one goes back to
+    ``desc_allocated`` (a terminate does not take it from its client), others are freed."""
     for vd in head:
-        vc.desc_free(vd)
+        vchan_vdesc_fini(vd)
 
 
 def vchan_free_chan_resources(vc: VirtChan) -> None:
+    """Free every descriptor, reusable ones too: their REUSE mark is cleared first."""
     with vc.lock:
         head = vchan_get_all_descriptors(vc)
+        for vd in head:
+            vd.flags &= ~PrepFlags.CTRL_REUSE
     vchan_dma_desc_free_list(vc, head)
 
 
 def vchan_synchronize(vc: VirtChan) -> None:
-    """Let a pending tasklet run (it finds nothing left to call), free the terminated."""
+    """Let a pending tasklet run (it finds nothing left to call), then finish the
+    terminated descriptors (freed, or back on ``desc_allocated`` when reusable)."""
     vc.task.kill()
     with vc.lock:
         head, vc.desc_terminated = vc.desc_terminated, []

@@ -358,6 +358,58 @@ def test_reuse_rules(board_fifo):
     dma.release_channel(chan)
 
 
+def test_a_callback_runs_before_its_descriptor_is_freed_or_recycled(board_fifo):
+    """vchan_complete invokes the callback, then vchan_vdesc_fini: in the callback the
+    descriptor still has its LLIs and is on no list."""
+    board, fifo = board_fifo
+    chan = _tx_chan(board)
+    pdev, cpu, addr = _ring(board, 2048)
+    seen = []
+    once = dma.prep_slave_single(chan, addr, 1024, Dir.MEM_TO_DEV, F.PREP_INTERRUPT)
+    once.callback = lambda p: seen.append(("once", once.lli_cpu is not None))
+    reused = dma.prep_slave_single(chan, addr + 1024, 1024, Dir.MEM_TO_DEV, F.PREP_INTERRUPT)
+    dma.desc_set_reuse(reused)
+    reused.callback = lambda p: seen.append(("reused", reused in chan.desc_allocated))
+    dma.submit(once)
+    dma.submit(reused)
+    dma.issue_pending(chan)
+    _request(board, 2048)
+    assert board.soc.clock.run_until_true(lambda: len(seen) == 2, MS)
+    assert seen == [("once", True), ("reused", False)]
+    assert once.lli_cpu is None  # freed after its callback
+    assert reused in chan.desc_allocated  # recycled after its callback
+    np.testing.assert_array_equal(fifo.data(), cpu)
+    dma.desc_free(reused)
+    dma.release_channel(chan)
+
+
+def test_a_terminated_reusable_descriptor_is_recycled_not_freed(board_fifo):
+    """vchan_synchronize finishes the terminated descriptors with vchan_vdesc_fini: a
+    reusable one goes back to desc_allocated and can be submitted again; releasing the
+    channel frees it (vchan_free_chan_resources clears REUSE first)."""
+    board, fifo = board_fifo
+    chan = _tx_chan(board)
+    pdev, cpu, addr = _ring(board, 2048)
+    tx = dma.prep_slave_single(chan, addr, 2048, Dir.MEM_TO_DEV, F.PREP_INTERRUPT)
+    dma.desc_set_reuse(tx)
+    first = dma.submit(tx)
+    dma.issue_pending(chan)
+    _request(board, 1024)  # the FIFO takes half, then the transfer waits
+    board.soc.clock.run_for(0)
+    assert dma.tx_status(chan, first)[0] == dma.DmaStatus.IN_PROGRESS
+    dma.terminate_sync(chan)
+    assert tx in chan.desc_allocated and tx.lli_cpu is not None
+    second = dma.submit(tx)
+    assert second == first + 1
+    dma.issue_pending(chan)
+    _request(board, 2048)
+    board.soc.clock.run_for(0)
+    assert dma.tx_status(chan, second)[0] == dma.DmaStatus.COMPLETE
+    np.testing.assert_array_equal(fifo.data(), np.concatenate([cpu[:1024], cpu]))
+    dma.release_channel(chan)
+    assert tx.lli_cpu is None and tx not in chan.desc_allocated
+
+
 def test_reuse_refused_where_the_device_does_not_support_it():
     from soc.board import make_board
     from soc.platform import DtNode
