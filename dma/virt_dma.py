@@ -128,7 +128,9 @@ def vchan_next_desc(vc: VirtChan) -> VirtDesc | None:
 
 
 def vchan_find_desc(vc: VirtChan, cookie: int) -> VirtDesc | None:
-    for vd in (*vc.desc_submitted, *vc.desc_issued):
+    """The issued descriptor with ``cookie`` (only the issued list is searched: a
+    submitted one is not found). Lock held."""
+    for vd in vc.desc_issued:
         if vd.cookie == cookie:
             return vd
     return None

@@ -67,7 +67,7 @@ def test_memcpy_copies_and_reports_residue_mid_transfer(board):
     tx.callback = got.append
     tx.callback_param = "param"
     cookie = dma.submit(tx)
-    assert dma.tx_status(chan, cookie)[1].residue == 10000  # submitted, not issued
+    assert dma.tx_status(chan, cookie)[1].residue == 0  # submitted, not issued: not found
     dma.issue_pending(chan)
     board.soc.clock.run_for(10_000)  # 10 us at 400 bytes/us
     status, state = dma.tx_status(chan, cookie)
@@ -497,6 +497,24 @@ def test_dma_api_debug_catches_misuse():
     board.remove()
 
 
+def test_residue_of_an_issued_and_of_a_submitted_cookie_while_another_runs(board):
+    """pl08x_dma_tx_status: a cookie on desc_issued has all its bytes left; one that is
+    not (submitted, not issued) reads what the running descriptor has left."""
+    chan = dma.request_chan_by_mask(dma.Cap.MEMCPY)
+    pdev, src, s = _ring(board, 10000)
+    dst, d = dma_alloc_coherent(pdev, 10000)
+    running = dma.submit(dma.prep_dma_memcpy(chan, d, s, 8000))
+    queued = dma.submit(dma.prep_dma_memcpy(chan, d, s, 3000))
+    dma.issue_pending(chan)
+    unissued = dma.submit(dma.prep_dma_memcpy(chan, d, s, 5000))
+    board.soc.clock.run_for(10_000)  # 4000 bytes of the first moved
+    assert dma.tx_status(chan, running)[1].residue == 4000
+    assert dma.tx_status(chan, queued)[1].residue == 3000
+    assert dma.tx_status(chan, unissued)[1].residue == 4000  # the running one's
+    dma.terminate_sync(chan)
+    dma.release_channel(chan)
+
+
 def test_nothing_moves_before_issue_pending(board):
     chan = dma.request_chan_by_mask(dma.Cap.MEMCPY)
     pdev, src, s = _ring(board, 4096)
@@ -504,7 +522,8 @@ def test_nothing_moves_before_issue_pending(board):
     cookie = dma.submit(dma.prep_dma_memcpy(chan, d, s, 4096))
     board.soc.clock.run_for(MS)
     status, state = dma.tx_status(chan, cookie)
-    assert status == dma.DmaStatus.IN_PROGRESS and state.residue == 4096 and not dst.any()
+    # not on desc_issued, nothing running: pl08x_getbytes_chan reads 0
+    assert status == dma.DmaStatus.IN_PROGRESS and state.residue == 0 and not dst.any()
     dma.issue_pending(chan)
     board.soc.clock.run_for(MS)
     assert dma.tx_status(chan, cookie)[0] == dma.DmaStatus.COMPLETE

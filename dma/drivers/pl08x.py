@@ -493,9 +493,11 @@ class Pl08x:
             if ret == DmaStatus.COMPLETE:
                 return ret
             vd = vchan_find_desc(plchan, cookie)
-            if vd is not None:
+            if vd is not None:  # issued, not started: all of it is left
                 residue = vd.total  # type: ignore[attr-defined]
-            elif plchan.at is not None and plchan.at.cookie == cookie:
+            elif plchan.at is not None:
+                # as pl08x_getbytes_chan: what the running descriptor has left, whichever
+                # cookie was asked (a submitted, unissued one reads the running one's)
                 residue = self._getbytes(plchan, plchan.at)
             else:
                 residue = 0
