@@ -107,6 +107,39 @@ def test_callback_result_takes_precedence(board):
     dma.release_channel(chan)
 
 
+def test_a_waiting_channel_is_held_by_pause_and_dropped_by_terminate():
+    """The model's stated departure from amba-pl08x (where both return at once for a
+    channel without a physical channel): a paused WAITING channel is not given the next
+    free physical channel until resumed; a terminated one never runs."""
+    board, _ = build(dmac_channels=1)
+    try:
+        drv = board.devices["dma0"].drvdata
+        chans = [dma.request_chan_by_mask(dma.Cap.MEMCPY) for _ in range(3)]
+        pdev, src, s = _ring(board, 4000)
+        dst, d = dma_alloc_coherent(pdev, 12000)
+        done = []
+        for i, chan in enumerate(chans):
+            tx = dma.prep_dma_memcpy(chan, d + 4000 * i, s, 4000, F.PREP_INTERRUPT)
+            tx.callback = done.append
+            tx.callback_param = i
+            dma.submit(tx)
+            dma.issue_pending(chan)
+        assert [c.state.value for c in chans] == ["running", "waiting", "waiting"]
+        dma.pause(chans[1])
+        dma.terminate_sync(chans[2])
+        assert [c.state.value for c in chans[1:]] == ["paused", "idle"]
+        board.soc.clock.run_for(MS)
+        assert done == [0] and drv.phy_serving == [None]  # the free channel stays free
+        dma.resume(chans[1])
+        assert board.soc.clock.run_until_true(lambda: len(done) == 2, MS)
+        board.soc.clock.run_for(MS)
+        assert done == [0, 1] and not dst[8000:].any()
+        for c in chans:
+            dma.release_channel(c)
+    finally:
+        board.remove()
+
+
 def test_virtual_channels_share_fewer_physical_channels():
     board, _ = build(dmac_channels=2)
     try:

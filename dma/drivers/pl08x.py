@@ -18,6 +18,11 @@ amba-pl08x logs the error interrupt and then handles the channel as for a termin
 the model reports it instead, the way ``callback_result`` lets a driver: READ_FAILED, or
 WRITE_FAILED for DEV_TO_MEM since the PL080 does not say which side faulted, and
 ``tx_status`` ERROR. After an error the channel starts nothing until terminated.
+A channel WAITING for a physical channel (issued work, none started): amba-pl08x's
+pause, resume and terminate_all return at once for a channel with no physical channel
+and no running descriptor, so there a pause does not hold it and a terminate leaves its
+issued work to start when a physical channel frees. The model pauses it (it is not
+given a physical channel until resumed) and terminates it (its work is freed).
 """
 
 from __future__ import annotations
@@ -530,8 +535,8 @@ class Pl08x:
                 reg = self.ch_reg(plchan.phychan, hw.CH_CONFIG)
                 self.writel(reg, self.readl(reg) & ~hw.CFG_HALT)
                 plchan.state = ChanState.RUNNING
-            else:
-                plchan.state = ChanState.WAITING
+            else:  # paused while WAITING: a physical channel may have freed meanwhile
+                self._phy_alloc_and_start(plchan)
 
     def terminate_all(self, chan: DmaChan) -> None:
         plchan: Pl08xChan = chan  # type: ignore[assignment]
