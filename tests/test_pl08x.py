@@ -116,7 +116,7 @@ def test_a_waiting_channel_is_held_by_pause_and_dropped_by_terminate():
         drv = board.devices["dma0"].drvdata
         chans = [dma.request_chan_by_mask(dma.Cap.MEMCPY) for _ in range(3)]
         pdev, src, s = _ring(board, 4000)
-        dst, d = dma_alloc_coherent(pdev, 12000)
+        dst, d = dma_alloc_coherent(pdev, 16000)
         done = []
         for i, chan in enumerate(chans):
             tx = dma.prep_dma_memcpy(chan, d + 4000 * i, s, 4000, F.PREP_INTERRUPT)
@@ -130,10 +130,18 @@ def test_a_waiting_channel_is_held_by_pause_and_dropped_by_terminate():
         assert [c.state.value for c in chans[1:]] == ["paused", "idle"]
         board.soc.clock.run_for(MS)
         assert done == [0] and drv.phy_serving == [None]  # the free channel stays free
-        dma.resume(chans[1])
-        assert board.soc.clock.run_until_true(lambda: len(done) == 2, MS)
+        more = dma.prep_dma_memcpy(chans[1], d + 12000, s, 4000, F.PREP_INTERRUPT)
+        more.callback = done.append
+        more.callback_param = 3
+        dma.submit(more)
+        dma.issue_pending(chans[1])  # more work does not release the pause
         board.soc.clock.run_for(MS)
-        assert done == [0, 1] and not dst[8000:].any()
+        assert done == [0] and chans[1].state.value == "paused"
+        dma.resume(chans[1])
+        assert board.soc.clock.run_until_true(lambda: len(done) == 3, MS)
+        assert done == [0, 1, 3]
+        np.testing.assert_array_equal(dst[12000:], src)
+        assert not dst[8000:12000].any()  # the terminated copy never ran
         for c in chans:
             dma.release_channel(c)
     finally:

@@ -446,7 +446,8 @@ class Pl08x:
         with plchan.lock:
             if vchan_issue_pending(plchan) and plchan.at is None and not plchan.error_cookie:
                 if plchan.phychan is None:
-                    self._phy_alloc_and_start(plchan)
+                    if plchan.state != ChanState.PAUSED:  # held until resumed
+                        self._phy_alloc_and_start(plchan)
                 else:
                     self._start_next_txd(plchan)
 
