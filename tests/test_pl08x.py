@@ -148,6 +148,30 @@ def test_a_waiting_channel_is_held_by_pause_and_dropped_by_terminate():
         board.remove()
 
 
+def test_a_freed_physical_channel_goes_to_the_first_waiting_channel_in_channel_order():
+    """pl08x_phy_free scans the channels in order for a WAITING one: memcpy3, issued
+    before memcpy1, still runs after it."""
+    board, _ = build(dmac_channels=1)
+    try:
+        chans = [dma.request_chan_by_mask(dma.Cap.MEMCPY) for _ in range(4)]
+        pdev, src, s = _ring(board, 4000)
+        dst, d = dma_alloc_coherent(pdev, 16000)
+        done = []
+        for i in (0, 3, 1):
+            tx = dma.prep_dma_memcpy(chans[i], d + 4000 * i, s, 4000, F.PREP_INTERRUPT)
+            tx.callback = done.append
+            tx.callback_param = chans[i].name
+            dma.submit(tx)
+            dma.issue_pending(chans[i])
+        assert [c.state.value for c in chans] == ["running", "waiting", "idle", "waiting"]
+        assert board.soc.clock.run_until_true(lambda: len(done) == 3, MS)
+        assert done == [chans[0].name, chans[1].name, chans[3].name]
+        for c in chans:
+            dma.release_channel(c)
+    finally:
+        board.remove()
+
+
 def test_virtual_channels_share_fewer_physical_channels():
     board, _ = build(dmac_channels=2)
     try:

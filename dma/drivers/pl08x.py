@@ -4,7 +4,8 @@ Counterpart: drivers/dma/amba-pl08x.c. Like the kernel driver it registers two D
 devices sharing the physical channels: a memcpy device (MEMCPY, MEMSET) with a few
 virtual channels, and a slave device (SLAVE, CYCLIC, PRIVATE) with one virtual channel
 per peripheral request line. A virtual channel borrows a physical channel when it has
-work; with none free it waits (state WAITING) and gets the next one released.
+work; with none free it waits (state WAITING), and a physical channel that frees goes to
+the first WAITING channel in channel order (memcpy channels before slave ones).
 
 The driver only writes registers and LLIs in memory: LLIs live in coherent memory it
 allocates per descriptor, the first one is loaded into the channel registers, the
@@ -146,7 +147,6 @@ class Pl08x:
         self.reg_lli = [self.base + self.ch_reg(p, hw.CH_LLI) for p in range(self.nr_phy)]
         self.reg_control = [self.base + self.ch_reg(p, hw.CH_CONTROL)
                             for p in range(self.nr_phy)]
-        self.waiting: list[Pl08xChan] = []
         granularity = props.get("residue-granularity", "burst")
         widths = (1 << 1) | (1 << 2) | (1 << 4)
 
@@ -409,8 +409,6 @@ class Pl08x:
         free = [i for i, s in enumerate(self.phy_serving) if s is None]
         if not free:
             plchan.state = ChanState.WAITING
-            if plchan not in self.waiting:
-                self.waiting.append(plchan)
             return
         plchan.phychan = free[0]
         self.phy_serving[free[0]] = plchan
@@ -423,16 +421,19 @@ class Pl08x:
         self.writel(hw.INT_ERR_CLEAR, 1 << phy)
 
     def _phy_free(self, plchan: Pl08xChan) -> None:
-        """Stop the physical channel and hand it to a waiting virtual channel."""
+        """Stop the physical channel and hand it to a waiting virtual channel: the first
+        WAITING one in channel order, the memcpy device's before the slave device's, as
+        ``pl08x_phy_free`` looks for one."""
         phy = plchan.phychan
         if phy is None:
             return
         self._phy_stop(phy)
         plchan.phychan = None
         self.phy_serving[phy] = None
-        while self.waiting:
-            nxt = self.waiting.pop(0)
-            with nxt.lock:
+        for nxt in (*self.memcpy.channels, *self.slave.channels):
+            if nxt.state != ChanState.WAITING:
+                continue
+            with nxt.lock:  # the state again, under its lock
                 if nxt.state == ChanState.WAITING and vchan_next_desc(nxt) is not None:
                     nxt.phychan = phy
                     self.phy_serving[phy] = nxt
@@ -542,8 +543,6 @@ class Pl08x:
     def terminate_all(self, chan: DmaChan) -> None:
         plchan: Pl08xChan = chan  # type: ignore[assignment]
         with plchan.lock:
-            if plchan in self.waiting:
-                self.waiting.remove(plchan)
             head = vchan_get_all_descriptors(plchan)
             at = plchan.at
             plchan.at = None
