@@ -107,6 +107,23 @@ def test_callback_result_takes_precedence(board):
     dma.release_channel(chan)
 
 
+def _copies(board, nr_chans, order):
+    """``nr_chans`` memcpy channels and a 4000-byte copy issued on each in ``order``,
+    channel i's to ``dst[4000 * i:]``; each callback appends its channel's index to
+    ``done``. Returns (chans, src and its bus address, dst and its, done)."""
+    chans = [dma.request_chan_by_mask(dma.Cap.MEMCPY) for _ in range(nr_chans)]
+    pdev, src, s = _ring(board, 4000)
+    dst, d = dma_alloc_coherent(pdev, 16000)
+    done = []
+    for i in order:
+        tx = dma.prep_dma_memcpy(chans[i], d + 4000 * i, s, 4000, F.PREP_INTERRUPT)
+        tx.callback = done.append
+        tx.callback_param = i
+        dma.submit(tx)
+        dma.issue_pending(chans[i])
+    return chans, src, s, dst, d, done
+
+
 def test_a_waiting_channel_is_held_by_pause_and_dropped_by_terminate():
     """The model's stated departure from amba-pl08x (where both return at once for a
     channel without a physical channel): a paused WAITING channel is not given the next
@@ -114,16 +131,7 @@ def test_a_waiting_channel_is_held_by_pause_and_dropped_by_terminate():
     board, _ = build(dmac_channels=1)
     try:
         drv = board.devices["dma0"].drvdata
-        chans = [dma.request_chan_by_mask(dma.Cap.MEMCPY) for _ in range(3)]
-        pdev, src, s = _ring(board, 4000)
-        dst, d = dma_alloc_coherent(pdev, 16000)
-        done = []
-        for i, chan in enumerate(chans):
-            tx = dma.prep_dma_memcpy(chan, d + 4000 * i, s, 4000, F.PREP_INTERRUPT)
-            tx.callback = done.append
-            tx.callback_param = i
-            dma.submit(tx)
-            dma.issue_pending(chan)
+        chans, src, s, dst, d, done = _copies(board, 3, range(3))
         assert [c.state.value for c in chans] == ["running", "waiting", "waiting"]
         dma.pause(chans[1])
         dma.terminate_sync(chans[2])
@@ -153,19 +161,10 @@ def test_a_freed_physical_channel_goes_to_the_first_waiting_channel_in_channel_o
     before memcpy1, still runs after it."""
     board, _ = build(dmac_channels=1)
     try:
-        chans = [dma.request_chan_by_mask(dma.Cap.MEMCPY) for _ in range(4)]
-        pdev, src, s = _ring(board, 4000)
-        dst, d = dma_alloc_coherent(pdev, 16000)
-        done = []
-        for i in (0, 3, 1):
-            tx = dma.prep_dma_memcpy(chans[i], d + 4000 * i, s, 4000, F.PREP_INTERRUPT)
-            tx.callback = done.append
-            tx.callback_param = chans[i].name
-            dma.submit(tx)
-            dma.issue_pending(chans[i])
+        chans, _, _, _, _, done = _copies(board, 4, (0, 3, 1))
         assert [c.state.value for c in chans] == ["running", "waiting", "idle", "waiting"]
         assert board.soc.clock.run_until_true(lambda: len(done) == 3, MS)
-        assert done == [chans[0].name, chans[1].name, chans[3].name]
+        assert done == [0, 1, 3]
         for c in chans:
             dma.release_channel(c)
     finally:
@@ -176,16 +175,7 @@ def test_virtual_channels_share_fewer_physical_channels():
     board, _ = build(dmac_channels=2)
     try:
         drv = board.devices["dma0"].drvdata
-        chans = [dma.request_chan_by_mask(dma.Cap.MEMCPY) for _ in range(4)]
-        pdev, src, s = _ring(board, 4000)
-        dst, d = dma_alloc_coherent(pdev, 16000)
-        done = []
-        for i, chan in enumerate(chans):
-            tx = dma.prep_dma_memcpy(chan, d + 4000 * i, s, 4000, F.PREP_INTERRUPT)
-            tx.callback = done.append
-            tx.callback_param = i
-            dma.submit(tx)
-            dma.issue_pending(chan)
+        chans, src, _, dst, _, done = _copies(board, 4, range(4))
         states = [c.state.value for c in chans]
         assert states == ["running", "running", "waiting", "waiting"]
         assert board.soc.clock.run_until_true(lambda: len(done) == 4, MS)
