@@ -93,5 +93,3 @@ def _read_into(chunks: list[np.ndarray], pcm: alsa.Pcm, seconds: float, result: 
             chunks.append(data)
             got += len(data)
             prog.update(got, rt.avail() / rt.buffer_size, result["overruns"])
-
-
