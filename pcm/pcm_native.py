@@ -725,7 +725,7 @@ class Substream:
             except PcmError as e:
                 err = e
             rt.twake = 0
-            if xfer > 0 and err is None and self._running():
+            if xfer > 0 and err is None:  # in any state: a prepared stream can xrun too
                 self._act(update_state(rt))
         if xfer > 0:
             return xfer

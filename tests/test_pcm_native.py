@@ -400,3 +400,21 @@ def test_clear_tap_while_a_stream_runs_keeps_tapping_it(card):
     # is the only one tapped
     codec.clear_tap()
     assert codec.tapped_streams() == []
+
+
+def test_a_write_that_leaves_avail_at_stop_threshold_stops_a_prepared_stream(card):
+    """``__snd_pcm_lib_xfer`` ends with ``snd_pcm_update_state`` in any state: a write to
+    a stream not started (start_threshold not reached) that still leaves avail at or
+    past stop_threshold is an xrun, as it is in the kernel."""
+    pcm = _open()
+    pcm.sw_params(start_threshold=4096, stop_threshold=1024)
+    pcm.prepare()
+    assert pcm.writei(_frames(1024)) == 1024  # the frames were taken
+    rt = pcm.runtime
+    assert pcm.state == S.XRUN and rt.xruns == 1 and rt.log == ["XRUN: pcmC0D0p:0"]
+    assert rt.appl_ptr == 1024 and rt.hw_ptr == 0
+    assert _errno(pcm.writei, _frames(8)) == errno.EPIPE
+    pcm.prepare()
+    pcm.sw_params(stop_threshold=4096)
+    assert pcm.writei(_frames(1024)) == 1024 and pcm.state == S.PREPARED
+    pcm.close()
