@@ -367,14 +367,13 @@ class Substream:
         return (rt.hw_avail() if self.is_playback else rt.avail()) + rt.delay
 
     def status(self) -> PcmStatus:
-        """``snd_pcm_status``: a snapshot; hw_ptr is updated first while running."""
+        """``snd_pcm_status``: a snapshot; hw_ptr is updated first while running. The
+        delay is 0 unless running (paused included), where :meth:`delay` answers."""
         rt = self._rt()
         with self.lock:
             if self._running():
                 self._update_hw_ptr(False)
-            delay = 0
-            if rt.state in (PcmState.RUNNING, PcmState.DRAINING, PcmState.PAUSED):
-                delay = self._calc_delay()
+            delay = self._calc_delay() if self._running() else 0
             avail = rt.avail() if rt.state != PcmState.OPEN else 0
             st = PcmStatus(rt.state, rt.trigger_tstamp_ns, self.clock.now_ns, rt.appl_ptr,
                            rt.hw_ptr, delay, avail, rt.avail_max, rt.xruns)

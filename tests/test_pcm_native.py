@@ -418,3 +418,19 @@ def test_a_write_that_leaves_avail_at_stop_threshold_stops_a_prepared_stream(car
     pcm.sw_params(stop_threshold=4096)
     assert pcm.writei(_frames(1024)) == 1024 and pcm.state == S.PREPARED
     pcm.close()
+
+
+def test_status_reports_a_delay_only_while_running(card):
+    """``snd_pcm_status64`` gives ``delay`` only for a running stream (RUNNING, or a
+    draining playback); the delay call (``snd_pcm_delay``) answers when paused too."""
+    pcm = _open()
+    pcm.prepare()
+    pcm.writei(_frames(4096))
+    card.soc.clock.run_for(10_000_000)
+    st = pcm.status()
+    assert st.state == S.RUNNING and st.delay == pcm.delay() > 0
+    pcm.pause(True)
+    st = pcm.status()
+    assert st.state == S.PAUSED and st.delay == 0
+    assert pcm.delay() == pcm.runtime.hw_avail() + pcm.runtime.delay > 0
+    pcm.close()
