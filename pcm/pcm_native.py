@@ -409,7 +409,9 @@ class Substream:
 
     def _do_reset(self) -> None:
         rt = self._rt()
-        if self._running() and self._update_hw_ptr(False) != Update.IGNORED:
+        # kept unless the update stopped the stream (the kernel's update returns -EPIPE)
+        if self._running() and self._update_hw_ptr(False) not in (Update.XRUN,
+                                                                   Update.DRAIN_DONE):
             rt.hw_ptr %= rt.buffer_size
         else:
             rt.hw_ptr = 0

@@ -434,3 +434,21 @@ def test_status_reports_a_delay_only_while_running(card):
     assert st.state == S.PAUSED and st.delay == 0
     assert pcm.delay() == pcm.runtime.hw_avail() + pcm.runtime.delay > 0
     pcm.close()
+
+
+def test_reset_of_a_stream_its_own_update_stops_starts_the_ring_at_zero(card):
+    """``snd_pcm_lib_ioctl_reset`` keeps ``hw_ptr % buffer_size`` only when the hw_ptr
+    update succeeds; an update that stops the stream (here an xrun found mid-period,
+    with stop_threshold 1500) leaves hw_ptr 0, appl_ptr with it, and the state XRUN."""
+    pcm = _open()
+    pcm.sw_params(stop_threshold=1500)
+    pcm.prepare()
+    pcm.writei(_frames(4096))
+    rt = pcm.runtime
+    card.soc.clock.run_until_true(lambda: rt.hw_ptr >= 1024, 10**9)  # the first period
+    card.soc.clock.run_for(15_000_000)  # 720 frames more: past 1500, short of 2048
+    assert pcm.state == S.RUNNING and rt.hw_ptr == 1024
+    pcm.substream.reset()  # snd_pcm_reset
+    assert pcm.state == S.XRUN and rt.xruns == 1
+    assert rt.hw_ptr == 0 and rt.appl_ptr == 0 and rt.hw_ptr_base == 0
+    pcm.close()
