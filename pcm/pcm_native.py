@@ -389,12 +389,14 @@ class Substream:
             self.ops.sync_stop(self)
 
     def prepare(self) -> None:
-        """``snd_pcm_prepare``: from SETUP, PREPARED, XRUN, or a stopped stream."""
+        """``snd_pcm_prepare``: from SETUP, PREPARED or XRUN; a PAUSED stream is released
+        and a SUSPENDED one stopped (SETUP) first. EBUSY while running."""
         rt = self._rt()
         with self.lock:
             if rt.state == PcmState.PAUSED:
                 self._pause(False)
-            if rt.state == PcmState.SUSPENDED:
+                self._stop(PcmState.SETUP)
+            elif rt.state == PcmState.SUSPENDED:
                 self._stop(PcmState.SETUP)
             if rt.state in (PcmState.OPEN, PcmState.DISCONNECTED):
                 raise PcmError(errno.EBADFD, f"{self.name}: prepare in state {rt.state.name}")

@@ -452,3 +452,21 @@ def test_reset_of_a_stream_its_own_update_stops_starts_the_ring_at_zero(card):
     assert pcm.state == S.XRUN and rt.xruns == 1
     assert rt.hw_ptr == 0 and rt.appl_ptr == 0 and rt.hw_ptr_base == 0
     pcm.close()
+
+
+def test_prepare_of_a_paused_stream_releases_stops_and_prepares(card):
+    """``snd_pcm_prepare`` on a PAUSED stream releases the pause and stops it (SETUP)
+    before preparing, as the kernel does; it is no EBUSY."""
+    pcm = _open()
+    pcm.prepare()
+    pcm.writei(_frames(4096))
+    card.soc.clock.run_for(5_000_000)
+    pcm.pause(True)
+    pcm.prepare()
+    rt = pcm.runtime
+    assert pcm.state == S.PREPARED and rt.hw_ptr == 0 and rt.appl_ptr == 0
+    data = _frames(2048, 5)
+    assert pcm.writei(data) == 2048 and pcm.state == S.RUNNING
+    pcm.drain()
+    assert pcm.state == S.SETUP and rt.hw_ptr >= 2048
+    pcm.close()
