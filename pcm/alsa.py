@@ -185,9 +185,15 @@ class Pcm:
         self.substream.drop()
 
     def drain(self) -> None:
-        """``snd_pcm_drain``; for playback first the drain silence (see the module)."""
+        """``snd_pcm_drain``; for playback first the drain silence (see the module).
+
+        SETUP is a no-op state here, as in alsa-lib (``bad_pcm_state``): a drain that has
+        finished returns at once, so a non-blocking caller can call it until it stops
+        raising EAGAIN (the kernel's drain says EAGAIN to every non-blocking call)."""
         ss = self.substream
         rt = ss.runtime
+        if rt is not None and rt.state == PcmState.SETUP:
+            return
         if ss.is_playback and self.drain_silence and rt is not None and rt.state in (
                 PcmState.RUNNING, PcmState.PREPARED):
             sw = ss.sw_params_current()

@@ -491,7 +491,9 @@ class Substream:
             self._stop(state)
 
     def drop(self) -> None:
-        """``snd_pcm_drop``: stop at once, whatever is queued; state SETUP."""
+        """``snd_pcm_drop``: stop at once, whatever is queued; state SETUP. As in the
+        kernel, the DMA is synchronized later (``sync_stop``), by prepare, hw_free or
+        close."""
         rt = self._rt()
         with self.lock:
             if rt.state in (PcmState.OPEN, PcmState.DISCONNECTED):
@@ -499,7 +501,6 @@ class Substream:
             if rt.state == PcmState.PAUSED:
                 self._pause(False)
             self._stop(PcmState.SETUP)
-        self._sync_stop()
 
     def pause(self, push: bool) -> None:
         """``snd_pcm_pause``: RUNNING ↔ PAUSED; ENOSYS without INFO_PAUSE."""
@@ -524,13 +525,12 @@ class Substream:
 
     def drain(self, nonblock: bool = False) -> None:
         """``snd_pcm_drain``: playback plays what is queued then stops (SETUP); capture
-        stops, and reads may take what is left."""
+        stops, and reads may take what is left. Non-blocking, it makes the same state
+        change and then raises EAGAIN, whatever the state, as the kernel does."""
         rt = self._rt()
         with self.lock:
-            if rt.state in (PcmState.OPEN, PcmState.DISCONNECTED):
+            if rt.state in (PcmState.OPEN, PcmState.DISCONNECTED, PcmState.SUSPENDED):
                 raise PcmError(errno.EBADFD, f"{self.name}: drain in state {rt.state.name}")
-            if rt.state == PcmState.SUSPENDED:
-                raise PcmError(errno.ESTRPIPE, f"{self.name}: drain while suspended")
             if rt.state == PcmState.PAUSED:
                 self._pause(False)
             if self.is_playback:
@@ -546,10 +546,10 @@ class Substream:
                     rt.state = PcmState.SETUP
             elif rt.state == PcmState.RUNNING:
                 self._stop(PcmState.DRAINING if rt.capture_avail() > 0 else PcmState.SETUP)
+            if nonblock:  # in any state: the caller polls for the end
+                raise PcmError(errno.EAGAIN, f"{self.name}: drain would block")
             if rt.state != PcmState.DRAINING or not self.is_playback:
                 return
-            if nonblock:
-                raise PcmError(errno.EAGAIN, f"{self.name}: drain would block")
         while True:
             with self.lock:
                 if rt.state != PcmState.DRAINING:
@@ -563,7 +563,6 @@ class Substream:
                     self._stop(PcmState.SETUP)
                 raise PcmError(errno.EIO, f"{self.name}: drain timed out (DMA or IRQ "
                                "trouble?)")
-        self._sync_stop()
 
     # -- silence --
 

@@ -470,3 +470,46 @@ def test_prepare_of_a_paused_stream_releases_stops_and_prepares(card):
     pcm.drain()
     assert pcm.state == S.SETUP and rt.hw_ptr >= 2048
     pcm.close()
+
+
+def test_nonblocking_drain_changes_state_then_says_eagain_in_any_state(card):
+    """The kernel's ``snd_pcm_drain`` makes its state change, then returns EAGAIN to any
+    non-blocking caller; alsa-lib's returns at once for SETUP, where a drain ends."""
+    pcm = _open(nonblock=True)
+    ss = pcm.substream
+    pcm.prepare()
+    assert _errno(ss.drain, True) == errno.EAGAIN  # nothing queued: SETUP at once
+    assert pcm.state == S.SETUP
+    pcm.drain()  # alsa-lib: SETUP is a no-op state
+    pcm.prepare()
+    pcm.writei(_frames(2048))
+    assert _errno(pcm.drain) == errno.EAGAIN and pcm.state == S.DRAINING
+    card.soc.clock.run_until_true(lambda: pcm.state != S.DRAINING, 10**9)
+    assert pcm.state == S.SETUP and pcm.runtime.hw_ptr >= 2048
+    pcm.drain()
+    pcm.close()
+
+
+def test_drain_of_a_suspended_stream_is_ebadfd(card):
+    """``snd_pcm_pre_drain_init`` refuses SUSPENDED with EBADFD (the model has no power
+    management: the state is set as ``snd_pcm_suspend_all`` would leave it)."""
+    pcm = _open()
+    pcm.prepare()
+    pcm.runtime.state = S.SUSPENDED
+    assert _errno(pcm.substream.drain) == errno.EBADFD
+    pcm.close()
+
+
+def test_drop_leaves_the_dma_sync_to_the_next_prepare(card):
+    """``snd_pcm_drop`` stops the stream and returns; ``stop_operating`` stays set until
+    ``snd_pcm_sync_stop`` runs in prepare (or hw_free, or close)."""
+    pcm = _open()
+    pcm.prepare()
+    pcm.writei(_frames(4096))
+    card.soc.clock.run_for(5_000_000)
+    pcm.drop()
+    rt = pcm.runtime
+    assert pcm.state == S.SETUP and rt.stop_operating
+    pcm.prepare()
+    assert not rt.stop_operating
+    pcm.close()
