@@ -541,7 +541,6 @@ class Substream:
                         rt.state = PcmState.SETUP
                 elif rt.state == PcmState.RUNNING:
                     rt.state = PcmState.DRAINING
-                    self._act(update_state(rt))
                 elif rt.state == PcmState.XRUN:
                     rt.state = PcmState.SETUP
             elif rt.state == PcmState.RUNNING:

@@ -513,3 +513,20 @@ def test_drop_leaves_the_dma_sync_to_the_next_prepare(card):
     pcm.prepare()
     assert not rt.stop_operating
     pcm.close()
+
+
+def test_drain_of_a_played_out_free_running_stream_ends_at_the_next_interrupt(card):
+    """RUNNING -> DRAINING is a state change only (``snd_pcm_do_drain_init``): a free-running
+    stream whose ring has played out ends its drain at the next period interrupt's hw_ptr
+    update, not at once."""
+    pcm = _open()
+    pcm.sw_params(stop_threshold=pcm.runtime.boundary)
+    pcm.prepare()
+    pcm.writei(_frames(4096))
+    rt, clock = pcm.runtime, card.soc.clock
+    clock.run_until_true(lambda: rt.hw_ptr >= 4096, 10**9)
+    clock.run_for(10_000_000)  # 480 frames into the stale ring
+    assert pcm.state == S.RUNNING and rt.hw_ptr < 4096 + 64
+    pcm.substream.drain()
+    assert pcm.state == S.SETUP and 5120 <= rt.hw_ptr < 5120 + 64
+    pcm.close()
