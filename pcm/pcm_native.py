@@ -368,7 +368,8 @@ class Substream:
 
     def status(self) -> PcmStatus:
         """``snd_pcm_status``: a snapshot; hw_ptr is updated first while running. The
-        delay is 0 unless running (paused included), where :meth:`delay` answers."""
+        delay is given only while running (RUNNING, or a draining playback): paused it
+        reads 0 here, where :meth:`delay` still answers."""
         rt = self._rt()
         with self.lock:
             if self._running():
