@@ -394,10 +394,9 @@ class Substream:
         and a SUSPENDED one stopped (SETUP) first. EBUSY while running."""
         rt = self._rt()
         with self.lock:
-            if rt.state == PcmState.PAUSED:
-                self._pause(False)
-                self._stop(PcmState.SETUP)
-            elif rt.state == PcmState.SUSPENDED:
+            if rt.state in (PcmState.PAUSED, PcmState.SUSPENDED):
+                if rt.state == PcmState.PAUSED:
+                    self._pause(False)
                 self._stop(PcmState.SETUP)
             if rt.state in (PcmState.OPEN, PcmState.DISCONNECTED):
                 raise PcmError(errno.EBADFD, f"{self.name}: prepare in state {rt.state.name}")
