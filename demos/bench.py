@@ -19,7 +19,9 @@ busy machine slows both:
    bench compared against until 2026-11-21, is reported beside it. Each pair has a third
    run: the bare copies with an application's threads (a writer and an "interrupt"
    thread, :class:`demos.bench_worker.BareApp`), so the stack's CPU above it is the
-   model's own path, not its threads.
+   model's own path, not its threads. The server runs real-time (SCHED_FIFO) where the
+   machine allows it, as JACK does by default (:mod:`demos.jack`); the JSON's
+   ``jack_realtime`` and the table say whether it did.
 3. ``timing``: kselftest pcm-test's check: 4 s written with writei and drained, on the
    card clock (pcm-test passes 4000 +- 100 ms).
 4. ``dmatest``: memcpy throughput of the PL080 model (KB/s and iops, as dmatest prints).
@@ -152,7 +154,8 @@ def realtime(server: JackServer, seconds: float, period: int = 1024, rounds: int
             "bare_cpu_period_blocks": round(bare_cpu_pb, 4),
             "cpu_ratio_vs_bare_period_blocks": (round(cpu / bare_cpu_pb, 2) if bare_cpu_pb
                                                 else None),
-            "seconds": seconds, "xruns_by_period": tried["stack"],
+            "seconds": seconds, "jack_realtime": server.realtime,
+            "xruns_by_period": tried["stack"],
             "xrun_kinds_by_period": kinds,
             "bare_xruns_by_period": tried["bare"]}
 
@@ -230,6 +233,8 @@ def tables(doc: dict) -> list[Any]:
     t.add_column("goal", justify="right")
     rt = doc.get("realtime")
     if rt:
+        t.add_row("JACK server's scheduling", "real-time (SCHED_FIFO)"
+                  if rt.get("jack_realtime") else "not real-time (not allowed here)", "")
         t.add_row(f"JACK, period {rt['period_size']}: CPU, stack / bare",
                   f"{rt['cpu']:.1%} / {rt['bare_cpu']:.1%} = {rt['cpu_ratio_vs_bare']}x",
                   "<= 1.5x")

@@ -1,10 +1,17 @@
 """A private JACK server on the dummy backend: the clocked sound server with no sound
 hardware that the benchmark and the end-to-end tests play through (see TESTING.md).
 
-``with JackServer(name) as s:`` starts ``jackd -n NAME --no-realtime -d dummy -r 48000
+``with JackServer(name) as s:`` starts ``jackd -n NAME --realtime -d dummy -r 48000
 -p 256``, waits until it answers, and finds the PortAudio device that reaches it
 (``s.device``); ``s.env`` is the environment a client needs (``JACK_DEFAULT_SERVER``).
 ``s.loop_back()`` connects a duplex client's outputs to its own inputs.
+
+The server runs as JACK is meant to run, real-time (SCHED_FIFO: its cycle at priority
+10, each client's process thread, PortAudio's callback thread among them, at 5), where
+this machine lets a process take that scheduling; elsewhere with ``--no-realtime``, as
+TESTING.md says. ``s.realtime`` tells which. Without it, the server's cycle competes
+for the CPUs with the client's own threads on equal terms, and a cycle they delay is an
+xrun that every client of the server sees as a PortAudio underflow.
 """
 
 from __future__ import annotations
@@ -30,6 +37,13 @@ def jack_missing() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} is not installed (apt-get install jackd2)"
     return None
+
+
+def realtime_allowed() -> bool:
+    """Whether a process here may take SCHED_FIFO at JACK's priority (root, CAP_SYS_NICE
+    or an RLIMIT_RTPRIO), asked of a throwaway process."""
+    probe = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
 
 
 def jack_device(env: dict) -> int:
@@ -59,10 +73,13 @@ def _clear_stale(name: str) -> None:
 
 
 class JackServer:
-    """jackd on the dummy backend: 48 kHz, period 256, no real-time threads."""
+    """jackd on the dummy backend: 48 kHz, period 256, real-time where allowed
+    (``realtime=None``; True or False to insist)."""
 
-    def __init__(self, name: str, rate: int = 48000, period: int = 256) -> None:
+    def __init__(self, name: str, rate: int = 48000, period: int = 256,
+                 realtime: bool | None = None) -> None:
         self.name, self.rate, self.period = name, rate, period
+        self.realtime = realtime
         self.env = dict(os.environ, JACK_DEFAULT_SERVER=name)
         self.proc: subprocess.Popen | None = None
         self.device: int | None = None
@@ -72,7 +89,10 @@ class JackServer:
         if why:
             raise JackError(why)
         _clear_stale(self.name)
-        self.proc = subprocess.Popen(["jackd", "-n", self.name, "--no-realtime", "-d", "dummy",
+        if self.realtime is None:
+            self.realtime = realtime_allowed()
+        sched = ["--realtime"] if self.realtime else ["--no-realtime"]
+        self.proc = subprocess.Popen(["jackd", "-n", self.name, *sched, "-d", "dummy",
                                       "-r", str(self.rate), "-p", str(self.period)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

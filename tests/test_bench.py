@@ -131,6 +131,7 @@ def test_realtime_and_timing_on_jack():
             "bare_min_period_no_xrun"} <= rt.keys()
     assert rt["cpu_ratio_vs_bare"] == pytest.approx(rt["cpu"] / rt["bare_cpu"], rel=0.02)
     assert len(rt["pairs"]) == 1  # --quick: one stack-and-bare pair
+    assert rt["jack_realtime"] == jack.realtime_allowed()
     assert rt["xruns"] == sum(p["xruns"] for p in rt["pairs"])
     assert rt["xruns"] == rt["pcm_xruns"] + rt["card_underflows"]
     # the bare stream is opened as the card's: a callback a server cycle, not a period
@@ -189,7 +190,7 @@ def test_realtime_reports_the_median_pair_and_every_xrun(monkeypatch):
         return {"cpu_s": cpu, "wall_s": 1.0, "xruns": 0, "callbacks": 187}
 
     monkeypatch.setattr(bench, "job", job)
-    server = type("S", (), {"device": 0, "env": {}})()
+    server = type("S", (), {"device": 0, "env": {}, "realtime": True})()
     rt = bench.realtime(server, 1.0, sizes=(64,), say=lambda s: None)
     assert [p["ratio"] for p in rt["pairs"]] == [2.5, 3.0, 1.25]
     assert rt["cpu_ratio_vs_bare"] == 2.5 and rt["cpu"] == 0.030  # the median pair
