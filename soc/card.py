@@ -24,6 +24,7 @@ JACK device gets float32 scaled by a power of two (exact up to 24-bit words).
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -69,6 +70,41 @@ def _is_float_server(device: Any) -> bool:
 
     info = sd.query_devices(device if device is not None else sd.default.device[1])
     return "JACK" in sd.query_hostapis(info["hostapi"])["name"]
+
+
+class SwitchInterval:
+    """The interpreter's switch interval, held at most ``limit_s`` while a card runs.
+
+    The card's callback runs on PortAudio's thread and must take the GIL from whichever
+    of the model's threads holds it (the pacer in a step, the writer in ``writei``).
+    CPython lets a thread that wants the GIL wait up to the switch interval before it
+    makes the holder let go: 5 ms by default, nearly a whole 256-frame JACK cycle. The
+    callback waits so at its start and again wherever it lets the GIL go inside (a lock
+    it blocks on, a numpy copy). 1 ms bounds each wait; the holder is interrupted that
+    often only while another thread waits. Counted, so nested holders restore it once.
+    """
+
+    def __init__(self, limit_s: float = 0.001) -> None:
+        self.limit_s = limit_s
+        self._holders = 0
+        self._saved = 0.0
+        self._lock = threading.Lock()
+
+    def hold(self) -> None:
+        with self._lock:
+            if self._holders == 0:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._saved, self.limit_s))
+            self._holders += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0:
+                sys.setswitchinterval(self._saved)
+
+
+switch_interval = SwitchInterval()
 
 
 @dataclass
@@ -120,6 +156,7 @@ class SoundDeviceCard:
         self._stream_latency = 0  # PortAudio's latency in frames, fixed once it is open
         self.paced = paced
         self.pacer: CardPacer | None = None
+        self._holds_switch_interval = False
 
     # -- the I2S side --
 
@@ -205,8 +242,11 @@ class SoundDeviceCard:
             lat = lat[1] if isinstance(lat, tuple) else lat
             self._stream_latency = int(round(lat * self.rate))
             self._last_callback = time.monotonic()
+            switch_interval.hold()
+            self._holds_switch_interval = True
             self.stream.start()
         except (sd.PortAudioError, ValueError) as e:
+            self.stop()  # the pacer's thread, the switch interval, a stream half opened
             raise CardError(f"cannot open sound device {self.device!r}: {e}") from None
         self._watchdog = threading.Thread(target=self._watch, name="card-watchdog", daemon=True)
         self._watchdog.start()
@@ -241,6 +281,9 @@ class SoundDeviceCard:
         self._closing = True
         if self.pacer is not None:
             self.pacer.stop()
+        if self._holds_switch_interval:
+            self._holds_switch_interval = False
+            switch_interval.release()
         stream, self.stream = self.stream, None
         if stream is None:
             return

@@ -134,8 +134,10 @@ def main() -> int:
             card.stop()
             print(json.dumps({"lost": type(e).__name__, "message": str(e)}))
             return 0 if expect_loss else 1
-        latency = {"latency_frames": card.latency_frames, "stream_latency": card.stream.latency}
+        latency = {"latency_frames": card.latency_frames, "stream_latency": card.stream.latency,
+                   "switch_interval_running": sys.getswitchinterval()}
         card.stop()
+        latency["switch_interval_stopped"] = sys.getswitchinterval()
         result = {**latency, "callbacks": card.stats.callbacks, "frames": card.stats.frames,
                   "i2s_frames": board.soc.hw["i2s0"].frames,
                   "ready_frames": card.pacer.ready_frames if card.pacer else 0,

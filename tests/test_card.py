@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -9,7 +10,14 @@ import pytest
 
 import dma
 from soc.board import make_board
-from soc.card import CardError, SoundDeviceCard, VirtualCard, card_to_line, line_to_card
+from soc.card import (
+    CardError,
+    SoundDeviceCard,
+    SwitchInterval,
+    VirtualCard,
+    card_to_line,
+    line_to_card,
+)
 from soc.clock import RealtimeClock, ns_at_frame
 from tests.i2s_path import compare_to_ring, start_tx
 
@@ -97,3 +105,24 @@ def test_virtual_card_wav_record_and_source(tmp_path):
         dma.release_channel(chan)
     finally:
         board.remove()
+
+
+def test_switch_interval_is_held_low_while_any_card_runs_and_restored_once():
+    before = sys.getswitchinterval()
+    held = SwitchInterval(limit_s=0.001)
+    try:
+        sys.setswitchinterval(0.005)
+        held.hold()
+        assert sys.getswitchinterval() == pytest.approx(0.001)
+        held.hold()  # a second card (capture beside playback)
+        held.release()
+        assert sys.getswitchinterval() == pytest.approx(0.001)  # one card still runs
+        held.release()
+        assert sys.getswitchinterval() == pytest.approx(0.005)
+        sys.setswitchinterval(0.0002)  # already lower: left as it is, then restored
+        held.hold()
+        assert sys.getswitchinterval() == pytest.approx(0.0002, abs=2e-6)
+        held.release()
+        assert sys.getswitchinterval() == pytest.approx(0.0002, abs=2e-6)
+    finally:
+        sys.setswitchinterval(before)

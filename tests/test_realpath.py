@@ -10,6 +10,7 @@ import json
 import subprocess
 
 import numpy as np
+import pytest
 
 from tests.i2s_path import compare_to_ring
 from tests.servers import ROOT, jack_server, pulse_server, run_py, wait_for_recorder  # noqa: F401
@@ -26,6 +27,9 @@ def test_jack_loopback_is_sample_exact(jack_server):  # noqa: F811
     assert res["i2s_frames"] == res["frames"]  # the card is the clock: no drift
     assert res["ok"], res
     assert res["compared"] > 24000  # at least half a second compared
+    # while the stream ran, a thread waiting for the GIL (the callback) waited <= 1 ms
+    assert res["switch_interval_running"] == pytest.approx(0.001)
+    assert res["switch_interval_stopped"] == pytest.approx(0.005)  # CPython's default, back
 
 
 def test_pulse_null_sink_monitor_is_bit_exact(pulse_server, tmp_path):  # noqa: F811
