@@ -13,11 +13,19 @@ CPU time of each step of a period in real time, in microseconds a call: the pace
 hardware step to the event (the top half included), the bottom halves it runs at
 ``irq_exit``, the rest of the pacer's ``_next``, and the writer's ``writei``; set them
 beside the offline bench's microseconds a period to see what the sleeps between periods
-cost the same code.
+cost the same code. With ``--callbacks``, how each PortAudio callback came: its entry
+latency (PortAudio's ``currentTime`` to the first Python line: mostly the wait for the
+GIL), its time in Python, the wall time since the one before, and, for each callback
+that carried an output underflow, the six around it: a long gap before an underflow
+with a short entry latency is a server cycle that came late, not a callback that ran
+late. ``--no-rt-server`` starts the server with ``--no-realtime`` even where real-time
+is allowed; ``--switch-interval S`` holds the interpreter's switch interval at S
+seconds while the card runs in place of the card's 1 ms (0.005 is CPython's default).
 
     .venv/bin/python scripts/rt-threads.py --period 1024 --seconds 20
     .venv/bin/python scripts/rt-threads.py --period 1024 --seconds 10 --calls
     .venv/bin/python scripts/rt-threads.py --period 1024 --seconds 20 --phases
+    .venv/bin/python scripts/rt-threads.py --period 64 --seconds 30 --callbacks
 """
 
 from __future__ import annotations
@@ -102,6 +110,52 @@ def _time_phases() -> dict[str, list[int]]:
     return phases
 
 
+def _time_callbacks() -> dict[str, list]:
+    """Wrap every output stream's callback in a recorder of how it came (see above)."""
+    import sounddevice as sd
+
+    rec: dict[str, list] = {"entry": [], "inside": [], "gap": [], "underflow": []}
+    opened = sd.OutputStream
+
+    class Recorded(opened):
+        def __init__(self, *a, callback, **kw):
+            last = [0.0]
+
+            def recorded(outdata, frames, t, status):
+                entry = self.time - t.currentTime  # Pa_GetStreamTime: now
+                m = time.monotonic()
+                rec["entry"].append(entry)
+                rec["gap"].append(m - last[0] if last[0] else 0.0)
+                last[0] = m
+                if status.output_underflow:
+                    rec["underflow"].append(len(rec["entry"]) - 1)
+                try:
+                    callback(outdata, frames, t, status)
+                finally:
+                    rec["inside"].append(time.monotonic() - m)
+
+            super().__init__(*a, callback=recorded, **kw)
+
+    sd.OutputStream = Recorded
+    return rec
+
+
+def _print_callbacks(rec: dict[str, list]) -> None:
+    import numpy as np
+
+    ms = {k: np.asarray(rec[k]) * 1000 for k in ("entry", "inside", "gap")}
+    print(f"{len(ms['entry'])} callbacks, ms: p50 / p99 / p99.9 / max")
+    for k, what in (("entry", "entry latency"), ("inside", "in Python"),
+                    ("gap", "since the one before")):
+        q = np.percentile(ms[k][10:], [50, 99, 99.9, 100])  # the stream's start left out
+        print(f"  {what:22} " + " / ".join(f"{v:.2f}" for v in q))
+    for i in rec["underflow"]:
+        around = slice(max(i - 3, 0), i + 3)
+        print(f"  underflow at callback {i}: gap " +
+              " ".join(f"{v:.2f}" for v in ms["gap"][around]) + ", entry " +
+              " ".join(f"{v:.2f}" for v in ms["entry"][around]))
+
+
 def _print_phases(phases: dict[str, list[int]]) -> None:
     print("CPU a call, by step of the period:")
     for name, (n, ns) in phases.items():
@@ -123,11 +177,15 @@ def _print_calls(profs: dict, periods: float) -> None:
 
 
 def child(device: int, period: int, seconds: float, bare: bool, calls: bool,
-          phases: bool) -> None:
+          phases: bool, callbacks: bool, switch_interval: float | None) -> None:
     from demos import bench_worker
+    from soc.card import switch_interval as held
 
+    if switch_interval is not None:
+        held.limit_s = switch_interval
     profs = _profile_calls() if calls and not bare else {}
     timed = _time_phases() if phases and not bare else {}
+    came = _time_callbacks() if callbacks else {}
 
     names: dict[int, str] = {threading.main_thread().native_id: "main (writer)"}
     last: dict[int, int] = {}
@@ -162,6 +220,8 @@ def child(device: int, period: int, seconds: float, bare: bool, calls: bool,
         _print_calls(profs, seconds * bench_worker.RATE / period)
     if timed:
         _print_phases(timed)
+    if came:
+        _print_callbacks(came)
 
 
 def main() -> int:
@@ -173,22 +233,33 @@ def main() -> int:
                     help="count the stack's calls a period on each thread (cProfile)")
     ap.add_argument("--phases", action="store_true",
                     help="CPU a call of the pacer's step, bottom halves and writei")
+    ap.add_argument("--callbacks", action="store_true",
+                    help="how each card callback came: entry latency, time, gap")
+    ap.add_argument("--no-rt-server", action="store_true",
+                    help="start jackd with --no-realtime even where real-time is allowed")
+    ap.add_argument("--switch-interval", type=float, metavar="S",
+                    help="the switch interval the card holds, in seconds (default 0.001)")
     ap.add_argument("--device", type=int, help=argparse.SUPPRESS)  # set for the child
     args = ap.parse_args()
-    if args.calls and args.phases:
-        ap.error("--calls and --phases each slow the other's figures: pick one")
+    if sum((args.calls, args.phases, args.callbacks)) > 1:
+        ap.error("--calls, --phases and --callbacks each slow the others' figures: pick one")
     if args.device is not None:
-        child(args.device, args.period, args.seconds, args.bare, args.calls, args.phases)
+        child(args.device, args.period, args.seconds, args.bare, args.calls, args.phases,
+              args.callbacks, args.switch_interval)
         return 0
     from demos.jack import JackError, JackServer
 
     try:
-        with JackServer("rt-threads") as server:
+        with JackServer("rt-threads", realtime=False if args.no_rt_server else None) as server:
+            print(f"jackd: {'real-time' if server.realtime else 'not real-time'}")
             cmd = [sys.executable, __file__, "--device", str(server.device),
                    "--period", str(args.period), "--seconds", str(args.seconds)]
             cmd += ["--bare"] if args.bare else []
             cmd += ["--calls"] if args.calls else []
             cmd += ["--phases"] if args.phases else []
+            cmd += ["--callbacks"] if args.callbacks else []
+            if args.switch_interval is not None:
+                cmd += ["--switch-interval", str(args.switch_interval)]
             return subprocess.run(cmd, env=server.env).returncode
     except JackError as e:
         print(f"rt-threads: {e}", file=sys.stderr)
