@@ -4,10 +4,17 @@ Counterpart: alsa-lib's ``snd_pcm_open``, ``snd_pcm_hw_params_*`` (the ``_near``
 ``snd_pcm_sw_params_*``, ``snd_pcm_writei``/``readi``, ``snd_pcm_drain`` (with the
 drain silence alsa-lib adds: the last period filled out with silence plus a tenth of a
 second, so that a DMA that runs past the end plays silence and not stale ring data),
-``snd_pcm_recover`` and ``snd_pcm_dump_setup``. The drain silence is alsa-lib's: size =
-the rest of the last period plus ``rate / 10`` frames, threshold = one period plus that
-slack. Names: ``hw:CARD,DEV`` (CARD an index
-or a card name) or ``default`` (card 0, device 0). Example::
+``snd_pcm_recover`` and ``snd_pcm_dump_setup``. The drain silence is alsa-lib's
+``snd_pcm_hw_drain``'s, with the threshold of the follow-up patch posted to alsa-devel
+(one period plus the slack; the whole buffer, as first posted, fills far more than
+meant): where the application's silence_size is smaller, size = the rest of the last
+period (a whole period where the boundary is not a multiple of it) plus ``rate / 10``
+frames, threshold = one period plus that slack, the threshold capped at the buffer and
+the size at the threshold, as the kernel's sw_params checks demand. The application's
+sw_params go back into the kernel at the next prepare (``prepare_reset_sw_params``);
+until then :meth:`Pcm.sw_params_current` answers with them, as alsa-lib's does.
+Names: ``hw:CARD,DEV`` (CARD an index or a card name) or ``default`` (card 0, device 0).
+Example::
 
     pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
     pcm.set_params("S16_LE", channels=2, rate=48000)
@@ -19,6 +26,7 @@ or a card name) or ``default`` (card 0, device 0). Example::
 from __future__ import annotations
 
 import errno
+from dataclasses import replace
 
 import numpy as np
 
@@ -55,6 +63,7 @@ class Pcm:
         self.substream = card.pcm(device, stream)
         self.nonblock = nonblock
         self.drain_silence = True
+        self._app_sw: SwParams | None = None  # the application's, while a drain's are set
         self.substream.open()
 
     # -- setup --
@@ -100,6 +109,7 @@ class Pcm:
                 p = self._set_near(p, "PERIOD_SIZE", max(target // periods, 1))
         elif buffer_size is None and periods is None:
             p = self._set_near(p, "PERIODS", 4)
+        self._app_sw = None  # hw_params sets the kernel's sw_params to their defaults
         return self.substream.hw_params(p)
 
     def _set_near(self, p: hp.HwParams, name: str, value: int) -> hp.HwParams:
@@ -135,14 +145,23 @@ class Pcm:
         return self._set_near(self.substream.hw_refine(p), "RATE", rate)["RATE"].value()
 
     def sw_params(self, **fields: int) -> SwParams:
-        """Change sw_params fields by name (avail_min, start_threshold, ...)."""
-        sw = self.substream.sw_params_current()
+        """Change sw_params fields by name (avail_min, start_threshold, ...), starting
+        from the application's (:meth:`sw_params_current`)."""
+        sw = self.sw_params_current()
         for k, v in fields.items():
             if not hasattr(sw, k):
                 raise ParamError(k, f"sw_params: no field {k!r}")
             setattr(sw, k, v)
         self.substream.sw_params(sw)
+        self._app_sw = None
         return sw
+
+    def sw_params_current(self) -> SwParams:
+        """``snd_pcm_sw_params_current``: the application's sw_params, which alsa-lib
+        keeps for itself; they differ from the kernel's only after a drain silence."""
+        if self._app_sw is not None:
+            return replace(self._app_sw)
+        return self.substream.sw_params_current()
 
     @property
     def runtime(self):
@@ -155,6 +174,11 @@ class Pcm:
     # -- transfer --
 
     def prepare(self) -> None:
+        """``snd_pcm_prepare``; first puts back the application's sw_params where a
+        drain silence replaced them."""
+        if self._app_sw is not None:
+            self.substream.sw_params(self._app_sw)
+            self._app_sw = None
         self.substream.prepare()
 
     def start(self) -> None:
@@ -196,24 +220,27 @@ class Pcm:
             return
         if ss.is_playback and self.drain_silence and rt is not None and rt.state in (
                 PcmState.RUNNING, PcmState.PREPARED):
-            sw = ss.sw_params_current()
-            slack = rt.rate // 10
-            threshold = min(rt.period_size + slack, rt.buffer_size)
-            size = min((-rt.appl_ptr) % rt.period_size + slack, threshold)
-            ss.sw_params(SwParams(sw.avail_min, sw.start_threshold, sw.stop_threshold,
-                                  threshold, max(size, 1)))
-            try:
-                ss.drain(self.nonblock)
-            finally:
-                if ss.runtime is not None and ss.runtime.state != PcmState.OPEN:
-                    ss.sw_params(sw)
-            return
+            self._set_drain_silence(rt)
         ss.drain(self.nonblock)
+
+    def _set_drain_silence(self, rt) -> None:
+        sw = self.sw_params_current()
+        slack = rt.rate // 10
+        if rt.boundary % rt.period_size == 0:
+            size = (-rt.appl_ptr) % rt.period_size + slack  # to the next period's end
+        else:  # where that end lies is not known: a whole period
+            size = rt.period_size + slack
+        if sw.silence_size >= size:
+            return
+        threshold = min(rt.period_size + slack, rt.buffer_size)
+        self.substream.sw_params(replace(sw, silence_threshold=threshold,
+                                         silence_size=min(size, threshold)))
+        self._app_sw = sw
 
     def recover(self, err: PcmError) -> None:
         """``snd_pcm_recover``: prepare after EPIPE (xrun); re-raise anything else."""
         if err.errno == errno.EPIPE:
-            self.substream.prepare()
+            self.prepare()
             return
         raise err
 

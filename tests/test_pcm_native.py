@@ -530,3 +530,47 @@ def test_drain_of_a_played_out_free_running_stream_ends_at_the_next_interrupt(ca
     pcm.substream.drain()
     assert pcm.state == S.SETUP and 5120 <= rt.hw_ptr < 5120 + 64
     pcm.close()
+
+
+def test_drain_silence_stays_set_through_a_nonblocking_drain_until_prepare(card):
+    """alsa-lib's ``snd_pcm_hw_drain`` sets the drain silence in the kernel and leaves it
+    there; its next prepare puts the application's sw_params back
+    (``prepare_reset_sw_params``). The application's own view never changes."""
+    pcm = _open(nonblock=True, period=256, periods=32)
+    rt = pcm.runtime
+    pcm.prepare()
+    pcm.writei(_frames(1000))
+    assert _errno(pcm.drain) == errno.EAGAIN and pcm.state == S.DRAINING
+    # threshold one period + rate/10; size the rest of the last period + rate/10
+    assert (rt.silence_threshold, rt.silence_size) == (256 + 4800, 24 + 4800)
+    assert (pcm.sw_params_current().silence_threshold,
+            pcm.sw_params_current().silence_size) == (0, 0)
+    card.soc.clock.run_until_true(lambda: pcm.state != S.DRAINING, 10**9)
+    assert pcm.state == S.SETUP and rt.silence_size == 24 + 4800  # still the drain's
+    pcm.prepare()
+    assert (rt.silence_threshold, rt.silence_size) == (0, 0)
+    pcm.close()
+
+
+def test_drain_silence_leaves_a_larger_application_silence_alone(card):
+    pcm = _open(nonblock=True, period=256, periods=32)
+    rt = pcm.runtime
+    pcm.sw_params(silence_threshold=8192, silence_size=6000)
+    pcm.prepare()
+    pcm.writei(_frames(1000))
+    assert _errno(pcm.drain) == errno.EAGAIN
+    assert (rt.silence_threshold, rt.silence_size) == (8192, 6000)
+    pcm.close()
+
+
+def test_drain_silence_is_capped_by_the_buffer(card):
+    """A 4096-frame buffer: the threshold (1024 + 4800) is capped at the buffer, the size
+    at the threshold, as the kernel's sw_params checks demand (size <= threshold <=
+    buffer)."""
+    pcm = _open(nonblock=True)
+    rt = pcm.runtime
+    pcm.prepare()
+    pcm.writei(_frames(2148))
+    assert _errno(pcm.drain) == errno.EAGAIN
+    assert (rt.silence_threshold, rt.silence_size) == (4096, 4096)
+    pcm.close()
