@@ -20,7 +20,8 @@ that carried an output underflow, the six around it: a long gap before an underf
 with a short entry latency is a server cycle that came late, not a callback that ran
 late. ``--no-rt-server`` starts the server with ``--no-realtime`` even where real-time
 is allowed; ``--switch-interval S`` holds the interpreter's switch interval at S
-seconds while the card runs in place of the card's 1 ms (0.005 is CPython's default).
+seconds while the card runs in place of the card's 1 ms (up to CPython's default 0.005,
+which gives the conditions before the card held it).
 
     .venv/bin/python scripts/rt-threads.py --period 1024 --seconds 20
     .venv/bin/python scripts/rt-threads.py --period 1024 --seconds 10 --calls

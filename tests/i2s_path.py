@@ -114,6 +114,7 @@ def main() -> int:
             i2s.mmio_write(r.RCR, WLEN[16])
             i2s.mmio_write(r.RXCHN, 2)
             i2s.mmio_write(r.IRER, 1)
+        switch_interval_before = sys.getswitchinterval()
         card.start()
         if jack:
             time.sleep(0.2)
@@ -135,6 +136,7 @@ def main() -> int:
             print(json.dumps({"lost": type(e).__name__, "message": str(e)}))
             return 0 if expect_loss else 1
         latency = {"latency_frames": card.latency_frames, "stream_latency": card.stream.latency,
+                   "switch_interval_before": switch_interval_before,
                    "switch_interval_running": sys.getswitchinterval()}
         card.stop()
         latency["switch_interval_stopped"] = sys.getswitchinterval()
