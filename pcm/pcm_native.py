@@ -152,7 +152,7 @@ class Substream:
         rt = self._rt()
         if rt.state not in (PcmState.OPEN, PcmState.SETUP, PcmState.DISCONNECTED):
             self.drop()
-        self._sync_stop()
+        self.sync_stop()
         if self.hw_params_current is not None:
             self.ops.hw_free(self)
             self.hw_params_current = None
@@ -217,7 +217,7 @@ class Substream:
         with self.lock:
             if rt.state not in (PcmState.OPEN, PcmState.SETUP, PcmState.PREPARED):
                 raise PcmError(errno.EBADFD, f"{self.name}: hw_params in state {rt.state.name}")
-        self._sync_stop()
+        self.sync_stop()
         p = hp.choose(self.hw_refine(params), self.extra_rules())
         if self.hw_params_current is not None:
             self.ops.hw_free(self)
@@ -241,7 +241,7 @@ class Substream:
         with self.lock:
             if rt.state not in (PcmState.OPEN, PcmState.SETUP, PcmState.PREPARED):
                 raise PcmError(errno.EBADFD, f"{self.name}: hw_free in state {rt.state.name}")
-        self._sync_stop()
+        self.sync_stop()
         if self.hw_params_current is not None:
             self.ops.hw_free(self)
             self.hw_params_current = None
@@ -383,7 +383,9 @@ class Substream:
 
     # -- prepare / start / stop / pause / reset --
 
-    def _sync_stop(self) -> None:
+    def sync_stop(self) -> None:
+        """``snd_pcm_sync_stop``: after a trigger STOP or SUSPEND, wait for the DMA (the
+        driver's ``sync_stop``: here ``dmaengine_synchronize``), once."""
         rt = self.runtime
         if rt is not None and rt.stop_operating:
             rt.stop_operating = False
@@ -402,7 +404,7 @@ class Substream:
                 raise PcmError(errno.EBADFD, f"{self.name}: prepare in state {rt.state.name}")
             if self._running():
                 raise PcmError(errno.EBUSY, f"{self.name}: prepare while {rt.state.name}")
-        self._sync_stop()
+        self.sync_stop()
         self.ops.prepare(self)
         with self.lock:
             self._do_reset()
@@ -501,6 +503,40 @@ class Substream:
             if rt.state == PcmState.PAUSED:
                 self._pause(False)
             self._stop(PcmState.SETUP)
+
+    def suspend(self) -> None:
+        """``snd_pcm_suspend``: any state with a stream set up → SUSPENDED, the state
+        kept for resume; a running stream's DMA gets the trigger's SUSPEND (paused where
+        it can pause, else stopped) and waits for ``sync_stop``. EBUSY where there is
+        nothing to suspend (OPEN, SETUP, DISCONNECTED, SUSPENDED), which
+        :meth:`SocCard.suspend_all <pcm.soc_pcm.SocCard.suspend_all>` skips."""
+        rt = self._rt()
+        with self.lock:
+            if rt.state in (PcmState.OPEN, PcmState.SETUP, PcmState.DISCONNECTED,
+                            PcmState.SUSPENDED):
+                raise PcmError(errno.EBUSY, f"{self.name}: suspend in state {rt.state.name}")
+            if self._running():
+                self.ops.trigger(self, Trigger.SUSPEND)
+                rt.stop_operating = True
+            rt.trigger_tstamp_ns = self.clock.now_ns
+            rt.suspended_state = rt.state
+            rt.state = PcmState.SUSPENDED
+
+    def resume(self) -> None:
+        """``snd_pcm_resume``: SUSPENDED → the state it was suspended in; a stream whose
+        DMA ran gets the trigger's RESUME. EBADFD unless suspended, ENOSYS without
+        INFO_RESUME (the application then prepares, as ``snd_pcm_recover`` does)."""
+        rt = self._rt()
+        with self.lock:
+            if rt.state != PcmState.SUSPENDED:
+                raise PcmError(errno.EBADFD, f"{self.name}: resume in state {rt.state.name}")
+            if not rt.info & INFO_RESUME:
+                raise PcmError(errno.ENOSYS, f"{self.name}: the hardware cannot resume")
+            was = rt.suspended_state
+            if was == PcmState.RUNNING or (was == PcmState.DRAINING and self.is_playback):
+                self.ops.trigger(self, Trigger.RESUME)
+            rt.trigger_tstamp_ns = self.clock.now_ns
+            rt.state = was
 
     def pause(self, push: bool) -> None:
         """``snd_pcm_pause``: RUNNING ↔ PAUSED; ENOSYS without INFO_PAUSE."""

@@ -76,6 +76,7 @@ class PcmRuntime:
     delay: int = 0
     twake: int = 0  # frames the sleeping writer/reader waits for; 0 when none waits
     stop_operating: bool = False  # a trigger STOP is not yet synchronized (sync_stop)
+    suspended_state: PcmState = PcmState.OPEN  # what SUSPENDED came from (resume goes back)
     trigger_tstamp_ns: int = 0
     hw_ptr_jiffies: int = 0  # when hw_ptr last moved (the double-interrupt check)
     hw_ptr_buffer_jiffies: int = 0

@@ -248,6 +248,21 @@ class SocCard:
                            f"PCM device {device}")
         return self.rtds[device].substreams[stream]
 
+    def suspend_all(self) -> None:
+        """``snd_pcm_suspend_all`` for each PCM device, as ``snd_soc_suspend`` calls it:
+        every open substream suspended (those with nothing to suspend skipped), then each
+        stopped DMA synchronized (``snd_pcm_sync_stop``)."""
+        subs = [ss for rtd in self.rtds for ss in rtd.substreams.values()
+                if ss.runtime is not None]
+        for ss in subs:
+            try:
+                ss.suspend()
+            except PcmError as e:
+                if e.errno != errno.EBUSY:
+                    raise
+        for ss in subs:
+            ss.sync_stop()
+
 
 def snd_soc_register_card(card: SocCard) -> None:
     """Bind the card: number it and make one PCM device per link."""

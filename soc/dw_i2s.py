@@ -22,8 +22,12 @@ slice. The FIFOs talk to the DMA controller by request lines:
 What the line carries when the TX FIFO runs dry is zeros: the frames are counted
 (``tx_underrun_frames``), ISR.TXFE is set and an underrun event counted, with the frame
 at which it began (``tx_underrun_at``). While the transmitter is off the codec still
-clocks the bus and the data line idles at zero, so the far end is handed zeros then. An RX FIFO that
-overflows drops the newest frames (``rx_overrun_frames``) and sets ISR.RXFO.
+clocks the bus and the data line idles at zero, so the far end is handed zeros then.
+The transmitter starts with an empty FIFO each time it is turned on, so what the FIFO
+held when it was turned off (a pause, a suspend, a stop) is never played: the DW block
+flushes its FIFOs when IER is cleared, as the DAI driver does when its last stream
+stops. An RX FIFO that overflows drops the newest frames (``rx_overrun_frames``) and
+sets ISR.RXFO.
 
 Model extensions, stated: the channel count is the TXCHN/RXCHN register (1..8), since the
 real block is stereo per pair; TXFLR/RXFLR report the FIFO levels in frames (the real

@@ -11,7 +11,7 @@ import pytest
 from pcm import alsa
 from pcm import params as hp
 from pcm.errors import ParamError, PcmError
-from pcm.pcm_native import SwParams
+from pcm.pcm_native import INFO_RESUME, SwParams
 from pcm.runtime import PcmState, PcmStream
 from soc.board import I2S_BASE, make_audio_board
 from soc.dw_i2s import TXFLR
@@ -491,11 +491,11 @@ def test_nonblocking_drain_changes_state_then_says_eagain_in_any_state(card):
 
 
 def test_drain_of_a_suspended_stream_is_ebadfd(card):
-    """``snd_pcm_pre_drain_init`` refuses SUSPENDED with EBADFD (the model has no power
-    management: the state is set as ``snd_pcm_suspend_all`` would leave it)."""
+    """``snd_pcm_pre_drain_init`` refuses SUSPENDED with EBADFD."""
     pcm = _open()
     pcm.prepare()
-    pcm.runtime.state = S.SUSPENDED
+    pcm.card.suspend_all()
+    assert pcm.state == S.SUSPENDED
     assert _errno(pcm.substream.drain) == errno.EBADFD
     pcm.close()
 
@@ -573,4 +573,80 @@ def test_drain_silence_is_capped_by_the_buffer(card):
     pcm.writei(_frames(2148))
     assert _errno(pcm.drain) == errno.EAGAIN
     assert (rt.silence_threshold, rt.silence_size) == (4096, 4096)
+    pcm.close()
+
+
+def _played(card) -> np.ndarray:
+    """What the card got, silence (all-zero frames) left out."""
+    tap = card.soc.hw["codec0"].tapped()
+    return tap[tap.any(axis=1)]
+
+
+def test_suspend_pauses_the_dma_and_resume_plays_on_from_where_it_was(card):
+    """``snd_pcm_suspend_all`` then ``snd_pcm_resume``: the DMA is paused (INFO_PAUSE),
+    not stopped, so after the resume the ring plays on from where the DMA stood. What the
+    I2S FIFO held is lost, as at a pause: the DAI's SUSPEND turns the controller off, and
+    its transmitter starts again with an empty FIFO."""
+    pcm = _open()
+    rt = pcm.runtime
+    data = _frames(12_000, 11)
+    data[data == 0] = 1  # no all-zero frame: silence is told apart from data
+    pcm.prepare()
+    pcm.writei(data[:4096])
+    card.soc.clock.run_for(30_000_000)
+    heard, in_fifo = len(_played(card)), card.soc.hw["i2s0"].mmio_read(TXFLR)
+    assert in_fifo > 0
+    pcm.card.suspend_all()
+    assert pcm.state == S.SUSPENDED and rt.suspended_state == S.RUNNING
+    assert not rt.stop_operating  # suspend_all synchronized the DMA
+    card.soc.clock.run_for(100_000_000)
+    assert len(_played(card)) == heard  # nothing moves while suspended
+    with pytest.raises(PcmError) as e:
+        pcm.writei(data[4096:])
+    assert e.value.errno == errno.ESTRPIPE
+    pcm.recover(e.value)  # snd_pcm_recover: resume
+    assert pcm.state == S.RUNNING
+    assert pcm.writei(data[4096:]) == len(data) - 4096
+    pcm.drain()
+    lost = slice(heard, heard + in_fifo)
+    assert np.array_equal(_played(card), np.delete(data, lost, axis=0).astype(np.int32))
+    pcm.close()
+
+
+def test_suspend_and_resume_keep_the_state_and_refuse_what_they_cannot_do(card):
+    pcm = _open()
+    ss = pcm.substream
+    assert _errno(ss.suspend) == errno.EBUSY  # SETUP: nothing to suspend
+    assert _errno(pcm.resume) == errno.EBADFD  # not suspended
+    pcm.prepare()
+    ss.suspend()
+    assert _errno(ss.suspend) == errno.EBUSY  # already suspended
+    pcm.resume()
+    assert pcm.state == S.PREPARED  # no DMA ran: no trigger, the state comes back
+    pcm.writei(_frames(4096))
+    card.soc.clock.run_for(10_000_000)
+    pcm.pause(True)
+    hw = pcm.runtime.hw_ptr
+    ss.suspend()
+    pcm.resume()
+    assert pcm.state == S.PAUSED  # still paused: resume did not restart the DMA
+    card.soc.clock.run_for(50_000_000)
+    assert pcm.status().hw_ptr == hw
+    pcm.pause(False)
+    card.soc.clock.run_for(10_000_000)
+    assert pcm.status().hw_ptr > hw
+    pcm.close()
+
+
+def test_a_card_that_cannot_resume_is_prepared_by_recover(card):
+    pcm = _open()
+    pcm.prepare()
+    pcm.writei(_frames(4096))
+    card.soc.clock.run_for(10_000_000)
+    pcm.card.suspend_all()
+    pcm.runtime.info &= ~INFO_RESUME
+    assert _errno(pcm.resume) == errno.ENOSYS
+    err = PcmError(errno.ESTRPIPE, "suspended")
+    pcm.recover(err)  # resume fails: snd_pcm_recover prepares instead
+    assert pcm.state == S.PREPARED and pcm.runtime.hw_ptr == pcm.runtime.appl_ptr
     pcm.close()
