@@ -650,3 +650,21 @@ def test_a_card_that_cannot_resume_is_prepared_by_recover(card):
     pcm.recover(err)  # resume fails: snd_pcm_recover prepares instead
     assert pcm.state == S.PREPARED and pcm.runtime.hw_ptr == pcm.runtime.appl_ptr
     pcm.close()
+
+
+def test_a_draining_playback_suspended_and_resumed_finishes_its_drain(card):
+    pcm = _open(nonblock=True)
+    pcm.prepare()
+    pcm.writei(_frames(2048))
+    assert _errno(pcm.drain) == errno.EAGAIN and pcm.state == S.DRAINING
+    card.soc.clock.run_for(10_000_000)
+    pcm.card.suspend_all()
+    assert pcm.runtime.suspended_state == S.DRAINING
+    hw = pcm.runtime.hw_ptr
+    card.soc.clock.run_for(100_000_000)  # longer than the drain: it waits, suspended
+    assert pcm.state == S.SUSPENDED and pcm.runtime.hw_ptr == hw
+    pcm.resume()
+    assert pcm.state == S.DRAINING  # the DMA resumed (snd_pcm_do_resume: DRAINING too)
+    card.soc.clock.run_until_true(lambda: pcm.state != S.DRAINING, 10**9)
+    assert pcm.state == S.SETUP and pcm.runtime.hw_ptr >= 2048
+    pcm.close()
