@@ -75,7 +75,7 @@ class PcmRuntime:
     # frames between the ring and the listener, from the driver (snd_pcm_runtime.delay)
     delay: int = 0
     twake: int = 0  # frames the sleeping writer/reader waits for; 0 when none waits
-    stop_operating: bool = False  # a trigger STOP is not yet synchronized (sync_stop)
+    stop_operating: bool = False  # a trigger STOP or SUSPEND not yet synchronized (sync_stop)
     suspended_state: PcmState = PcmState.OPEN  # what SUSPENDED came from (resume goes back)
     trigger_tstamp_ns: int = 0
     hw_ptr_jiffies: int = 0  # when hw_ptr last moved (the double-interrupt check)
