@@ -92,6 +92,7 @@ class PcmStatus:
     avail: int
     avail_max: int
     xruns: int
+    suspended_state: PcmState = PcmState.OPEN  # what a SUSPENDED stream will resume to
 
 
 class PcmOps(Protocol):
@@ -377,7 +378,8 @@ class Substream:
             delay = self._calc_delay() if self._running() else 0
             avail = rt.avail() if rt.state != PcmState.OPEN else 0
             st = PcmStatus(rt.state, rt.trigger_tstamp_ns, self.clock.now_ns, rt.appl_ptr,
-                           rt.hw_ptr, delay, avail, rt.avail_max, rt.xruns)
+                           rt.hw_ptr, delay, avail, rt.avail_max, rt.xruns,
+                           rt.suspended_state)
             rt.avail_max = 0
             return st
 

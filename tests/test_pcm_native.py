@@ -597,7 +597,7 @@ def test_suspend_pauses_the_dma_and_resume_plays_on_from_where_it_was(card):
     heard, in_fifo = len(_played(card)), card.soc.hw["i2s0"].mmio_read(TXFLR)
     assert in_fifo > 0
     pcm.card.suspend_all()
-    assert pcm.state == S.SUSPENDED and rt.suspended_state == S.RUNNING
+    assert pcm.state == S.SUSPENDED and pcm.status().suspended_state == S.RUNNING
     assert not rt.stop_operating  # suspend_all synchronized the DMA
     card.soc.clock.run_for(100_000_000)
     assert len(_played(card)) == heard  # nothing moves while suspended
