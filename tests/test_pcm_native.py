@@ -626,15 +626,15 @@ def test_suspend_and_resume_keep_the_state_and_refuse_what_they_cannot_do(card):
     pcm.writei(_frames(4096))
     card.soc.clock.run_for(10_000_000)
     pcm.pause(True)
-    hw = pcm.runtime.hw_ptr
     ss.suspend()
     pcm.resume()
-    assert pcm.state == S.PAUSED  # still paused: resume did not restart the DMA
+    assert pcm.state == S.PAUSED
+    heard = len(_played(card))
     card.soc.clock.run_for(50_000_000)
-    assert pcm.status().hw_ptr == hw
+    assert len(_played(card)) == heard  # still paused: resume did not restart the DMA
     pcm.pause(False)
     card.soc.clock.run_for(10_000_000)
-    assert pcm.status().hw_ptr > hw
+    assert len(_played(card)) > heard
     pcm.close()
 
 
@@ -660,9 +660,9 @@ def test_a_draining_playback_suspended_and_resumed_finishes_its_drain(card):
     card.soc.clock.run_for(10_000_000)
     pcm.card.suspend_all()
     assert pcm.runtime.suspended_state == S.DRAINING
-    hw = pcm.runtime.hw_ptr
+    heard = len(_played(card))
     card.soc.clock.run_for(100_000_000)  # longer than the drain: it waits, suspended
-    assert pcm.state == S.SUSPENDED and pcm.runtime.hw_ptr == hw
+    assert pcm.state == S.SUSPENDED and len(_played(card)) == heard  # nothing moved
     pcm.resume()
     assert pcm.state == S.DRAINING  # the DMA resumed (snd_pcm_do_resume: DRAINING too)
     card.soc.clock.run_until_true(lambda: pcm.state != S.DRAINING, 10**9)
