@@ -38,7 +38,7 @@ from pcm.errors import ParamError, PcmError
 from pcm.formats import pcm_format
 from pcm.pcm_native import SwParams
 from pcm.proc import dump_setup
-from pcm.runtime import PcmState, PcmStream
+from pcm.runtime import PcmRuntime, PcmState, PcmStream
 from pcm.soc_pcm import SocCard, cards
 
 
@@ -226,7 +226,7 @@ class Pcm:
             self._set_drain_silence(rt)
         ss.drain(self.nonblock)
 
-    def _set_drain_silence(self, rt) -> None:
+    def _set_drain_silence(self, rt: PcmRuntime) -> None:
         sw = self.sw_params_current()
         slack = rt.rate // 10
         if rt.boundary % rt.period_size == 0:
