@@ -117,7 +117,7 @@ class Substream:
         self.stream = stream
         self.is_playback = stream == PcmStream.PLAYBACK
         self.ops = ops
-        self.clock = clock  # has now_ns and wait_until(cond, timeout_ns)
+        self.clock = clock  # has now_ns, wait_until(cond, timeout_ns) and notify()
         self.lock = threading.RLock()  # the stream lock
         self.runtime: PcmRuntime | None = None
         self.hw = PcmHardware()
@@ -489,6 +489,7 @@ class Substream:
         if rt.state != state:
             rt.trigger_tstamp_ns = self.clock.now_ns
             rt.state = state
+            self.clock.notify()  # snd_pcm_post_stop's wake_up: a waiting writer sees it
 
     def stop(self, state: PcmState = PcmState.SETUP) -> None:
         with self.lock:
@@ -523,6 +524,7 @@ class Substream:
             rt.trigger_tstamp_ns = self.clock.now_ns
             rt.suspended_state = rt.state
             rt.state = PcmState.SUSPENDED
+            self.clock.notify()  # snd_pcm_post_suspend's wake_up: a waiter gets ESTRPIPE
 
     def resume(self) -> None:
         """``snd_pcm_resume``: SUSPENDED → the state it was suspended in; a stream whose
@@ -553,13 +555,16 @@ class Substream:
             raise PcmError(errno.EBADFD, f"{self.name}: pause in state {rt.state.name}")
         if not push and rt.state != PcmState.PAUSED:
             raise PcmError(errno.EBADFD, f"{self.name}: pause release in state {rt.state.name}")
-        if push:
-            self._update_hw_ptr(False)
-            if rt.state != PcmState.RUNNING:
-                return  # the update stopped it (xrun)
+        # No hw_ptr update on push: the kernel dropped it in 6.5 (it served one driver's
+        # interrupt delay), so a paused stream reports the position of its last update.
+        # hw_ptr_jiffies goes far into the past, as snd_pcm_do_pause sets it, so that the
+        # next update takes no jiffies-based decision from the time spent paused.
+        rt.hw_ptr_jiffies = jiffies(self.clock.now_ns) - HZ * 1000
         self.ops.trigger(self, Trigger.PAUSE_PUSH if push else Trigger.PAUSE_RELEASE)
         rt.trigger_tstamp_ns = self.clock.now_ns
         rt.state = PcmState.PAUSED if push else PcmState.RUNNING
+        if push:
+            self.clock.notify()  # snd_pcm_post_pause wakes the waiters on push
 
     def drain(self, nonblock: bool = False) -> None:
         """``snd_pcm_drain``: playback plays what is queued then stops (SETUP); capture

@@ -208,6 +208,10 @@ class VirtualClock:
         """How a CPU-side caller blocks: here, by running the hardware forward."""
         return self.run_until_true(cond, timeout_ns)
 
+    def notify(self) -> None:
+        """Wake the waiters (``wake_up``): nothing to do, a waiter here re-checks its
+        condition after every step."""
+
 
 class RealtimeClock(VirtualClock):
     """The same scheduler, advanced by a master in real time.
@@ -218,6 +222,10 @@ class RealtimeClock(VirtualClock):
     """
 
     realtime = True
+    # How often a waiter re-checks its condition when nobody notifies: a safety net only,
+    # since every step, every bottom half and every PCM state change that the kernel
+    # follows with a wake_up notifies.
+    poll_s = 0.05
 
     def __init__(self) -> None:
         super().__init__()
@@ -247,7 +255,7 @@ class RealtimeClock(VirtualClock):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                self.cv.wait(min(left, 0.05))
+                self.cv.wait(min(left, self.poll_s))
         return True
 
 

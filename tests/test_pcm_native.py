@@ -4,6 +4,8 @@ prepare, drain, pause, silence, and what reaches the card."""
 from __future__ import annotations
 
 import errno
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -11,9 +13,11 @@ import pytest
 from pcm import alsa
 from pcm import params as hp
 from pcm.errors import ParamError, PcmError
+from pcm.pcm_lib import HZ, jiffies
 from pcm.pcm_native import INFO_RESUME, SwParams
 from pcm.runtime import PcmState, PcmStream
 from soc.board import I2S_BASE, make_audio_board
+from soc.clock import RealtimeClock
 from soc.dw_i2s import TXFLR
 
 S = PcmState
@@ -452,6 +456,72 @@ def test_reset_of_a_stream_its_own_update_stops_starts_the_ring_at_zero(card):
     assert pcm.state == S.XRUN and rt.xruns == 1
     assert rt.hw_ptr == 0 and rt.appl_ptr == 0 and rt.hw_ptr_base == 0
     pcm.close()
+
+
+def test_pause_push_leaves_hw_ptr_where_the_last_update_put_it(card):
+    """Since 6.5 ``snd_pcm_do_pause`` does not update hw_ptr on push: a paused stream
+    reports the position of its last update (here the first period's interrupt), though
+    the DMA stopped 10 ms further on. It sets ``hw_ptr_jiffies`` HZ * 1000 back, push and
+    release alike. After the release the DMA goes on from where it stopped, and the next
+    interrupt finds the next period boundary."""
+    pcm = _open()
+    rt = pcm.runtime
+    pcm.prepare()
+    pcm.writei(_frames(4096))
+    clock = card.soc.clock
+    clock.run_until_true(lambda: rt.hw_ptr >= 1024, 10**9)
+    clock.run_for(10_000_000)
+    pcm.pause(True)
+    assert pcm.state == S.PAUSED and rt.hw_ptr == 1024
+    assert rt.hw_ptr_jiffies == jiffies(clock.now_ns) - HZ * 1000
+    st = pcm.status()
+    assert st.hw_ptr == 1024 and st.avail == 1024  # status does not update when paused
+    clock.run_for(50_000_000)
+    pcm.pause(False)
+    assert rt.hw_ptr == 1024 and rt.hw_ptr_jiffies == jiffies(clock.now_ns) - HZ * 1000
+    clock.run_until_true(lambda: rt.hw_ptr > 1024, 10**9)
+    assert rt.hw_ptr == 2048 and pcm.state == S.RUNNING
+    pcm.close()
+
+
+@pytest.mark.parametrize("action", ["drop", "suspend"])
+def test_a_writer_blocked_in_real_time_wakes_when_another_thread_stops_the_stream(action):
+    """``snd_pcm_post_stop`` and ``snd_pcm_post_suspend`` wake the waiters: a writer
+    blocked for room returns at once, whatever the hardware does. Here the card (the
+    virtual one, paced by the wall in real time) stops calling before the stop, so no
+    step and no interrupt can wake the writer; the clock's poll is set to 30 s, so a
+    wake-up that only came from the poll, or from the 60 s wait_time, fails the join."""
+    clock = RealtimeClock()
+    clock.poll_s = 30.0
+    board = make_audio_board(clock=clock)
+    board.populate()
+    pcm = _open()
+    try:
+        pcm.substream.wait_time_ms = 60_000
+        pcm.prepare()
+        out: list = []
+
+        def write() -> None:
+            try:
+                out.append(pcm.writei(_frames(48_000 * 10)))
+            except PcmError as e:
+                out.append(e.errno)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        deadline = time.monotonic() + 10
+        while pcm.runtime.hw_ptr < 1024 and time.monotonic() < deadline:
+            time.sleep(0.005)  # the stream is running and the writer waits for room
+        assert pcm.state == S.RUNNING and writer.is_alive()
+        board.soc.hw["codec0"].card.stop()  # the card's clock stops: time stands still
+        pcm.drop() if action == "drop" else pcm.substream.suspend()
+        writer.join(5.0)
+        assert not writer.is_alive()
+        assert out and 4096 <= out[0] < 48_000 * 10  # what it wrote before the stop
+        assert pcm.state == (S.SETUP if action == "drop" else S.SUSPENDED)
+    finally:
+        pcm.close()
+        board.remove()
 
 
 def test_prepare_of_a_paused_stream_releases_stops_and_prepares(card):
