@@ -1,18 +1,21 @@
 """The ``dma-audio`` command line.
 
 Subcommands follow the kernel's and alsa-utils' conventions. Bad input gets one line on
-stderr and exit status 2; an interrupted run exits 130.
+stderr and exit status 2; a run stopped by Ctrl-C exits 130, by SIGTERM 143 (128 + the
+signal's number, as a shell reports a process the signal killed).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from demos.interrupt import Terminated
 from demos.usage import UsageError
 
 if TYPE_CHECKING:
@@ -379,9 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     except CardError as e:
         print(f"dma-audio: sound device lost: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("dma-audio: interrupted", file=sys.stderr)
-        return 130
+        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 A command that keeps what it captured (``capture``, ``play --tap``) runs its work inside
 :func:`sigterm_as_interrupt`: the signal raises :class:`Terminated`, a KeyboardInterrupt,
-whose ``finally`` blocks write the file; the command line then exits 130.
+whose ``finally`` blocks write the file; the command line then exits 143 (130 for Ctrl-C).
 
 A command that runs until told (``dmatest --iterations 0``) asks :func:`stop_requested`
 between steps instead: Ctrl-C and SIGTERM only set a flag, so a step is never cut short.
