@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dma.core import registered_devices, summary
 from dma.mapping import dma_debug_reset
 from soc.board import make_board
 from soc.platform import DtNode
@@ -50,6 +51,17 @@ def build(**kw):
     board.soc.bus.add_mmio("fifo0", FIFO_BASE, 0x100, fifo)
     board.populate()
     return board, fifo
+
+
+@pytest.fixture(autouse=True)
+def _no_dma_device_left_behind():
+    """Every test leaves the DMA engine's device list as it found it: a board a test did
+    not remove would stay registered, and the next ``request_chan_by_mask`` could hand
+    out its channels. The leaking test fails, with the debugfs summary of what it left."""
+    before = registered_devices()
+    yield
+    left = [d for d in registered_devices() if d not in before]
+    assert not left, f"DMA devices left registered:\n{summary()}"
 
 
 @pytest.fixture
