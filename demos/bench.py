@@ -21,7 +21,12 @@ busy machine slows both:
    thread, :class:`demos.bench_worker.BareApp`), so the stack's CPU above it is the
    model's own path, not its threads. The server runs real-time (SCHED_FIFO) where the
    machine allows it, as JACK does by default (:mod:`demos.jack`); the JSON's
-   ``jack_realtime`` and the table say whether it did.
+   ``jack_realtime`` and the table say whether it did. With it, the stack's threads
+   (the writer, the card pacer, the bottom-half worker) and the bare application's run
+   SCHED_FIFO ``STACK_RT_PRIORITY``, as ``dma-audio play --rt-priority 4`` runs them
+   (:mod:`demos.sched`): the bare callback's copies run in PortAudio's SCHED_FIFO thread,
+   and the stack's writer at normal priority is what xruns on a busy host, not the
+   model. The JSON's ``stack_rt_priority`` says which (null: normal).
 3. ``timing``: kselftest pcm-test's check: 4 s written with writei and drained, on the
    card clock (pcm-test passes 4000 +- 100 ms).
 4. ``dmatest``: memcpy throughput of the PL080 model (KB/s and iops, as dmatest prints).
@@ -46,6 +51,11 @@ PERIOD_SIZES = (64, 256, 1024, 4096)
 SEARCH_SIZES = (64, 128, 256, 512, 1024, 2048)
 PARTS = ("offline", "realtime", "timing", "dmatest")
 JACK_NAME = "dma-audio-bench"
+# SCHED_FIFO priority of the stack's threads (and the bare application's) where the JACK
+# server runs real-time: one under PortAudio's callback thread (JACK gives its clients'
+# process threads the server's priority less 5: 10 - 5), so the card's callback is never
+# kept waiting by them, as a low-latency client sets its own threads.
+STACK_RT_PRIORITY = 4
 
 
 class JobError(RuntimeError):
@@ -95,11 +105,13 @@ def offline(seconds: float, sizes=PERIOD_SIZES, runs: int = 3, say=print) -> lis
 def realtime(server: JackServer, seconds: float, period: int = 1024, rounds: int = 3,
              sizes=SEARCH_SIZES, say=print) -> dict:
     dev, env = server.device, server.env
+    prio = STACK_RT_PRIORITY if server.realtime else None
     runs = []  # (stack's figures, the pair's), stack and bare back to back
     for _ in range(rounds):
-        s = job("rt-stack", env, device=dev, period=period, seconds=seconds)
+        s = job("rt-stack", env, device=dev, period=period, seconds=seconds, rt_priority=prio)
         b = job("rt-bare", env, device=dev, period=period, seconds=seconds)
-        a = job("rt-bare-app", env, device=dev, period=period, seconds=seconds)
+        a = job("rt-bare-app", env, device=dev, period=period, seconds=seconds,
+                rt_priority=prio)
         cpu, bare_cpu = s["cpu_s"] / s["wall_s"], b["cpu_s"] / b["wall_s"]
         app_cpu = a["cpu_s"] / a["wall_s"]
         runs.append((s, {"cpu": round(cpu, 4), "bare_cpu": round(bare_cpu, 4),
@@ -128,7 +140,8 @@ def realtime(server: JackServer, seconds: float, period: int = 1024, rounds: int
     for who, kind in (("stack", "rt-stack"), ("bare", "rt-bare")):
         found[who] = None
         for size in sizes:
-            r = job(kind, env, device=dev, period=size, seconds=seconds)
+            more = {"rt_priority": prio} if who == "stack" else {}
+            r = job(kind, env, device=dev, period=size, seconds=seconds, **more)
             tried[who][size] = r["xruns"]
             if who == "stack":  # which kind: the PCM's underruns or the server's underflows
                 kinds[size] = {"pcm_xruns": r["pcm_xruns"],
@@ -154,7 +167,7 @@ def realtime(server: JackServer, seconds: float, period: int = 1024, rounds: int
             "bare_cpu_period_blocks": round(bare_cpu_pb, 4),
             "cpu_ratio_vs_bare_period_blocks": (round(cpu / bare_cpu_pb, 2) if bare_cpu_pb
                                                 else None),
-            "seconds": seconds, "jack_realtime": server.realtime,
+            "seconds": seconds, "jack_realtime": server.realtime, "stack_rt_priority": prio,
             "xruns_by_period": tried["stack"],
             "xrun_kinds_by_period": kinds,
             "bare_xruns_by_period": tried["bare"]}
@@ -235,6 +248,9 @@ def tables(doc: dict) -> list[Any]:
     if rt:
         t.add_row("JACK server's scheduling", "real-time (SCHED_FIFO)"
                   if rt.get("jack_realtime") else "not real-time (not allowed here)", "")
+        prio = rt.get("stack_rt_priority")
+        t.add_row("the stack's threads (and the bare application's)",
+                  f"SCHED_FIFO {prio}" if prio else "normal (SCHED_OTHER)", "")
         t.add_row(f"JACK, period {rt['period_size']}: CPU, stack / bare",
                   f"{rt['cpu']:.1%} / {rt['bare_cpu']:.1%} = {rt['cpu_ratio_vs_bare']}x",
                   "<= 1.5x")

@@ -103,23 +103,27 @@ def floor(period: int, seconds: float, repeat: int = 3) -> dict:
     return {"seconds": best, "exact": exact, "maxrss_mb": _maxrss_mb()}
 
 
-def rt_stack(device: int, period: int, seconds: float) -> dict:
+def rt_stack(device: int, period: int, seconds: float, rt_priority: int | None = None) -> dict:
+    """The full stack playing on the card clock, as ``dma-audio play --rt-priority``."""
     from demos.play import play_one
+    from demos.sched import fifo_priority
     from demos.session import open_session
     from demos.wav import Wav
 
     data = signal(seconds)
-    sess = open_session(str(device), "card")
-    try:
-        wall, cpu = time.monotonic(), time.process_time()
-        res = play_one(sess, Wav(RATE, "S16_LE", data), "bench", _args(period), lambda s: None)
-        wall, cpu = time.monotonic() - wall, time.process_time() - cpu
-        card = sess.endpoint.card or sess.endpoint.last_card
-        underflows = card.stats.output_underflows
-        pacer = card.pacer
-        bh = dict(sess.board.soc.cpu.runs)  # a card's clock is real time: a RealtimeCpu
-    finally:
-        sess.close()
+    with fifo_priority(rt_priority):  # the session's threads inherit it
+        sess = open_session(str(device), "card")
+        try:
+            wall, cpu = time.monotonic(), time.process_time()
+            res = play_one(sess, Wav(RATE, "S16_LE", data), "bench", _args(period),
+                           lambda s: None)
+            wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+            card = sess.endpoint.card or sess.endpoint.last_card
+            underflows = card.stats.output_underflows
+            pacer = card.pacer
+            bh = dict(sess.board.soc.cpu.runs)  # a card's clock is real time: a RealtimeCpu
+        finally:
+            sess.close()
     return {"wall_s": wall, "cpu_s": cpu, "xruns": res["xruns"] + underflows,
             "pcm_xruns": res["xruns"], "card_underflows": underflows,
             "callbacks": card.stats.callbacks,
@@ -224,9 +228,13 @@ class BareApp:
         return crossed
 
 
-def rt_bare_app(device: int, period: int, seconds: float) -> dict:
-    """:class:`BareApp` on a sounddevice stream opened as the card's (blocksize 0)."""
+def rt_bare_app(device: int, period: int, seconds: float, rt_priority: int | None = None
+                ) -> dict:
+    """:class:`BareApp` on a sounddevice stream opened as the card's (blocksize 0), its
+    writer and "interrupt" threads at ``rt_priority`` as the stack's are."""
     import sounddevice as sd
+
+    from demos.sched import fifo_priority
 
     app = BareApp(signal(seconds), period)
     total = len(app.data)
@@ -262,8 +270,9 @@ def rt_bare_app(device: int, period: int, seconds: float) -> dict:
     while app.write_period():  # prefilled, as a start_threshold of a whole buffer
         pass
     threads = [threading.Thread(target=f, daemon=True) for f in (interrupt, writer)]
-    for th in threads:
-        th.start()
+    with fifo_priority(rt_priority):  # the threads inherit it
+        for th in threads:
+            th.start()
     with sd.OutputStream(device=device, samplerate=RATE, channels=CHANNELS, dtype="float32",
                          blocksize=0, callback=callback):
         done.wait(seconds * 3 + 10)

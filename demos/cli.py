@@ -159,6 +159,12 @@ def _stream_options(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
                        help="print a JSON summary as the last line")
 
 
+def _rt_priority_option(p: argparse.ArgumentParser, who: str) -> None:
+    p.add_argument("--rt-priority", type=_positive, metavar="N",
+                   help=f"run the {who} and the stack's threads SCHED_FIFO N, as a "
+                   "low-latency client does (needs root, CAP_SYS_NICE or RLIMIT_RTPRIO)")
+
+
 def _session(args: argparse.Namespace, capture: bool = False, **endpoint):
     from demos.session import open_session
 
@@ -173,6 +179,7 @@ def _cmd_play(args: argparse.Namespace) -> int:
         return _cmd_devices(args)
     from demos.interrupt import sigterm_as_interrupt
     from demos.play import demo_sound, play_one, save_tap
+    from demos.sched import fifo_priority
     from demos.wav import read_wav
 
     if args.tap:
@@ -182,16 +189,17 @@ def _cmd_play(args: argparse.Namespace) -> int:
     wavs = [(path, read_wav(path)) for path in args.files]
     if not wavs:
         wavs = [("the demo sound", demo_sound())]
-    sess = _session(args, tap=bool(args.tap))
     results: list[dict] = []
-    try:
-        with sigterm_as_interrupt():  # the tap is saved on SIGTERM too
-            for name, wav in wavs:
-                results.append(play_one(sess, wav, name, args, _say))
-    finally:
-        if args.tap:
-            save_tap(sess, args.tap, _say)
-        sess.close()
+    with fifo_priority(args.rt_priority):  # the session's threads inherit it
+        sess = _session(args, tap=bool(args.tap))
+        try:
+            with sigterm_as_interrupt():  # the tap is saved on SIGTERM too
+                for name, wav in wavs:
+                    results.append(play_one(sess, wav, name, args, _say))
+        finally:
+            if args.tap:
+                save_tap(sess, args.tap, _say)
+            sess.close()
     if args.json:
         print(json.dumps({"played": results}))
     return 0
@@ -214,6 +222,7 @@ def _capture_source(args: argparse.Namespace, wav: Wav) -> np.ndarray:
 
 def _cmd_capture(args: argparse.Namespace) -> int:
     from demos.capture import capture, check_output
+    from demos.sched import fifo_priority
     from demos.wav import read_wav
 
     check_output(args.output)
@@ -222,11 +231,12 @@ def _cmd_capture(args: argparse.Namespace) -> int:
         if args.device is None:
             args.device = "virtual"  # only the virtual card can hear a file
         source = _capture_source(args, read_wav(args.source))
-    sess = _session(args, capture=True, source=source)
-    try:
-        result = capture(sess, args.output, args.duration, args, _say)
-    finally:
-        sess.close()
+    with fifo_priority(args.rt_priority):  # the session's threads inherit it
+        sess = _session(args, capture=True, source=source)
+        try:
+            result = capture(sess, args.output, args.duration, args, _say)
+        finally:
+            sess.close()
     if args.json:
         print(json.dumps(result))
     return 0
@@ -329,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     _stream_options(p)
     p.add_argument("--tap", metavar="OUT.wav", help="save exactly what reached the card")
     p.add_argument("-l", "--list", action="store_true", help="list sound devices")
+    _rt_priority_option(p, "writer")
     p.set_defaults(func=_cmd_play)
 
     p = sub.add_parser("capture", help="capture into a WAV through the DEV_TO_MEM cyclic path")
@@ -339,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the virtual card hears (so -D virtual unless -D is given); "
                    "the capture takes the file's format, channels and rate unless -f, -c "
                    "or -r ask otherwise")
+    _rt_priority_option(p, "reader")
     p.set_defaults(func=_cmd_capture)
 
     p = sub.add_parser("loopback", help="play a test signal and capture it at once; report "

@@ -21,7 +21,9 @@ with a short entry latency is a server cycle that came late, not a callback that
 late. ``--no-rt-server`` starts the server with ``--no-realtime`` even where real-time
 is allowed; ``--switch-interval S`` holds the interpreter's switch interval at S
 seconds while the card runs in place of the card's 1 ms (up to CPython's default 0.005,
-which gives the conditions before the card held it).
+which gives the conditions before the card held it). ``--rt-priority N`` runs the
+stack's threads SCHED_FIFO N (0: normal priority); the default is the bench's, 4 where
+the server runs real-time.
 
     .venv/bin/python scripts/rt-threads.py --period 1024 --seconds 20
     .venv/bin/python scripts/rt-threads.py --period 1024 --seconds 10 --calls
@@ -178,7 +180,8 @@ def _print_calls(profs: dict, periods: float) -> None:
 
 
 def child(device: int, period: int, seconds: float, bare: bool, calls: bool,
-          phases: bool, callbacks: bool, switch_interval: float | None) -> None:
+          phases: bool, callbacks: bool, switch_interval: float | None,
+          rt_priority: int | None) -> None:
     from demos import bench_worker
     from soc.card import switch_interval as held
 
@@ -203,8 +206,10 @@ def child(device: int, period: int, seconds: float, bare: bool, calls: bool,
     sampler = threading.Thread(target=sample, name="sampler", daemon=True)
     sampler.start()
     before, t0 = _ticks(), time.monotonic()
-    job = bench_worker.rt_bare if bare else bench_worker.rt_stack
-    res = job(device, period, seconds)
+    if bare:
+        res = bench_worker.rt_bare(device, period, seconds)
+    else:
+        res = bench_worker.rt_stack(device, period, seconds, rt_priority)
     last.update(_ticks())
     wall = time.monotonic() - t0
     stop.set()
@@ -240,14 +245,18 @@ def main() -> int:
                     help="start jackd with --no-realtime even where real-time is allowed")
     ap.add_argument("--switch-interval", type=float, metavar="S",
                     help="the switch interval the card holds, in seconds (default 0.001)")
+    ap.add_argument("--rt-priority", type=int, metavar="N",
+                    help="the stack's threads at SCHED_FIFO N; 0 for normal priority "
+                    "(default: as the bench, 4 on a real-time server, else normal)")
     ap.add_argument("--device", type=int, help=argparse.SUPPRESS)  # set for the child
     args = ap.parse_args()
     if sum((args.calls, args.phases, args.callbacks)) > 1:
         ap.error("--calls, --phases and --callbacks each slow the others' figures: pick one")
     if args.device is not None:
         child(args.device, args.period, args.seconds, args.bare, args.calls, args.phases,
-              args.callbacks, args.switch_interval)
+              args.callbacks, args.switch_interval, args.rt_priority or None)
         return 0
+    from demos.bench import STACK_RT_PRIORITY
     from demos.jack import JackError, JackServer
 
     try:
@@ -261,6 +270,11 @@ def main() -> int:
             cmd += ["--callbacks"] if args.callbacks else []
             if args.switch_interval is not None:
                 cmd += ["--switch-interval", str(args.switch_interval)]
+            prio = args.rt_priority
+            if prio is None:
+                prio = STACK_RT_PRIORITY if server.realtime else 0
+            print(f"the stack's threads: {f'SCHED_FIFO {prio}' if prio else 'normal'}")
+            cmd += ["--rt-priority", str(prio)]
             return subprocess.run(cmd, env=server.env).returncode
     except JackError as e:
         print(f"rt-threads: {e}", file=sys.stderr)

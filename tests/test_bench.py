@@ -132,6 +132,9 @@ def test_realtime_and_timing_on_jack():
     assert rt["cpu_ratio_vs_bare"] == pytest.approx(rt["cpu"] / rt["bare_cpu"], rel=0.02)
     assert len(rt["pairs"]) == 1  # --quick: one stack-and-bare pair
     assert rt["jack_realtime"] == jack.realtime_allowed()
+    # the stack's threads at SCHED_FIFO under PortAudio's callback, where the server is
+    assert rt["stack_rt_priority"] == (bench.STACK_RT_PRIORITY if rt["jack_realtime"]
+                                       else None)
     assert rt["xruns"] == sum(p["xruns"] for p in rt["pairs"])
     assert rt["xruns"] == rt["pcm_xruns"] + rt["card_underflows"]
     # the bare stream is opened as the card's: a callback a server cycle, not a period
