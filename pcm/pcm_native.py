@@ -557,8 +557,10 @@ class Substream:
             raise PcmError(errno.EBADFD, f"{self.name}: pause release in state {rt.state.name}")
         # No hw_ptr update on push: the kernel dropped it in 6.5 (it served one driver's
         # interrupt delay), so a paused stream reports the position of its last update.
-        # hw_ptr_jiffies goes far into the past, as snd_pcm_do_pause sets it, so that the
-        # next update takes no jiffies-based decision from the time spent paused.
+        # hw_ptr_jiffies goes HZ * 1000 back, as snd_pcm_do_pause sets it: the kernel's
+        # optional "hw_ptr skipping" check (left out here) is skipped once; the
+        # double-acknowledge check would take an interrupt with less than a period of
+        # progress after it for a wrapped ring, in the kernel as here.
         rt.hw_ptr_jiffies = jiffies(self.clock.now_ns) - HZ * 1000
         self.ops.trigger(self, Trigger.PAUSE_PUSH if push else Trigger.PAUSE_RELEASE)
         rt.trigger_tstamp_ns = self.clock.now_ns
