@@ -48,10 +48,12 @@ def test_priorities_out_of_range_are_refused_and_none_changes_nothing():
 
 
 def test_a_refused_rt_priority_is_one_line_and_exit_2():
-    """Without CAP_SYS_NICE (setpriv drops it; RLIMIT_RTPRIO is 0) the kernel says EPERM."""
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is not installed")
-    cmd = ["setpriv", "--bounding-set=-sys_nice", "--inh-caps=-sys_nice", sys.executable,
+    """Without CAP_SYS_NICE (setpriv drops it) and with RLIMIT_RTPRIO 0 (prlimit sets it,
+    whatever the caller's was) the kernel says EPERM."""
+    if shutil.which("setpriv") is None or shutil.which("prlimit") is None:
+        pytest.skip("setpriv or prlimit (util-linux) is not installed")
+    cmd = ["prlimit", "--rtprio=0:0", "setpriv", "--bounding-set=-sys_nice",
+           "--inh-caps=-sys_nice", sys.executable,
            "-m", "demos.cli", "play", "--rt-priority", "4", "-D", "virtual", "--clock",
            "virtual", "--no-progress"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60,
