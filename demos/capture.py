@@ -51,7 +51,8 @@ def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
         result["stopped_by"] = "SIGTERM" if isinstance(e, Terminated) else "interrupt"
         raise
     except Exception as e:
-        result["stopped_by"] = f"error: {e}"
+        lost = sess.endpoint.lost  # the PCM's EBADFD or ENODEV then says only "disconnected"
+        result["stopped_by"] = f"sound device lost: {lost}" if lost else f"error: {e}"
         raise
     finally:
         frames = np.concatenate(chunks) if chunks else np.zeros((0, pcm.runtime.channels),

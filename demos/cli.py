@@ -193,7 +193,8 @@ def _cmd_play(args: argparse.Namespace) -> int:
     with fifo_priority(args.rt_priority):  # the session's threads inherit it
         sess = _session(args, tap=bool(args.tap))
         try:
-            with sigterm_as_interrupt():  # the tap is saved on SIGTERM too
+            # The tap is saved on SIGTERM too; a lost device is reported as the loss.
+            with sigterm_as_interrupt(), sess.loss_reported():
                 for name, wav in wavs:
                     results.append(play_one(sess, wav, name, args, _say))
         finally:
@@ -234,7 +235,8 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     with fifo_priority(args.rt_priority):  # the session's threads inherit it
         sess = _session(args, capture=True, source=source)
         try:
-            result = capture(sess, args.output, args.duration, args, _say)
+            with sess.loss_reported():
+                result = capture(sess, args.output, args.duration, args, _say)
         finally:
             sess.close()
     if args.json:
@@ -249,7 +251,8 @@ def _cmd_loopback(args: argparse.Namespace) -> int:
         args.device = "virtual"
     sess = _session(args, loop=True)
     try:
-        result = loopback(sess, args, _say)
+        with sess.loss_reported():
+            result = loopback(sess, args, _say)
     finally:
         sess.close()
     if args.json:

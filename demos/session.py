@@ -10,12 +10,15 @@ allows; virtual card only).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from demos.usage import UsageError
+from pcm.errors import PcmError
 from soc.board import make_audio_board
-from soc.card import default_device
+from soc.card import CardError, default_device
 from soc.clock import RealtimeClock, VirtualClock
 from soc.platform import PlatformBus
 
@@ -37,6 +40,19 @@ class Session:
 
     def close(self) -> None:
         self.board.remove()
+
+    @contextmanager
+    def loss_reported(self) -> Iterator[None]:
+        """Report a lost sound device as the loss: once the far end went away the card
+        is disconnected, so the PCM answers EBADFD to the call the disconnect woke and
+        ENODEV to every call after; those become :class:`CardError` with the reason."""
+        try:
+            yield
+        except PcmError as e:
+            lost = self.endpoint.lost
+            if lost is None:
+                raise
+            raise CardError(f"{lost}; the card is disconnected ({e.strerror})") from e
 
 
 def resolve_device(arg: str | None, capture: bool = False) -> tuple[Any, str]:

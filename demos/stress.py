@@ -346,9 +346,10 @@ class Stress:
         except Exception as e:
             from soc.card import CardError
 
-            if not isinstance(e, CardError):
+            lost = self.sess.endpoint.lost  # the PCM's EBADFD or ENODEV, once disconnected
+            if not isinstance(e, CardError) and not (isinstance(e, PcmError) and lost):
                 raise
-            self.ended_by = f"sound device lost: {e}"
+            self.ended_by = f"sound device lost: {lost or e}"
             self.say(f"dma-audio: {self.ended_by}")
         finally:
             if hogs:

@@ -36,7 +36,7 @@ import numpy as np
 from pcm import params as hp
 from pcm.errors import ParamError, PcmError
 from pcm.formats import pcm_format
-from pcm.pcm_native import SwParams
+from pcm.pcm_native import Substream, SwParams
 from pcm.proc import dump_setup
 from pcm.runtime import PcmRuntime, PcmState, PcmStream
 from pcm.soc_pcm import SocCard, cards
@@ -69,11 +69,22 @@ class Pcm:
         self._app_sw: SwParams | None = None  # the application's, while a drain's are set
         self.substream.open()
 
+    def _fop(self) -> Substream:
+        """The substream, for an operation on this open PCM file: ENODEV once the card is
+        disconnected (``snd_card_disconnect`` swaps each open file's operations for
+        ``snd_disconnect_*``, which answer -ENODEV to all but release). The status that
+        alsa-lib reads from the mmapped page (:attr:`state`, :attr:`runtime`) stays
+        readable, and :meth:`close` works as ever."""
+        if self.card.shutdown:
+            raise PcmError(errno.ENODEV, f"{self.substream.name}: card {self.card.index} "
+                           f"({self.card.name}) is disconnected")
+        return self.substream
+
     # -- setup --
 
     def hw_params_any(self) -> hp.HwParams:
         """``snd_pcm_hw_params_any``: the whole space the hardware allows."""
-        return self.substream.hw_refine()
+        return self._fop().hw_refine()
 
     def set_params(self, fmt: str, channels: int, rate: int, period_size: int | None = None,
                    buffer_size: int | None = None, periods: int | None = None,
@@ -87,7 +98,7 @@ class Pcm:
         p.set_minmax("CHANNELS", channels, channels)
         p.set_minmax("RATE", rate, rate)
         try:
-            p = self.substream.hw_refine(p)
+            p = self._fop().hw_refine(p)
         except ParamError as e:
             if e.param != "RATE":
                 raise
@@ -96,13 +107,13 @@ class Pcm:
                              f"rate the hardware takes: {near})") from None
         if period_size is not None:
             p.set_minmax("PERIOD_SIZE", period_size, period_size)
-            p = self.substream.hw_refine(p)
+            p = self._fop().hw_refine(p)
         if periods is not None:
             p.set_minmax("PERIODS", periods, periods)
-            p = self.substream.hw_refine(p)
+            p = self._fop().hw_refine(p)
         if buffer_size is not None:
             p.set_minmax("BUFFER_SIZE", buffer_size, buffer_size)
-            p = self.substream.hw_refine(p)
+            p = self._fop().hw_refine(p)
         if buffer_size is None and period_size is None:
             target = rate * buffer_time_us // 1_000_000
             if periods is None:
@@ -113,7 +124,7 @@ class Pcm:
         elif buffer_size is None and periods is None:
             p = self._set_near(p, "PERIODS", 4)
         self._app_sw = None  # hw_params sets the kernel's sw_params to their defaults
-        return self.substream.hw_params(p)
+        return self._fop().hw_params(p)
 
     def _set_near(self, p: hp.HwParams, name: str, value: int) -> hp.HwParams:
         """``snd_pcm_hw_param_set_near``: the allowed value nearest ``value``, found as
@@ -128,12 +139,12 @@ class Pcm:
             q = p.copy()
             try:
                 q.set_minmax(name, lo, hi)
-                side = self.substream.hw_refine(q)[name]
+                side = self._fop().hw_refine(q)[name]
                 pick(side)
                 v = side.value()
                 q = p.copy()
                 q.set_minmax(name, v, v)
-                sides.append((abs(v - value), self.substream.hw_refine(q)))
+                sides.append((abs(v - value), self._fop().hw_refine(q)))
             except ParamError:
                 continue
         return min(sides, key=lambda s: s[0])[1] if sides else p
@@ -145,7 +156,7 @@ class Pcm:
         p = self.hw_params_any()
         p.set_mask("FORMAT", {pcm_format(fmt).number})
         p.set_minmax("CHANNELS", channels, channels)
-        return self._set_near(self.substream.hw_refine(p), "RATE", rate)["RATE"].value()
+        return self._set_near(self._fop().hw_refine(p), "RATE", rate)["RATE"].value()
 
     def sw_params(self, **fields: int) -> SwParams:
         """Change sw_params fields by name (avail_min, start_threshold, ...), starting
@@ -155,7 +166,7 @@ class Pcm:
             if not hasattr(sw, k):
                 raise ParamError(k, f"sw_params: no field {k!r}")
             setattr(sw, k, v)
-        self.substream.sw_params(sw)
+        self._fop().sw_params(sw)
         self._app_sw = None
         return sw
 
@@ -164,7 +175,7 @@ class Pcm:
         keeps for itself; they differ from the kernel's only after a drain silence."""
         if self._app_sw is not None:
             return replace(self._app_sw)
-        return self.substream.sw_params_current()
+        return self.substream.sw_params_current()  # alsa-lib's copy: no ioctl
 
     @property
     def runtime(self):
@@ -180,36 +191,36 @@ class Pcm:
         """``snd_pcm_prepare``; first puts back the application's sw_params where a
         drain silence replaced them."""
         if self._app_sw is not None:
-            self.substream.sw_params(self._app_sw)
+            self._fop().sw_params(self._app_sw)
             self._app_sw = None
-        self.substream.prepare()
+        self._fop().prepare()
 
     def start(self) -> None:
-        self.substream.start()
+        self._fop().start()
 
     def writei(self, frames: np.ndarray) -> int:
-        return self.substream.writei(frames, self.nonblock)
+        return self._fop().writei(frames, self.nonblock)
 
     def readi(self, frames: int) -> np.ndarray:
-        return self.substream.readi(frames, self.nonblock)
+        return self._fop().readi(frames, self.nonblock)
 
     def avail(self) -> int:
-        return self.substream.avail()
+        return self._fop().avail()
 
     def delay(self) -> int:
-        return self.substream.delay()
+        return self._fop().delay()
 
     def forward(self, frames: int) -> int:
-        return self.substream.forward(frames)
+        return self._fop().forward(frames)
 
     def status(self):
-        return self.substream.status()
+        return self._fop().status()
 
     def pause(self, enable: bool) -> None:
-        self.substream.pause(enable)
+        self._fop().pause(enable)
 
     def drop(self) -> None:
-        self.substream.drop()
+        self._fop().drop()
 
     def drain(self) -> None:
         """``snd_pcm_drain``; for playback first the drain silence (see the module).
@@ -217,7 +228,7 @@ class Pcm:
         SETUP is a no-op state here, as in alsa-lib (``bad_pcm_state``): a drain that has
         finished returns at once, so a non-blocking caller can call it until it stops
         raising EAGAIN (the kernel's drain says EAGAIN to every non-blocking call)."""
-        ss = self.substream
+        ss = self._fop()
         rt = ss.runtime
         if rt is not None and rt.state == PcmState.SETUP:
             return
@@ -236,13 +247,13 @@ class Pcm:
         if sw.silence_size >= size:
             return
         threshold = min(rt.period_size + slack, rt.buffer_size)
-        self.substream.sw_params(replace(sw, silence_threshold=threshold,
-                                         silence_size=min(size, threshold)))
+        self._fop().sw_params(replace(sw, silence_threshold=threshold,
+                                      silence_size=min(size, threshold)))
         self._app_sw = sw
 
     def resume(self) -> None:
         """``snd_pcm_resume``: back to the state the stream was suspended in."""
-        self.substream.resume()
+        self._fop().resume()
 
     def recover(self, err: PcmError) -> None:
         """``snd_pcm_recover``: prepare after EPIPE (xrun); after ESTRPIPE (suspended)

@@ -4,7 +4,9 @@ Counterpart: a codec driver such as sound/soc/codecs/spdif_transmitter.c, whose 
 states what it can take, plus the power-up DAPM would do. Rates and channels come from
 the far end (what the sound device accepts); hw_params records the configuration;
 prepare powers the far end up (opens its stream, whose callback then clocks the SoC);
-the last hw_free powers it down. ``delay`` is the card's own latency.
+the last hw_free powers it down. ``delay`` is the card's own latency. When the far end
+goes away (a sound device lost, its server gone) the card is disconnected, as when a
+hot-pluggable codec is unplugged: the PCM goes DISCONNECTED and answers ENODEV.
 
 A real sound server can take a second or more to deliver its first callbacks, so the
 driver sets the substream's ``wait_time`` to 10 s for a sound device (the kernel's
@@ -20,7 +22,7 @@ from pcm.errors import PcmError
 from pcm.formats import FORMATS
 from pcm.pcm_native import Substream
 from pcm.runtime import PcmStream
-from pcm.soc_pcm import Dai, PcmStreamCaps, snd_soc_register_component
+from pcm.soc_pcm import Dai, PcmStreamCaps, cards, snd_soc_register_component
 from pcm.soc_pcm import snd_soc_unregister_component as unregister
 from soc.platform import PlatformDevice, PlatformDriver
 
@@ -83,10 +85,23 @@ def probe(pdev: PlatformDevice) -> None:
             rates and ch) else None
     dai = Dai(pdev.name, pdev, caps[PcmStream.PLAYBACK], caps[PcmStream.CAPTURE], codec)
     pdev.drvdata = codec
+    ep.on_unplug = lambda: unplugged(pdev)
     snd_soc_register_component(pdev, dai)
 
 
+def unplugged(pdev: PlatformDevice) -> None:
+    """The far end went away: each card with a link to this codec is disconnected, as
+    ASoC disconnects the cards of a component that is removed (``snd_soc_unbind_card`` →
+    ``snd_card_disconnect_sync``). Reduced to the disconnect: the component stays
+    registered and the card bound until the board is taken down (see
+    :meth:`SocCard.disconnect <pcm.soc_pcm.SocCard.disconnect>`)."""
+    for card in cards():
+        if any(link.codec.dev is pdev for link in card.links):
+            card.disconnect()
+
+
 def remove(pdev: PlatformDevice) -> None:
+    pdev.drvdata.endpoint.on_unplug = None
     pdev.drvdata.endpoint.stop()
     unregister(pdev)
 

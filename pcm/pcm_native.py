@@ -119,6 +119,8 @@ class Substream:
         self.ops = ops
         self.clock = clock  # has now_ns, wait_until(cond, timeout_ns) and notify()
         self.lock = threading.RLock()  # the stream lock
+        # pcm->open_mutex (one per substream here): open and close against a disconnect
+        self.open_mutex = threading.Lock()
         self.runtime: PcmRuntime | None = None
         self.hw = PcmHardware()
         self.rules: list[tuple[str, hp.Rule]] = []
@@ -129,6 +131,7 @@ class Substream:
         self.wait_time_ms = 0
         self.slave_config: Any = None  # what the platform gave the DMA (for dumps)
         self.private_data: Any = None
+        self.card: Any = None  # substream->pcm->card: its ``shutdown`` ends a drain (ENODEV)
         # Tracepoints (sound/core/pcm_trace.h): fn(event, substream, fields) for "hwptr"
         # (each hw_ptr update: in_interrupt, pos, old_hw_ptr, hw_ptr) and "xrun".
         self.tracepoints: list[Callable[[str, Substream, dict], None]] = []
@@ -137,28 +140,30 @@ class Substream:
 
     def open(self) -> None:
         """``snd_pcm_open_substream``: state OPEN; the driver sets ``hw`` and rules."""
-        if self.runtime is not None:
-            raise PcmError(errno.EBUSY, f"{self.name}: already open")
-        self.hw = PcmHardware()
-        self.rules = []
-        self.runtime = PcmRuntime(self.stream, 1, 1, state=PcmState.OPEN)
-        try:
-            self.ops.open(self)
-        except BaseException:
-            self.runtime = None
-            raise
+        with self.open_mutex:
+            if self.runtime is not None:
+                raise PcmError(errno.EBUSY, f"{self.name}: already open")
+            self.hw = PcmHardware()
+            self.rules = []
+            self.runtime = PcmRuntime(self.stream, 1, 1, state=PcmState.OPEN)
+            try:
+                self.ops.open(self)
+            except BaseException:
+                self.runtime = None
+                raise
 
     def close(self) -> None:
         """``snd_pcm_release_substream``: drop, sync, hw_free, close."""
-        rt = self._rt()
-        if rt.state not in (PcmState.OPEN, PcmState.SETUP, PcmState.DISCONNECTED):
-            self.drop()
-        self.sync_stop()
-        if self.hw_params_current is not None:
-            self.ops.hw_free(self)
-            self.hw_params_current = None
-        self.ops.close(self)
-        self.runtime = None
+        with self.open_mutex:
+            rt = self._rt()
+            if rt.state not in (PcmState.OPEN, PcmState.SETUP, PcmState.DISCONNECTED):
+                self.drop()
+            self.sync_stop()
+            if self.hw_params_current is not None:
+                self.ops.hw_free(self)
+                self.hw_params_current = None
+            self.ops.close(self)
+            self.runtime = None
 
     def _rt(self) -> PcmRuntime:
         if self.runtime is None:
@@ -526,6 +531,20 @@ class Substream:
             rt.state = PcmState.SUSPENDED
             self.clock.notify()  # snd_pcm_post_suspend's wake_up: a waiter gets ESTRPIPE
 
+    def disconnect(self) -> None:
+        """One substream's part of ``snd_pcm_dev_disconnect``: a running stream is stopped
+        (trigger STOP) into DISCONNECTED, any other open one just set to it, and the
+        waiters are woken: a blocked read or write then fails with EBADFD, a drain with
+        ENODEV. The caller synchronizes the DMA afterwards (``sync_stop``)."""
+        rt = self.runtime
+        if rt is None:
+            return
+        with self.lock:
+            if self._running():
+                self._stop(PcmState.DISCONNECTED)
+            rt.state = PcmState.DISCONNECTED
+            self.clock.notify()  # wake_up(&runtime->sleep) and (&runtime->tsleep)
+
     def resume(self) -> None:
         """``snd_pcm_resume``: SUSPENDED → the state it was suspended in; a stream whose
         DMA ran gets the trigger's RESUME. EBADFD unless suspended, ENOSYS without
@@ -599,7 +618,11 @@ class Substream:
                 if rt.state != PcmState.DRAINING:
                     break
                 hw = rt.hw_ptr
-            if not self._wait(lambda hw=hw: rt.state != PcmState.DRAINING or rt.hw_ptr != hw):
+            woke = self._wait(lambda hw=hw: rt.state != PcmState.DRAINING or rt.hw_ptr != hw)
+            if self.card is not None and self.card.shutdown:
+                raise PcmError(errno.ENODEV, f"{self.name}: the card was disconnected while "
+                               "draining")
+            if not woke:
                 with self.lock:
                     if rt.state != PcmState.DRAINING:
                         break

@@ -153,7 +153,8 @@ class SocPcmRuntime:
         for stream, letter in ((PcmStream.PLAYBACK, "p"), (PcmStream.CAPTURE, "c")):
             if link.cpu.caps(stream) and link.codec.caps(stream):
                 name = f"pcmC{card.index}D{device}{letter}"
-                self.substreams[stream] = Substream(name, stream, self, clock)
+                ss = self.substreams[stream] = Substream(name, stream, self, clock)
+                ss.card = card
 
     def _dais(self) -> tuple[Dai, Dai]:
         return self.link.cpu, self.link.codec
@@ -240,6 +241,29 @@ class SocCard:
         self.links = links
         self.index = -1
         self.rtds: list[SocPcmRuntime] = []
+        self.shutdown = False  # snd_card_disconnect was called: the card is gone
+
+    def disconnect(self) -> None:
+        """``snd_card_disconnect``: the card is gone (its device was unplugged).
+
+        ``shutdown`` is set, so the open PCM files answer ENODEV from now on (see
+        :class:`pcm.alsa.Pcm`) except for close, and the card leaves :func:`cards`. Each
+        open substream is disconnected (``snd_pcm_dev_disconnect``: a running one stopped,
+        all set DISCONNECTED, waiters woken), then each stopped DMA synchronized
+        (``snd_pcm_sync_stop``). ASoC gets here through ``snd_soc_unbind_card``, whose
+        ``snd_card_disconnect_sync`` then waits for the files to close before freeing
+        the card; the model frees nothing, so it does not wait: close runs the usual
+        hw_free and close."""
+        with _lock:
+            if self.shutdown:
+                return
+            self.shutdown = True
+        subs = [ss for rtd in self.rtds for ss in rtd.substreams.values()]
+        for ss in subs:
+            ss.disconnect()
+        for ss in subs:
+            with ss.open_mutex:  # as the kernel holds pcm->open_mutex: not mid-close
+                ss.sync_stop()
 
     def pcm(self, device: int, stream: PcmStream) -> Substream:
         """The substream of PCM ``device`` in direction ``stream`` (ENOENT if none)."""
@@ -280,6 +304,6 @@ def snd_soc_unregister_card(card: SocCard) -> None:
 
 
 def cards() -> list[SocCard]:
-    """Registered cards, by index (``/proc/asound/cards``)."""
+    """Registered cards that are not disconnected, by index (``/proc/asound/cards``)."""
     with _lock:
-        return sorted(_cards, key=lambda c: c.index)
+        return sorted((c for c in _cards if not c.shutdown), key=lambda c: c.index)

@@ -14,6 +14,11 @@ The callback never blocks on the CPU side: it moves the hardware (taking the har
 lock for the length of a step), runs the DMA top half, and returns. Bottom halves run on
 the CPU worker thread.
 
+A device that goes away (PortAudio ends the stream, or no callback comes for
+``watchdog_s``) is reported once, to ``on_lost`` in a thread of its own (the endpoint's
+:meth:`~soc.endpoint.Endpoint.lose`, which has the card disconnected), or, with none, as
+the clock's failure.
+
 PortAudio's dithering and clipping are off: a bit-exact path must stay bit-exact through a
 float32 server such as JACK.
 
@@ -27,6 +32,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,6 +140,7 @@ class SoundDeviceCard:
         latency: Any = None,
         watchdog_s: float = 2.0,
         paced: bool = True,
+        on_lost: Callable[[CardError], None] | None = None,
     ) -> None:
         if not clock.realtime:
             raise ValueError("a sound card needs a RealtimeClock: it is the master clock")
@@ -142,6 +149,11 @@ class SoundDeviceCard:
         self.playback, self.capture = playback, capture
         self.blocksize, self.latency = blocksize, latency
         self.watchdog_s = watchdog_s
+        # Told once when the device goes away, in a thread of its own (a hotplug worker:
+        # PortAudio's threads must not wait on the stack); without it the clock fails.
+        self.on_lost = on_lost
+        self.lost: CardError | None = None
+        self._lost_lock = threading.Lock()  # the watchdog and the finished callback may race
         self.stats = CardStats()
         self.stream: Any = None
         self._callback_abort: type[Exception] = RuntimeError  # sd.CallbackAbort once started
@@ -253,7 +265,7 @@ class SoundDeviceCard:
 
     def _finished(self) -> None:
         if not self._closing:
-            self.clock.fail(CardError("the sound device stopped the stream (server gone?)"))
+            self._lose(CardError("the sound device stopped the stream (server gone?)"))
 
     def _watch(self) -> None:
         while not self._closing:
@@ -261,10 +273,22 @@ class SoundDeviceCard:
             if self._closing:
                 return
             if time.monotonic() - self._last_callback > self.watchdog_s:
-                self.clock.fail(CardError(
+                self._lose(CardError(
                     f"no callback from the sound device for {self.watchdog_s:g} s "
                     "(device lost or server gone)"))
                 return
+
+    def _lose(self, error: CardError) -> None:
+        """The device went away: tell ``on_lost`` (once) or fail the clock."""
+        with self._lost_lock:
+            if self.lost is not None:
+                return
+            self.lost = error
+        if self.on_lost is None:
+            self.clock.fail(error)
+            return
+        threading.Thread(target=self.on_lost, args=(error,), name="card-lost",
+                         daemon=True).start()
 
     @property
     def latency_frames(self) -> int:

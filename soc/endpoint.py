@@ -67,6 +67,8 @@ class Endpoint:
         self.directions: tuple[bool, bool] = (False, False)
         self._tap: list[tuple[tuple[int, int, int], list[np.ndarray]]] = []  # per stream
         self._loop: deque[np.ndarray] = deque()
+        self.lost: BaseException | None = None  # why the far end went away, once it has
+        self.on_unplug: Callable[[], None] | None = None  # the codec driver's hotplug hook
 
     @property
     def is_virtual(self) -> bool:
@@ -133,7 +135,8 @@ class Endpoint:
                                     record=False)
         else:
             card = SoundDeviceCard(self.clock, self.i2s, self.device, rate, channels, bits,
-                                   playback, capture, self.blocksize, self.latency)
+                                   playback, capture, self.blocksize, self.latency,
+                                   on_lost=self.lose)
         card.start()
         self.card = card
         sink: Callable[[np.ndarray], None] | None = self.i2s.tx_sink
@@ -146,6 +149,22 @@ class Endpoint:
                                          10_000_000_000):
                 self.stop()
                 raise TimeoutError(f"{self.describe()}: no clock from the card within 10 s")
+
+    def lose(self, error: BaseException) -> None:
+        """The far end went away (a sound device lost, a server gone): a hot-unplug.
+
+        The codec driver hears of it first (``on_unplug``), so the card is disconnected
+        and every PCM waiter woken with the kernel's errno; then the clock fails with
+        ``error``, for whatever else waits on it. A sound device calls this from a thread
+        of its own; a test may call it at any instant of the virtual clock."""
+        if self.lost is not None:
+            return
+        self.lost = error
+        if self.on_unplug is not None:
+            self.on_unplug()
+        fail = getattr(self.clock, "fail", None)  # a RealtimeClock's: wakes its waiters
+        if fail is not None:
+            fail(error)
 
     def _tx_tap(self, sink: Callable[[np.ndarray], None] | None,
                 config: tuple[int, int, int]):
