@@ -298,6 +298,9 @@ def _stress_options(p: argparse.ArgumentParser) -> None:
                    help="the DMA's next read of the ring after AT seconds gets a bus error")
     p.add_argument("--dma-starve", action="append", default=[], metavar="AT:DURATION",
                    help="the DMA stops serving the I2S TX request: the FIFO runs dry")
+    p.add_argument("--unplug", type=float, metavar="AT",
+                   help="the far end goes away at AT seconds: the card is disconnected, "
+                   "as with a lost sound device (exit status 1)")
     p.add_argument("--duplex", action="store_true",
                    help="capture at the same time; analyse the looped-back capture "
                    "(the virtual card loops; on a server, connect its output to its input)")

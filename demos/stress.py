@@ -10,7 +10,8 @@ The writer's faults: stalls (no write in ``[at, at + duration)``: a wake-up that
 the window is served at its end), seeded exponential jitter between writes, and in real
 time CPU hogs. The hardware's faults come from :mod:`soc.faults`: a bus error on the
 ring, the DMA request line starved (the I2S FIFO runs dry), interrupts lost, bottom
-halves late. What the stack does about each depends on ``on_xrun``:
+halves late; and the far end unplugged (the card disconnected: the run ends as with a
+lost sound device). What the stack does about each depends on ``on_xrun``:
 
 - ``stop`` (the default; stop_threshold = buffer_size): the PCM core stops the stream in
   XRUN when the ring runs dry; the writer's next call gets EPIPE, it prepares and goes
@@ -29,6 +30,7 @@ driver's) is the kernel's "DMA or IRQ trouble?": the writer drops, prepares and 
 from __future__ import annotations
 
 import errno
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -86,6 +88,7 @@ class Faults:
     lose_irqs: float = 0.0
     bus_error_at: float | None = None
     dma_starve: list[Window] = field(default_factory=list)
+    unplug_at: float | None = None
 
     def check(self, duration: float, realtime: bool) -> None:
         for w in self.stalls + self.dma_starve:
@@ -94,6 +97,9 @@ class Faults:
                                  f"the stream ({duration:g} s)")
         if self.bus_error_at is not None and not 0 <= self.bus_error_at < duration:
             raise UsageError(f"--bus-error {self.bus_error_at:g} is not within the stream "
+                             f"(0..{duration:g} s)")
+        if self.unplug_at is not None and not 0 <= self.unplug_at < duration:
+            raise UsageError(f"--unplug {self.unplug_at:g} is not within the stream "
                              f"(0..{duration:g} s)")
         if self.jitter_ms < 0 or self.irq_latency_ms < 0:
             raise UsageError("--jitter and --irq-latency must not be negative")
@@ -256,8 +262,23 @@ class Stress:
             inj.bus_error(t0 + round(f.bus_error_at * NS), ss.dma_addr, ss.dma_bytes)
         for w in f.dma_starve:
             inj.starve(t0 + round(w.at * NS), round(w.duration * NS), I2S_TX_REQUEST)
+        if f.unplug_at is not None:
+            self.clock.schedule(t0 + round(f.unplug_at * NS), self._unplug)
         soc.hw["dma0"].tc_probes.append(probe.on_tc)
         play.substream.tracepoints.append(probe.on_trace)
+
+    def _unplug(self) -> None:
+        """The far end goes away, as a lost sound device does: the card is disconnected.
+        In real time this is a clock event on the card's thread, which must not wait: the
+        unplug runs in a thread of its own, as a lost device's does."""
+        from soc.card import CardError
+
+        ep = self.sess.endpoint
+        err = CardError(f"unplugged at {self.faults.unplug_at:g} s (--unplug)")
+        if self.clock.realtime:
+            threading.Thread(target=ep.lose, args=(err,), name="card-lost", daemon=True).start()
+        else:
+            ep.lose(err)
 
     # -- the loop --
 

@@ -22,6 +22,7 @@ def _faults(args: Any, duration: float, realtime: bool) -> Faults:
         lose_irqs=args.lose_irqs,
         bus_error_at=args.bus_error,
         dma_starve=[Window.parse(t, "--dma-starve") for t in args.dma_starve],
+        unplug_at=args.unplug,
     )
     f.check(duration, realtime)
     return f

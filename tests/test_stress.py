@@ -261,3 +261,26 @@ def test_bad_options_one_line(args, msg, capsys):
     assert main(["stress", "--duration", "2", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and msg in err[0]
+
+
+def test_unplug_disconnects_the_card_and_ends_the_run_as_a_lost_device(tmp_path, capsys):
+    js, tap = tmp_path / "s.json", tmp_path / "tap.wav"
+    at = 0.7
+    rc = main(["stress", "--duration", "2", "--period-size", "1024", "--periods", "4",
+               "--unplug", str(at), "--json", str(js), "--tap", str(tap)])
+    assert rc == 1
+    s = json.loads(js.read_text())
+    assert s["ended_by"] == f"sound device lost: unplugged at {at:g} s (--unplug)"
+    assert capsys.readouterr().err.count("dma-audio: sound device lost: unplugged") == 1
+    # The card heard every frame up to the unplug and nothing after: the disconnect's
+    # STOP strands what the FIFO held. The writer had kept the ring full until then.
+    p_at = frame(at)
+    assert (s["frames_played"], s["frames_written"]) == (p_at, written_at(p_at, 1024, 4096))
+    assert (s["xruns"], s["glitches"]) == (0, [])
+    _, out = wavfile.read(tap)
+    assert np.array_equal(out, stress_signal(RATE, 2, 2.0, 1)[:p_at])
+
+
+def test_unplug_outside_the_stream_is_refused(capsys):
+    assert main(["stress", "--duration", "2", "--unplug", "2.5"]) == 2
+    assert capsys.readouterr().err.strip() == "--unplug 2.5 is not within the stream (0..2 s)"
