@@ -246,24 +246,28 @@ def _cmd_capture(args: argparse.Namespace) -> int:
 
 def _cmd_loopback(args: argparse.Namespace) -> int:
     from demos.loopback import loopback
+    from demos.sched import fifo_priority
 
     if args.device is None:
         args.device = "virtual"
-    sess = _session(args, loop=True)
-    try:
-        with sess.loss_reported():
-            result = loopback(sess, args, _say)
-    finally:
-        sess.close()
+    with fifo_priority(args.rt_priority):  # the session's threads inherit it
+        sess = _session(args, loop=True)
+        try:
+            with sess.loss_reported():
+                result = loopback(sess, args, _say)
+        finally:
+            sess.close()
     if args.json:
         print(json.dumps(result))
     return 0 if result["bit_exact"] else 1
 
 
 def _cmd_stress(args: argparse.Namespace) -> int:
+    from demos.sched import fifo_priority
     from demos.stress_cmd import stress_command
 
-    return stress_command(args, _say)
+    with fifo_priority(args.rt_priority):  # the session's threads inherit it
+        return stress_command(args, _say)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -363,11 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "latency and bit-exactness")
     _stream_options(p)
     p.add_argument("--seconds", type=_seconds, default=1.0, help="length of the test signal")
+    _rt_priority_option(p, "writer and reader")
     p.set_defaults(func=_cmd_loopback)
 
     p = sub.add_parser("stress", help="underruns on purpose: a stream under scripted and "
                        "random faults, with a report")
     _stress_options(p)
+    _rt_priority_option(p, "writer (not the --hog threads)")
     p.set_defaults(func=_cmd_stress)
 
     p = sub.add_parser("bench", help="throughput against a numpy floor, real-time CPU against "

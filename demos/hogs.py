@@ -10,6 +10,7 @@ would starve the card's callback itself, and with it the clock of the whole SoC.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -26,6 +27,9 @@ class Hogs:
         self.gil_holds = 0
 
     def _run(self) -> None:
+        # Ordinary load whatever its starter runs at: under --rt-priority it would inherit
+        # SCHED_FIFO and preempt the very threads it is meant to compete with.
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
         while not self._stop.is_set():
             end = time.perf_counter() + 0.01
             x = 0

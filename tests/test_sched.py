@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -47,18 +48,51 @@ def test_priorities_out_of_range_are_refused_and_none_changes_nothing():
         assert _policy() == before
 
 
-def test_a_refused_rt_priority_is_one_line_and_exit_2():
+@pytest.mark.parametrize("command", [["play"], ["capture", "/dev/null", "-d", "1"],
+                                     ["loopback"], ["stress", "--duration", "1"]])
+def test_a_refused_rt_priority_is_one_line_and_exit_2(command):
     """Without CAP_SYS_NICE (setpriv drops it) and with RLIMIT_RTPRIO 0 (prlimit sets it,
     whatever the caller's was) the kernel says EPERM."""
     if shutil.which("setpriv") is None or shutil.which("prlimit") is None:
         pytest.skip("setpriv or prlimit (util-linux) is not installed")
     cmd = ["prlimit", "--rtprio=0:0", "setpriv", "--bounding-set=-sys_nice",
-           "--inh-caps=-sys_nice", sys.executable,
-           "-m", "demos.cli", "play", "--rt-priority", "4", "-D", "virtual", "--clock",
-           "virtual", "--no-progress"]
+           "--inh-caps=-sys_nice", sys.executable, "-m", "demos.cli", *command,
+           "--rt-priority", "4", "-D", "virtual", "--clock", "virtual", "--no-progress"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     err = proc.stderr.strip().splitlines()
     assert proc.returncode == 2, proc.stderr
     assert err == ["--rt-priority 4: SCHED_FIFO is not allowed here (EPERM: it needs root, "
                    "CAP_SYS_NICE or an RLIMIT_RTPRIO that high)"]
+
+
+def test_hogs_compete_at_normal_priority_under_an_rt_priority():
+    from demos.hogs import Hogs
+
+    if not jack.realtime_allowed():
+        pytest.skip("SCHED_FIFO is not allowed here")
+    hogs = Hogs(1, hold_items=10)
+    with fifo_priority(4):
+        hogs.start()
+    try:
+        t = hogs._threads[0]
+        for _ in range(100):  # the thread sets its policy as it starts
+            if os.sched_getscheduler(t.native_id) == os.SCHED_OTHER:
+                break
+            time.sleep(0.01)
+        assert _policy(t.native_id) == (os.SCHED_OTHER, 0)
+    finally:
+        hogs.stop()
+
+
+@pytest.mark.parametrize("command", [["loopback", "--seconds", "0.5"],
+                                     ["stress", "--duration", "1"]])
+def test_loopback_and_stress_take_an_rt_priority_and_give_it_back(command, capsys):
+    from demos.cli import main
+
+    if not jack.realtime_allowed():
+        pytest.skip("SCHED_FIFO is not allowed here")
+    before = _policy()
+    assert main([*command, "--rt-priority", "4", "-D", "virtual", "--clock", "virtual",
+                 "--no-progress"]) == 0
+    assert _policy() == before
