@@ -85,14 +85,27 @@ def test_hogs_compete_at_normal_priority_under_an_rt_priority():
         hogs.stop()
 
 
-@pytest.mark.parametrize("command", [["loopback", "--seconds", "0.5"],
-                                     ["stress", "--duration", "1"]])
-def test_loopback_and_stress_take_an_rt_priority_and_give_it_back(command, capsys):
+@pytest.mark.parametrize("command, module, fn", [
+    (["loopback", "--seconds", "0.5"], "demos.loopback", "loopback"),
+    (["stress", "--duration", "1"], "demos.stress_cmd", "stress_command")])
+def test_loopback_and_stress_run_at_the_rt_priority_and_give_it_back(command, module, fn,
+                                                                      monkeypatch, capsys):
+    import importlib
+
     from demos.cli import main
 
     if not jack.realtime_allowed():
         pytest.skip("SCHED_FIFO is not allowed here")
+    mod = importlib.import_module(module)
+    inner, seen = getattr(mod, fn), []
+
+    def spy(*args, **kw):  # the command's work, with the policy it runs at noted
+        seen.append(_policy())
+        return inner(*args, **kw)
+
+    monkeypatch.setattr(mod, fn, spy)
     before = _policy()
     assert main([*command, "--rt-priority", "4", "-D", "virtual", "--clock", "virtual",
                  "--no-progress"]) == 0
+    assert seen == [(os.SCHED_FIFO, 4)]
     assert _policy() == before
