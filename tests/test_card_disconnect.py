@@ -147,3 +147,37 @@ def test_an_unopened_device_is_left_alone_and_the_loss_is_told_once(board):
     ep.lose(CardError("again"))
     assert ep.lost is first and card.shutdown
     assert all(ss.runtime is None for rtd in card.rtds for ss in rtd.substreams.values())
+
+
+def test_a_capture_cut_by_a_lost_device_keeps_every_frame_it_read(tmp_path, monkeypatch,
+                                                                   capsys):
+    """``dma-audio capture`` on the virtual clock, the far end lost 10.5 periods in: the
+    reader, blocked in the 11th period, gets EBADFD; the command exits 1 with one line
+    naming the loss, and the WAV holds exactly the 10 periods read, the source's first."""
+    from scipy.io import wavfile
+
+    import demos.session
+    from demos.cli import main
+
+    src = tmp_path / "src.wav"
+    data = _frames(RATE)
+    wavfile.write(src, RATE, data)
+    real = demos.session.open_session
+
+    def lost_midway(*args, **kw):  # the session, with the loss at a card instant
+        sess = real(*args, **kw)
+        clock = sess.board.soc.clock
+        clock.call_later(ns_at_frame(10 * PERIOD + PERIOD // 2, RATE),
+                         lambda: sess.endpoint.lose(CardError("unplugged")))
+        return sess
+
+    monkeypatch.setattr(demos.session, "open_session", lost_midway)
+    out = tmp_path / "cap.wav"
+    assert main(["capture", str(out), "-d", "1", "--clock", "virtual", "--source", str(src),
+                 "--period-size", str(PERIOD), "--periods", "4", "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-2] == f"wrote {10 * PERIOD} frames to {out} (sound device lost: unplugged)"
+    assert err[-1] == ("dma-audio: sound device lost: unplugged; the card is disconnected "
+                       "(EBADFD: pcmC0D0c: state DISCONNECTED)")
+    rate, got = wavfile.read(out)
+    assert rate == RATE and np.array_equal(got, data[: 10 * PERIOD])
