@@ -316,7 +316,10 @@ def _stress_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="dma-audio", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="dma-audio", description=(
+        "Play, capture and stress audio through a model of Linux's cyclic-DMA stack: an "
+        "ALSA/ASoC PCM, the DMA engine with virt-dma, a PL080-style DMA controller and a "
+        "DW-style I2S controller, with a sound card (or the virtual card) at the far end."))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("dmatest", help="test a DMA channel the way drivers/dma/dmatest.c does")
