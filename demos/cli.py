@@ -142,18 +142,23 @@ def _stream_options(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
     p.add_argument("-D", "--device", help="a sound device (index or name, see 'devices'), "
                    "or 'virtual' for the built-in card")
     p.add_argument("-r", "--rate", type=_positive, help="sample rate in Hz")
-    p.add_argument("-c", "--channels", type=_positive)
+    p.add_argument("-c", "--channels", type=_positive, help="channels per frame")
     p.add_argument("-f", "--format", type=_format,
                    help="U8, S16_LE, S24_LE, S32_LE or FLOAT_LE")
-    p.add_argument("--period-size", type=_positive, help="frames per period")
+    p.add_argument("--period-size", type=_positive,
+                   help="frames per period (default, as aplay: a buffer of 500 ms at most "
+                   "in 4 periods, as near as the hardware allows)")
     p.add_argument("--buffer-size", type=_positive, help="frames in the ring")
-    p.add_argument("--periods", type=_positive, help="periods in the ring")
+    p.add_argument("--periods", type=_positive,
+                   help="periods in the ring (default 4, or what --period-size and "
+                   "--buffer-size make)")
     p.add_argument("--clock", choices=("card", "wall", "virtual"),
                    help="time source (default: card for a sound device, wall for the "
                    "virtual card)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="dump hw_params, sw_params and the DMA setup (as aplay -v)")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no live progress line")
     if json_flag:
         p.add_argument("--json", action="store_true",
                        help="print a JSON summary as the last line")
@@ -291,7 +296,8 @@ def _stress_options(p: argparse.ArgumentParser) -> None:
                    help="N seeded stalls of 0.5 to 2 buffer times")
     p.add_argument("--jitter", type=float, default=0.0, metavar="MEAN_MS",
                    help="seeded exponential delay between writes, mean in ms")
-    p.add_argument("--seed", type=_nonneg, default=0)
+    p.add_argument("--seed", type=_nonneg, default=0,
+                   help="seed of the random stalls, jitter and lost interrupts (default 0)")
     p.add_argument("--hog", type=_nonneg, default=0, metavar="N",
                    help="real time only: N threads of busy work and GIL-holding sorts")
     p.add_argument("--irq-latency", type=float, default=0.0, metavar="MS",
@@ -323,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("dmatest", help="test a DMA channel the way drivers/dma/dmatest.c does")
-    p.add_argument("--test", choices=("memcpy", "memset"), default="memcpy")
+    p.add_argument("--test", choices=("memcpy", "memset"), default="memcpy",
+                   help="the operation to test (default memcpy)")
     p.add_argument("--iterations", type=_nonneg, default=1000,
                    help="tests to run (default 1000; 0: until Ctrl-C or SIGTERM, as the "
                    "module's default 0 runs until stopped)")
@@ -335,10 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--polled", action="store_true", help="poll tx_status, no callback")
     p.add_argument("--channel", help="a channel name such as dma0chan1 (default: any)")
     p.add_argument("--timeout", type=_positive, default=3000, help="per test, in ms")
-    p.add_argument("--seed", type=_nonneg, default=0)
+    p.add_argument("--seed", type=_nonneg, default=0,
+                   help="seed of the lengths, offsets and injected faults (default 0)")
     p.add_argument("--inject-corruption", type=float, default=0.0, metavar="RATE",
                    help="fault injection: flip a bit in this fraction of DMA bursts")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="a line for each test that passed, as the module's verbose=1")
     p.add_argument("--json", action="store_true",
                    help='print {"tests", "failures", "iops", "kbps"} as the last line')
     p.set_defaults(func=_cmd_dmatest)
@@ -348,7 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("play", help="play WAV files (or the demo sound) through the cyclic "
                        "DMA path")
-    p.add_argument("files", nargs="*", metavar="FILE.wav")
+    p.add_argument("files", nargs="*", metavar="FILE.wav",
+                   help="WAV files to play in turn (none: the bundled demo sound)")
     _stream_options(p)
     p.add_argument("--tap", metavar="OUT.wav", help="save exactly what reached the card")
     p.add_argument("-l", "--list", action="store_true", help="list sound devices")
@@ -356,8 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_play)
 
     p = sub.add_parser("capture", help="capture into a WAV through the DEV_TO_MEM cyclic path")
-    p.add_argument("output", metavar="OUT.wav")
-    p.add_argument("-d", "--duration", type=_seconds, required=True, help="seconds")
+    p.add_argument("output", metavar="OUT.wav", help="the WAV file to write")
+    p.add_argument("-d", "--duration", type=_seconds, required=True,
+                   help="seconds to capture")
     _stream_options(p)
     p.add_argument("--source", metavar="IN.wav",
                    help="what the virtual card hears (so -D virtual unless -D is given); "
