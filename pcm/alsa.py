@@ -91,7 +91,14 @@ class Pcm:
                    buffer_time_us: int = 500_000) -> hp.HwParams:
         """Format, channels and rate exactly; period and buffer as asked, or (as aplay)
         a buffer of ``buffer_time_us`` at most and four periods, each as near as the
-        hardware allows. EINVAL names the parameter that cannot be met."""
+        hardware allows. Where only one of period size and buffer size is given, the
+        other makes four periods, as near as allowed (aplay's quarter buffer), unless
+        ``periods`` says how many. EINVAL names the parameter that cannot be met.
+
+        A buffer that is not a whole number of periods is refused here (EINVAL on
+        BUFFER_SIZE). The kernel's refinement allows it (PERIODS is an integer, PERIOD_SIZE
+        need not be), but no cyclic DMA ring can be made of it: the PL08x model's prep
+        then fails at start, which a writer sees only as EIO once its wait times out."""
         p = self.hw_params_any()
         number = pcm_format(fmt).number
         p.set_mask("FORMAT", {number})
@@ -121,8 +128,13 @@ class Pcm:
                 p = self._set_near(p, "PERIODS", 4)
             else:
                 p = self._set_near(p, "PERIOD_SIZE", max(target // periods, 1))
-        elif buffer_size is None and periods is None:
-            p = self._set_near(p, "PERIODS", 4)
+        elif periods is None and (buffer_size is None or period_size is None):
+            p = self._set_near(p, "PERIODS", 4)  # aplay: a period is a quarter buffer
+        chosen = hp.choose(p, self._fop().extra_rules())  # what hw_params will install
+        periods, buffer = chosen.get("PERIODS"), chosen.get("BUFFER_SIZE")
+        if buffer % periods:
+            raise ParamError("BUFFER_SIZE", f"hw_params: BUFFER_SIZE {buffer} does not divide "
+                             f"into {periods} periods; the cyclic DMA needs whole periods")
         self._app_sw = None  # hw_params sets the kernel's sw_params to their defaults
         return self._fop().hw_params(p)
 

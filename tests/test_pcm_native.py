@@ -129,6 +129,44 @@ def test_hw_params_refuse_names_the_parameter(card):
     pcm.close()
 
 
+@pytest.mark.parametrize("fmt, channels, rate, asked, period, periods", [
+    ("S16_LE", 2, 48000, {}, 6000, 4),  # aplay: 500 ms at most, a quarter a period
+    ("S16_LE", 2, 44100, {}, 5512, 4),
+    ("S32_LE", 8, 48000, {}, 2048, 4),  # period_bytes_max 64 KiB caps the period
+    ("S16_LE", 2, 48000, {"period_size": 1000}, 1000, 4),
+    ("S16_LE", 2, 48000, {"buffer_size": 8192}, 2048, 4),  # aplay's quarter buffer
+    ("S16_LE", 2, 48000, {"buffer_size": 1001, "periods": 7}, 143, 7),
+    ("S16_LE", 2, 48000, {"periods": 8}, 3000, 8),
+    ("S16_LE", 2, 48000, {"buffer_size": 8192, "periods": 2}, 4096, 2),
+])
+def test_set_params_picks_the_geometry_as_aplay(card, fmt, channels, rate, asked, period,
+                                                 periods):
+    pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
+    p = pcm.set_params(fmt, channels, rate, **asked)
+    assert (p.get("PERIOD_SIZE"), p.get("PERIODS"), p.get("BUFFER_SIZE")) == (
+        period, periods, period * periods)
+    assert (pcm.runtime.period_size, pcm.runtime.buffer_size) == (period, period * periods)
+    pcm.close()
+
+
+def test_a_buffer_of_no_whole_number_of_periods_is_refused(card):
+    """The refinement allows BUFFER_SIZE 1001 in 4 periods (PERIOD_SIZE (250, 251) is not
+    an integer interval); no cyclic ring is made of it, so set_params says so at once."""
+    pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
+    p = pcm.hw_params_any()
+    p.set_minmax("BUFFER_SIZE", 1001, 1001)
+    p.set_minmax("PERIODS", 4, 4)
+    ps = pcm.substream.hw_refine(p)["PERIOD_SIZE"]  # the kernel's answer: 250.25, not empty
+    assert (ps.min, ps.max, ps.openmin, ps.openmax, ps.integer) == (250, 251, True, True, False)
+    with pytest.raises(ParamError) as e:
+        pcm.set_params("S16_LE", 2, 48000, buffer_size=1001)
+    assert e.value.param == "BUFFER_SIZE" and e.value.errno == errno.EINVAL
+    assert str(e.value).endswith("BUFFER_SIZE 1001 does not divide into 4 periods; the "
+                                 "cyclic DMA needs whole periods")
+    assert pcm.state == S.OPEN
+    pcm.close()
+
+
 def test_rate_near_is_alsa_libs_nearest(card):
     """``snd_pcm_hw_params_set_rate_near`` over the DAI's rate list: the nearer of the
     first rate above and the last below, the one above on a tie; nothing is set."""

@@ -13,7 +13,10 @@ controller fetches the rest itself. Cyclic transfers are a ring of LLIs with the
 interrupt on the last LLI of each period; a period longer than 4095 beats is split.
 
 Model choices, stated: prep refuses (returns None) buffers not aligned to the bus width
-rather than splitting them into byte-wide LLIs as amba-pl08x does. A bus error:
+rather than splitting them into byte-wide LLIs as amba-pl08x does, and a cyclic buffer
+that is not a whole number of periods, where amba-pl08x adds a last period running past
+the buffer's end (the PCM core's refinement allows such a buffer: PERIODS is an integer,
+PERIOD_SIZE need not be). A bus error:
 amba-pl08x logs the error interrupt and then handles the channel as for a terminal count
 (a transfer completes, a cyclic period is signalled), so a client never learns of it;
 the model reports it instead, the way ``callback_result`` lets a driver: READ_FAILED, or
