@@ -1,4 +1,5 @@
-"""Shared fixtures: a populated board on the virtual clock, and a FIFO peripheral."""
+"""Shared fixtures: populated boards on the virtual clock (the DMA board, the audio board)
+and a FIFO peripheral."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from dma.core import registered_devices, summary
 from dma.mapping import dma_debug_reset
-from soc.board import make_board
+from soc.board import make_audio_board, make_board
 from soc.platform import DtNode
 
 FIFO_BASE = 0x2000_0000
@@ -68,6 +69,16 @@ def _no_dma_device_left_behind():
 def board():
     dma_debug_reset()
     b, _ = build()
+    yield b
+    b.remove()
+
+
+@pytest.fixture
+def audio_board():
+    """The audio board (DMA controller, I2S controller, the virtual card with a tap),
+    populated, on the virtual clock."""
+    b = make_audio_board(tap=True)
+    b.populate()
     yield b
     b.remove()
 

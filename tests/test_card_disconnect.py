@@ -13,20 +13,11 @@ import pytest
 from pcm import alsa
 from pcm.errors import PcmError
 from pcm.runtime import PcmState, PcmStream
-from soc.board import make_audio_board
 from soc.card import CardError
 from soc.clock import ns_at_frame
 from soc.pl080 import ENBLD_CHNS
 
 RATE, PERIOD = 48000, 1024
-
-
-@pytest.fixture
-def board():
-    b = make_audio_board(tap=True)
-    b.populate()
-    yield b
-    b.remove()
 
 
 def _open(stream: PcmStream = PcmStream.PLAYBACK) -> alsa.Pcm:
@@ -40,10 +31,10 @@ def _frames(n: int) -> np.ndarray:
     return np.random.default_rng(0).integers(-32768, 32768, (n, 2)).astype("<i2")
 
 
-def _lose_after(board, frames: int, seen: dict) -> None:
+def _lose_after(audio_board, frames: int, seen: dict) -> None:
     """The far end goes away ``frames`` frames of card time from now; what the card had
     been sent by then is noted in ``seen``."""
-    ep, clock = board.soc.hw["codec0"], board.soc.clock
+    ep, clock = audio_board.soc.hw["codec0"], audio_board.soc.clock
 
     def unplug() -> None:
         seen["tapped"] = len(ep.tapped())
@@ -59,27 +50,27 @@ def _errno(fn, *args) -> int:
     return e.value.errno
 
 
-def _enabled_dma_channels(board) -> int:
+def _enabled_dma_channels(audio_board) -> int:
     """The PL080's ENBLD_CHNS register: a bit per channel that is enabled."""
-    return board.soc.hw["dma0"].mmio_read(ENBLD_CHNS)
+    return audio_board.soc.hw["dma0"].mmio_read(ENBLD_CHNS)
 
 
-def test_a_blocked_writer_gets_ebadfd_then_every_call_but_close_enodev(board):
+def test_a_blocked_writer_gets_ebadfd_then_every_call_but_close_enodev(audio_board):
     pcm = _open()
     pcm.writei(_frames(4 * PERIOD))  # the ring full: started, and the next write blocks
     assert pcm.state == PcmState.RUNNING
     seen: dict = {}
-    _lose_after(board, PERIOD + PERIOD // 2, seen)
+    _lose_after(audio_board, PERIOD + PERIOD // 2, seen)
     assert pcm.writei(_frames(PERIOD)) == PERIOD  # the first period's interrupt made room
     assert _errno(pcm.writei, _frames(PERIOD)) == errno.EBADFD  # woken by the disconnect
-    assert board.soc.clock.now_ns == seen["at_ns"]
+    assert audio_board.soc.clock.now_ns == seen["at_ns"]
     assert pcm.state == PcmState.DISCONNECTED
     card = pcm.card
     assert card.shutdown and alsa.cards() == []
-    assert _enabled_dma_channels(board) == 0  # the trigger's STOP terminated the DMA
+    assert _enabled_dma_channels(audio_board) == 0  # the trigger's STOP terminated the DMA
     # A second of card time later the card has been sent nothing but the idle line.
-    board.soc.clock.run_for(1_000_000_000)
-    after = board.soc.hw["codec0"].tapped()[seen["tapped"]:]
+    audio_board.soc.clock.run_for(1_000_000_000)
+    after = audio_board.soc.hw["codec0"].tapped()[seen["tapped"]:]
     assert len(after) == RATE and not after.any()
     for call, args in ((pcm.writei, (_frames(8),)), (pcm.avail, ()), (pcm.delay, ()),
                        (pcm.status, ()), (pcm.drain, ()), (pcm.drop, ()), (pcm.prepare, ()),
@@ -89,32 +80,32 @@ def test_a_blocked_writer_gets_ebadfd_then_every_call_but_close_enodev(board):
     pcm.close()
 
 
-def test_a_blocked_drain_gets_enodev(board):
+def test_a_blocked_drain_gets_enodev(audio_board):
     pcm = _open()
     pcm.writei(_frames(3 * PERIOD))
     seen: dict = {}
-    _lose_after(board, PERIOD // 2, seen)
+    _lose_after(audio_board, PERIOD // 2, seen)
     assert _errno(pcm.drain) == errno.ENODEV  # card->shutdown, once the drain woke
-    assert board.soc.clock.now_ns == seen["at_ns"]
+    assert audio_board.soc.clock.now_ns == seen["at_ns"]
     assert pcm.state == PcmState.DISCONNECTED
     pcm.close()
-    assert _enabled_dma_channels(board) == 0
+    assert _enabled_dma_channels(audio_board) == 0
 
 
-def test_a_blocked_reader_gets_ebadfd(board):
+def test_a_blocked_reader_gets_ebadfd(audio_board):
     pcm = _open(PcmStream.CAPTURE)
     assert len(pcm.readi(PERIOD)) == PERIOD  # the read started it
     seen: dict = {}
-    _lose_after(board, PERIOD // 2, seen)
+    _lose_after(audio_board, PERIOD // 2, seen)
     assert _errno(pcm.readi, PERIOD) == errno.EBADFD
-    assert board.soc.clock.now_ns == seen["at_ns"]
+    assert audio_board.soc.clock.now_ns == seen["at_ns"]
     assert pcm.state == PcmState.DISCONNECTED
     assert _errno(pcm.readi, PERIOD) == errno.ENODEV
     pcm.close()
-    assert _enabled_dma_channels(board) == 0
+    assert _enabled_dma_channels(audio_board) == 0
 
 
-def test_a_stream_not_running_is_set_disconnected_without_a_trigger(board):
+def test_a_stream_not_running_is_set_disconnected_without_a_trigger(audio_board):
     pcm = _open()
     pcm.writei(_frames(2 * PERIOD))
     pcm.pause(True)
@@ -123,24 +114,24 @@ def test_a_stream_not_running_is_set_disconnected_without_a_trigger(board):
     trigger = ss.ops.trigger
     ss.ops.trigger = lambda s, cmd: (calls.append(cmd), trigger(s, cmd))
     try:
-        board.soc.hw["codec0"].lose(CardError("unplugged"))
+        audio_board.soc.hw["codec0"].lose(CardError("unplugged"))
     finally:
         del ss.ops.trigger
     assert pcm.state == PcmState.DISCONNECTED
     assert calls == []  # snd_pcm_running is false for PAUSED: no STOP, the DMA stays paused
-    assert _enabled_dma_channels(board) != 0
+    assert _enabled_dma_channels(audio_board) != 0
     assert _errno(pcm.pause, False) == errno.ENODEV
     pcm.close()
     # As in the kernel: release's drop refuses DISCONNECTED and the dmaengine PCM's close
     # only synchronizes, so the paused channel stays enabled (halted) until the channel
     # is released, when the I2S driver goes (dma_release_channel terminates it).
-    assert _enabled_dma_channels(board) != 0
-    board.remove()
-    assert _enabled_dma_channels(board) == 0
+    assert _enabled_dma_channels(audio_board) != 0
+    audio_board.remove()
+    assert _enabled_dma_channels(audio_board) == 0
 
 
-def test_an_unopened_device_is_left_alone_and_the_loss_is_told_once(board):
-    ep = board.soc.hw["codec0"]
+def test_an_unopened_device_is_left_alone_and_the_loss_is_told_once(audio_board):
+    ep = audio_board.soc.hw["codec0"]
     card = alsa.cards()[0]
     first = CardError("unplugged")
     ep.lose(first)

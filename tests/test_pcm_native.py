@@ -23,14 +23,6 @@ from soc.dw_i2s import TXFLR
 S = PcmState
 
 
-@pytest.fixture
-def card():
-    board = make_audio_board(tap=True)
-    board.populate()
-    yield board
-    board.remove()
-
-
 def _open(stream=PcmStream.PLAYBACK, period=1024, periods=4, **kw) -> alsa.Pcm:
     pcm = alsa.open_pcm("default", stream, **kw)
     pcm.set_params("S16_LE", 2, 48000, period_size=period, periods=periods)
@@ -47,7 +39,7 @@ def _errno(fn, *args) -> int:
     return e.value.errno
 
 
-def test_legal_transitions(card):
+def test_legal_transitions(audio_board):
     pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
     assert pcm.state == S.OPEN
     pcm.set_params("S16_LE", 2, 48000, period_size=1024, periods=4)
@@ -71,7 +63,7 @@ def test_legal_transitions(card):
     pcm.close()
 
 
-def test_illegal_calls_raise_the_kernels_errno(card):
+def test_illegal_calls_raise_the_kernels_errno(audio_board):
     pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
     assert _errno(pcm.prepare) == errno.EBADFD  # OPEN
     assert _errno(pcm.substream.sw_params, SwParams()) == errno.EBADFD
@@ -93,7 +85,7 @@ def test_illegal_calls_raise_the_kernels_errno(card):
     pcm.close()
 
 
-def test_capture_has_no_writei_and_drain_ends_in_setup(card):
+def test_capture_has_no_writei_and_drain_ends_in_setup(audio_board):
     pcm = _open(PcmStream.CAPTURE)
     pcm.prepare()
     assert _errno(pcm.substream.writei, _frames(8)) == errno.EINVAL
@@ -107,7 +99,7 @@ def test_capture_has_no_writei_and_drain_ends_in_setup(card):
     pcm.close()
 
 
-def test_hw_params_refuse_names_the_parameter(card):
+def test_hw_params_refuse_names_the_parameter(audio_board):
     pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
     with pytest.raises(ParamError) as e:
         pcm.set_params("S16_LE", 2, 12345)
@@ -139,7 +131,7 @@ def test_hw_params_refuse_names_the_parameter(card):
     ("S16_LE", 2, 48000, {"periods": 8}, 3000, 8),
     ("S16_LE", 2, 48000, {"buffer_size": 8192, "periods": 2}, 4096, 2),
 ])
-def test_set_params_picks_the_geometry_as_aplay(card, fmt, channels, rate, asked, period,
+def test_set_params_picks_the_geometry_as_aplay(audio_board, fmt, channels, rate, asked, period,
                                                  periods):
     pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
     p = pcm.set_params(fmt, channels, rate, **asked)
@@ -149,7 +141,7 @@ def test_set_params_picks_the_geometry_as_aplay(card, fmt, channels, rate, asked
     pcm.close()
 
 
-def test_a_buffer_of_no_whole_number_of_periods_is_refused(card):
+def test_a_buffer_of_no_whole_number_of_periods_is_refused(audio_board):
     """The refinement allows BUFFER_SIZE 1001 in 4 periods (PERIOD_SIZE (250, 251) is not
     an integer interval); no cyclic ring is made of it, so set_params says so at once."""
     pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
@@ -167,7 +159,7 @@ def test_a_buffer_of_no_whole_number_of_periods_is_refused(card):
     pcm.close()
 
 
-def test_rate_near_is_alsa_libs_nearest(card):
+def test_rate_near_is_alsa_libs_nearest(audio_board):
     """``snd_pcm_hw_params_set_rate_near`` over the DAI's rate list: the nearer of the
     first rate above and the last below, the one above on a tie; nothing is set."""
     pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
@@ -184,7 +176,7 @@ def test_an_empty_interval_prints_as_none():
         "NONE", "NONE", "[8 9]"]
 
 
-def test_refinement_ties_bytes_time_and_frames(card):
+def test_refinement_ties_bytes_time_and_frames(audio_board):
     pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
     p = pcm.set_params("S24_LE", 6, 44100, period_size=441, periods=3)
     assert (p.get("SAMPLE_BITS"), p.get("FRAME_BITS")) == (32, 192)  # S24_LE lives in 32 bits
@@ -209,7 +201,7 @@ def test_interval_arithmetic_matches_pcm_lib():
     assert (i.min, i.max, i.openmin, i.openmax) == (3, 6, False, False)
 
 
-def test_a_position_past_the_ring_is_reported_with_the_substream_name(card, monkeypatch):
+def test_a_position_past_the_ring_is_reported_with_the_substream_name(audio_board, monkeypatch):
     pcm = _open(PcmStream.CAPTURE)
     pcm.prepare()
     ss = pcm.substream
@@ -221,9 +213,9 @@ def test_a_position_past_the_ring_is_reported_with_the_substream_name(card, monk
     assert ss.runtime.hw_ptr == 0 and pcm.state == S.RUNNING
 
 
-def test_xrun_exactly_when_avail_reaches_stop_threshold_and_prepare_recovers(card):
+def test_xrun_exactly_when_avail_reaches_stop_threshold_and_prepare_recovers(audio_board):
     pcm = _open()
-    clock = card.soc.clock
+    clock = audio_board.soc.clock
     pcm.prepare()
     pcm.writei(_frames(4096))
     rt = pcm.runtime
@@ -241,19 +233,19 @@ def test_xrun_exactly_when_avail_reaches_stop_threshold_and_prepare_recovers(car
     pcm.close()
 
 
-def test_stop_threshold_below_buffer_stops_earlier(card):
+def test_stop_threshold_below_buffer_stops_earlier(audio_board):
     pcm = _open()
     pcm.sw_params(stop_threshold=2048)
     pcm.prepare()
     pcm.writei(_frames(4096))
-    clock = card.soc.clock
+    clock = audio_board.soc.clock
     clock.run_until_true(lambda: pcm.state == S.XRUN, 10**9)
     rt = pcm.runtime
     assert 2048 <= rt.hw_ptr < 2048 + 64 and rt.appl_ptr - rt.hw_ptr <= 2048
     pcm.close()
 
 
-def test_sw_params_checks(card):
+def test_sw_params_checks(audio_board):
     pcm = _open()
     rt = pcm.runtime
     with pytest.raises(ParamError) as e:
@@ -270,42 +262,42 @@ def test_sw_params_checks(card):
     pcm.close()
 
 
-def test_drain_plays_every_frame_then_setup(card):
+def test_drain_plays_every_frame_then_setup(audio_board):
     pcm = _open()
     pcm.prepare()
     data = _frames(10_000, 3)
     assert pcm.writei(data) == 10_000
     pcm.drain()
     assert pcm.state == S.SETUP
-    tap = card.soc.hw["codec0"].tapped()
+    tap = audio_board.soc.hw["codec0"].tapped()
     assert np.array_equal(tap[:10_000], data.astype(np.int32))
     assert not tap[10_000:].any()  # the drain silence: no stale ring after the end
     pcm.close()
 
 
-def test_free_running_stream_replays_the_stale_ring_without_silence(card):
+def test_free_running_stream_replays_the_stale_ring_without_silence(audio_board):
     """stop_threshold = boundary: an underrun does not stop; the old ring plays again."""
     pcm = _open()
     pcm.sw_params(stop_threshold=pcm.runtime.boundary)
     pcm.prepare()
     data = _frames(4096, 5)
     pcm.writei(data)
-    card.soc.clock.run_for(200_000_000)  # 9600 frames: more than twice the ring
-    tap = card.soc.hw["codec0"].tapped()
+    audio_board.soc.clock.run_for(200_000_000)  # 9600 frames: more than twice the ring
+    tap = audio_board.soc.hw["codec0"].tapped()
     assert pcm.state == S.RUNNING
     assert np.array_equal(tap[4096:8192], data.astype(np.int32))  # the classic stutter
     pcm.close()
 
 
-def test_top_up_silence_plays_silence_after_an_underrun(card):
+def test_top_up_silence_plays_silence_after_an_underrun(audio_board):
     pcm = _open()
     rt = pcm.runtime
     pcm.sw_params(stop_threshold=rt.boundary, silence_threshold=0, silence_size=rt.boundary)
     pcm.prepare()
     data = _frames(4096, 6)
     pcm.writei(data)
-    card.soc.clock.run_for(200_000_000)
-    tap = card.soc.hw["codec0"].tapped()
+    audio_board.soc.clock.run_for(200_000_000)
+    tap = audio_board.soc.hw["codec0"].tapped()
     assert np.array_equal(tap[:4096], data.astype(np.int32))
     # the just-played periods were silenced at each interrupt; what replays is silence,
     # apart from at most the period that was in flight when the data ran out
@@ -313,7 +305,7 @@ def test_top_up_silence_plays_silence_after_an_underrun(card):
     pcm.close()
 
 
-def test_threshold_silence_keeps_silence_ahead_of_hw_ptr(card):
+def test_threshold_silence_keeps_silence_ahead_of_hw_ptr(audio_board):
     pcm = _open()
     pcm.sw_params(silence_threshold=2048, silence_size=2048)
     pcm.prepare()
@@ -328,7 +320,7 @@ def test_threshold_silence_keeps_silence_ahead_of_hw_ptr(card):
     pcm.close()
 
 
-def test_nonblocking_write_partial_then_error(card):
+def test_nonblocking_write_partial_then_error(audio_board):
     pcm = _open(nonblock=True)
     pcm.prepare()
     first = pcm.writei(_frames(5000))
@@ -339,7 +331,7 @@ def test_nonblocking_write_partial_then_error(card):
     pcm.close()
 
 
-def test_write_timeout_is_eio(card):
+def test_write_timeout_is_eio(audio_board):
     """A DMA that never runs: the writer gives up after max(100 ms, 1.1 buffer_time)."""
     pcm = _open()
     pcm.sw_params(start_threshold=10**9)  # never starts
@@ -351,28 +343,28 @@ def test_write_timeout_is_eio(card):
     pcm.close()
 
 
-def test_delay_counts_queued_frames_and_the_fifo(card):
+def test_delay_counts_queued_frames_and_the_fifo(audio_board):
     pcm = _open()
     pcm.prepare()
     pcm.writei(_frames(4096))
-    card.soc.clock.run_for(10_000_000)
+    audio_board.soc.clock.run_for(10_000_000)
     rt = pcm.runtime
     d = pcm.delay()
-    fifo = card.soc.bus.read32(I2S_BASE + TXFLR)
+    fifo = audio_board.soc.bus.read32(I2S_BASE + TXFLR)
     assert d == rt.hw_avail() + fifo and fifo > 0
     st = pcm.status()
     assert st.state == S.RUNNING and st.hw_ptr == rt.hw_ptr and st.appl_ptr == 4096
     pcm.close()
 
 
-def test_soc_pointer_takes_the_delay_from_the_dais_alone(card, monkeypatch):
+def test_soc_pointer_takes_the_delay_from_the_dais_alone(audio_board, monkeypatch):
     """``soc_pcm_pointer`` sets runtime.delay to the CPU DAI's delay + the codec DAI's:
     whatever the platform's pointer put there (the dmaengine PCM's in-flight bytes) is
     replaced, as in mainline."""
     pcm = _open()
     pcm.prepare()
     pcm.writei(_frames(4096))
-    card.soc.clock.run_for(10_000_000)
+    audio_board.soc.clock.run_for(10_000_000)
     platform = pcm.substream.ops.link.platform
     platform_pointer = platform.pointer
 
@@ -383,12 +375,12 @@ def test_soc_pointer_takes_the_delay_from_the_dais_alone(card, monkeypatch):
 
     monkeypatch.setattr(platform, "pointer", pointer)
     d = pcm.delay()
-    fifo = card.soc.bus.read32(I2S_BASE + TXFLR)
+    fifo = audio_board.soc.bus.read32(I2S_BASE + TXFLR)
     assert fifo > 0 and d == pcm.runtime.hw_avail() + fifo
     pcm.close()
 
 
-def test_dumps_name_the_setup(card):
+def test_dumps_name_the_setup(audio_board):
     from pcm import proc
 
     pcm = _open()
@@ -404,7 +396,7 @@ def test_dumps_name_the_setup(card):
 
 
 @pytest.mark.parametrize("fmt, dtype, bits", [("S16_LE", "<i2", 16), ("S24_LE", "<i4", 24)])
-def test_tap_keeps_each_word_length_exactly(card, fmt, dtype, bits):
+def test_tap_keeps_each_word_length_exactly(audio_board, fmt, dtype, bits):
     """The tap keeps words up to 16 bits in int16 and wider ones in int32; either way
     ``tapped()`` gives back the line values exactly, the extremes included."""
     pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
@@ -415,20 +407,20 @@ def test_tap_keeps_each_word_length_exactly(card, fmt, dtype, bits):
     data[:2] = [[lo, hi], [hi, lo]]
     pcm.writei(data)
     pcm.drain()
-    tap = card.soc.hw["codec0"].tapped()
+    tap = audio_board.soc.hw["codec0"].tapped()
     assert tap.dtype == np.int32
     assert np.array_equal(tap[:5000], data.astype(np.int32))
     pcm.close()
 
 
-def test_clear_tap_while_a_stream_runs_keeps_tapping_it(card):
+def test_clear_tap_while_a_stream_runs_keeps_tapping_it(audio_board):
     """``clear_tap`` forgets what was tapped; the running stream's next frames are kept."""
     pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
     pcm.set_params("S16_LE", 2, 48000, period_size=1024, periods=4)
     pcm.prepare()
     data = np.random.default_rng(8).integers(1, 30000, (8192, 2)).astype("<i2")
     pcm.writei(data[:4096])  # the buffer full: the stream starts
-    codec = card.soc.hw["codec0"]
+    codec = audio_board.soc.hw["codec0"]
     codec.clear_tap()
     pcm.writei(data[4096:])
     pcm.drain()
@@ -444,7 +436,7 @@ def test_clear_tap_while_a_stream_runs_keeps_tapping_it(card):
     assert codec.tapped_streams() == []
 
 
-def test_a_write_that_leaves_avail_at_stop_threshold_stops_a_prepared_stream(card):
+def test_a_write_that_leaves_avail_at_stop_threshold_stops_a_prepared_stream(audio_board):
     """``__snd_pcm_lib_xfer`` ends with ``snd_pcm_update_state`` in any state: a write to
     a stream not started (start_threshold not reached) that still leaves avail at or
     past stop_threshold is an xrun, as it is in the kernel."""
@@ -462,13 +454,13 @@ def test_a_write_that_leaves_avail_at_stop_threshold_stops_a_prepared_stream(car
     pcm.close()
 
 
-def test_status_reports_a_delay_only_while_running(card):
+def test_status_reports_a_delay_only_while_running(audio_board):
     """``snd_pcm_status64`` gives ``delay`` only for a running stream (RUNNING, or a
     draining playback); the delay call (``snd_pcm_delay``) answers when paused too."""
     pcm = _open()
     pcm.prepare()
     pcm.writei(_frames(4096))
-    card.soc.clock.run_for(10_000_000)
+    audio_board.soc.clock.run_for(10_000_000)
     st = pcm.status()
     assert st.state == S.RUNNING and st.delay == pcm.delay() > 0
     pcm.pause(True)
@@ -478,7 +470,7 @@ def test_status_reports_a_delay_only_while_running(card):
     pcm.close()
 
 
-def test_reset_of_a_stream_its_own_update_stops_starts_the_ring_at_zero(card):
+def test_reset_of_a_stream_its_own_update_stops_starts_the_ring_at_zero(audio_board):
     """``snd_pcm_lib_ioctl_reset`` keeps ``hw_ptr % buffer_size`` only when the hw_ptr
     update succeeds; an update that stops the stream (here an xrun found mid-period,
     with stop_threshold 1500) leaves hw_ptr 0, appl_ptr with it, and the state XRUN."""
@@ -487,8 +479,8 @@ def test_reset_of_a_stream_its_own_update_stops_starts_the_ring_at_zero(card):
     pcm.prepare()
     pcm.writei(_frames(4096))
     rt = pcm.runtime
-    card.soc.clock.run_until_true(lambda: rt.hw_ptr >= 1024, 10**9)  # the first period
-    card.soc.clock.run_for(15_000_000)  # 720 frames more: past 1500, short of 2048
+    audio_board.soc.clock.run_until_true(lambda: rt.hw_ptr >= 1024, 10**9)  # the first period
+    audio_board.soc.clock.run_for(15_000_000)  # 720 frames more: past 1500, short of 2048
     assert pcm.state == S.RUNNING and rt.hw_ptr == 1024
     pcm.substream.reset()  # snd_pcm_reset
     assert pcm.state == S.XRUN and rt.xruns == 1
@@ -496,7 +488,7 @@ def test_reset_of_a_stream_its_own_update_stops_starts_the_ring_at_zero(card):
     pcm.close()
 
 
-def test_pause_push_leaves_hw_ptr_where_the_last_update_put_it(card):
+def test_pause_push_leaves_hw_ptr_where_the_last_update_put_it(audio_board):
     """Since 6.5 ``snd_pcm_do_pause`` does not update hw_ptr on push: a paused stream
     reports the position of its last update (here the first period's interrupt), though
     the DMA stopped 10 ms further on. It sets ``hw_ptr_jiffies`` HZ * 1000 back, push and
@@ -506,7 +498,7 @@ def test_pause_push_leaves_hw_ptr_where_the_last_update_put_it(card):
     rt = pcm.runtime
     pcm.prepare()
     pcm.writei(_frames(4096))
-    clock = card.soc.clock
+    clock = audio_board.soc.clock
     clock.run_until_true(lambda: rt.hw_ptr >= 1024, 10**9)
     clock.run_for(10_000_000)
     pcm.pause(True)
@@ -562,13 +554,13 @@ def test_a_writer_blocked_in_real_time_wakes_when_another_thread_stops_the_strea
         board.remove()
 
 
-def test_prepare_of_a_paused_stream_releases_stops_and_prepares(card):
+def test_prepare_of_a_paused_stream_releases_stops_and_prepares(audio_board):
     """``snd_pcm_prepare`` on a PAUSED stream releases the pause and stops it (SETUP)
     before preparing, as the kernel does; it is no EBUSY."""
     pcm = _open()
     pcm.prepare()
     pcm.writei(_frames(4096))
-    card.soc.clock.run_for(5_000_000)
+    audio_board.soc.clock.run_for(5_000_000)
     pcm.pause(True)
     pcm.prepare()
     rt = pcm.runtime
@@ -580,7 +572,7 @@ def test_prepare_of_a_paused_stream_releases_stops_and_prepares(card):
     pcm.close()
 
 
-def test_nonblocking_drain_changes_state_then_says_eagain_in_any_state(card):
+def test_nonblocking_drain_changes_state_then_says_eagain_in_any_state(audio_board):
     """The kernel's ``snd_pcm_drain`` makes its state change, then returns EAGAIN to any
     non-blocking caller; alsa-lib's returns at once for SETUP, where a drain ends."""
     pcm = _open(nonblock=True)
@@ -592,13 +584,13 @@ def test_nonblocking_drain_changes_state_then_says_eagain_in_any_state(card):
     pcm.prepare()
     pcm.writei(_frames(2048))
     assert _errno(pcm.drain) == errno.EAGAIN and pcm.state == S.DRAINING
-    card.soc.clock.run_until_true(lambda: pcm.state != S.DRAINING, 10**9)
+    audio_board.soc.clock.run_until_true(lambda: pcm.state != S.DRAINING, 10**9)
     assert pcm.state == S.SETUP and pcm.runtime.hw_ptr >= 2048
     pcm.drain()
     pcm.close()
 
 
-def test_drain_of_a_suspended_stream_is_ebadfd(card):
+def test_drain_of_a_suspended_stream_is_ebadfd(audio_board):
     """``snd_pcm_pre_drain_init`` refuses SUSPENDED with EBADFD."""
     pcm = _open()
     pcm.prepare()
@@ -608,13 +600,13 @@ def test_drain_of_a_suspended_stream_is_ebadfd(card):
     pcm.close()
 
 
-def test_drop_leaves_the_dma_sync_to_the_next_prepare(card):
+def test_drop_leaves_the_dma_sync_to_the_next_prepare(audio_board):
     """``snd_pcm_drop`` stops the stream and returns; ``stop_operating`` stays set until
     ``snd_pcm_sync_stop`` runs in prepare (or hw_free, or close)."""
     pcm = _open()
     pcm.prepare()
     pcm.writei(_frames(4096))
-    card.soc.clock.run_for(5_000_000)
+    audio_board.soc.clock.run_for(5_000_000)
     pcm.drop()
     rt = pcm.runtime
     assert pcm.state == S.SETUP and rt.stop_operating
@@ -623,7 +615,7 @@ def test_drop_leaves_the_dma_sync_to_the_next_prepare(card):
     pcm.close()
 
 
-def test_drain_of_a_played_out_free_running_stream_ends_at_the_next_interrupt(card):
+def test_drain_of_a_played_out_free_running_stream_ends_at_the_next_interrupt(audio_board):
     """RUNNING -> DRAINING is a state change only (``snd_pcm_do_drain_init``): a free-running
     stream whose ring has played out ends its drain at the next period interrupt's hw_ptr
     update, not at once."""
@@ -631,7 +623,7 @@ def test_drain_of_a_played_out_free_running_stream_ends_at_the_next_interrupt(ca
     pcm.sw_params(stop_threshold=pcm.runtime.boundary)
     pcm.prepare()
     pcm.writei(_frames(4096))
-    rt, clock = pcm.runtime, card.soc.clock
+    rt, clock = pcm.runtime, audio_board.soc.clock
     clock.run_until_true(lambda: rt.hw_ptr >= 4096, 10**9)
     clock.run_for(10_000_000)  # 480 frames into the stale ring
     assert pcm.state == S.RUNNING and rt.hw_ptr < 4096 + 64
@@ -640,7 +632,7 @@ def test_drain_of_a_played_out_free_running_stream_ends_at_the_next_interrupt(ca
     pcm.close()
 
 
-def test_drain_silence_stays_set_through_a_nonblocking_drain_until_prepare(card):
+def test_drain_silence_stays_set_through_a_nonblocking_drain_until_prepare(audio_board):
     """alsa-lib's ``snd_pcm_hw_drain`` sets the drain silence in the kernel and leaves it
     there; its next prepare puts the application's sw_params back
     (``prepare_reset_sw_params``). The application's own view never changes."""
@@ -653,14 +645,14 @@ def test_drain_silence_stays_set_through_a_nonblocking_drain_until_prepare(card)
     assert (rt.silence_threshold, rt.silence_size) == (256 + 4800, 24 + 4800)
     assert (pcm.sw_params_current().silence_threshold,
             pcm.sw_params_current().silence_size) == (0, 0)
-    card.soc.clock.run_until_true(lambda: pcm.state != S.DRAINING, 10**9)
+    audio_board.soc.clock.run_until_true(lambda: pcm.state != S.DRAINING, 10**9)
     assert pcm.state == S.SETUP and rt.silence_size == 24 + 4800  # still the drain's
     pcm.prepare()
     assert (rt.silence_threshold, rt.silence_size) == (0, 0)
     pcm.close()
 
 
-def test_drain_silence_leaves_a_larger_application_silence_alone(card):
+def test_drain_silence_leaves_a_larger_application_silence_alone(audio_board):
     pcm = _open(nonblock=True, period=256, periods=32)
     rt = pcm.runtime
     pcm.sw_params(silence_threshold=8192, silence_size=6000)
@@ -671,7 +663,7 @@ def test_drain_silence_leaves_a_larger_application_silence_alone(card):
     pcm.close()
 
 
-def test_drain_silence_is_capped_by_the_buffer(card):
+def test_drain_silence_is_capped_by_the_buffer(audio_board):
     """A 4096-frame buffer: the threshold (1024 + 4800) is capped at the buffer, the size
     at the threshold, as the kernel's sw_params checks demand (size <= threshold <=
     buffer)."""
@@ -684,13 +676,13 @@ def test_drain_silence_is_capped_by_the_buffer(card):
     pcm.close()
 
 
-def _played(card) -> np.ndarray:
+def _played(audio_board) -> np.ndarray:
     """What the card got, silence (all-zero frames) left out."""
-    tap = card.soc.hw["codec0"].tapped()
+    tap = audio_board.soc.hw["codec0"].tapped()
     return tap[tap.any(axis=1)]
 
 
-def test_suspend_pauses_the_dma_and_resume_plays_on_from_where_it_was(card):
+def test_suspend_pauses_the_dma_and_resume_plays_on_from_where_it_was(audio_board):
     """``snd_pcm_suspend_all`` then ``snd_pcm_resume``: the DMA is paused (INFO_PAUSE),
     not stopped, so after the resume the ring plays on from where the DMA stood. What the
     I2S FIFO held is lost, as at a pause: the DAI's SUSPEND turns the controller off, and
@@ -701,14 +693,14 @@ def test_suspend_pauses_the_dma_and_resume_plays_on_from_where_it_was(card):
     data[data == 0] = 1  # no all-zero frame: silence is told apart from data
     pcm.prepare()
     pcm.writei(data[:4096])
-    card.soc.clock.run_for(30_000_000)
-    heard, in_fifo = len(_played(card)), card.soc.hw["i2s0"].mmio_read(TXFLR)
+    audio_board.soc.clock.run_for(30_000_000)
+    heard, in_fifo = len(_played(audio_board)), audio_board.soc.hw["i2s0"].mmio_read(TXFLR)
     assert in_fifo > 0
     pcm.card.suspend_all()
     assert pcm.state == S.SUSPENDED and pcm.status().suspended_state == S.RUNNING
     assert not rt.stop_operating  # suspend_all synchronized the DMA
-    card.soc.clock.run_for(100_000_000)
-    assert len(_played(card)) == heard  # nothing moves while suspended
+    audio_board.soc.clock.run_for(100_000_000)
+    assert len(_played(audio_board)) == heard  # nothing moves while suspended
     with pytest.raises(PcmError) as e:
         pcm.writei(data[4096:])
     assert e.value.errno == errno.ESTRPIPE
@@ -717,11 +709,11 @@ def test_suspend_pauses_the_dma_and_resume_plays_on_from_where_it_was(card):
     assert pcm.writei(data[4096:]) == len(data) - 4096
     pcm.drain()
     lost = slice(heard, heard + in_fifo)
-    assert np.array_equal(_played(card), np.delete(data, lost, axis=0).astype(np.int32))
+    assert np.array_equal(_played(audio_board), np.delete(data, lost, axis=0).astype(np.int32))
     pcm.close()
 
 
-def test_suspend_and_resume_keep_the_state_and_refuse_what_they_cannot_do(card):
+def test_suspend_and_resume_keep_the_state_and_refuse_what_they_cannot_do(audio_board):
     pcm = _open()
     ss = pcm.substream
     assert _errno(ss.suspend) == errno.EBUSY  # SETUP: nothing to suspend
@@ -732,25 +724,25 @@ def test_suspend_and_resume_keep_the_state_and_refuse_what_they_cannot_do(card):
     pcm.resume()
     assert pcm.state == S.PREPARED  # no DMA ran: no trigger, the state comes back
     pcm.writei(_frames(4096))
-    card.soc.clock.run_for(10_000_000)
+    audio_board.soc.clock.run_for(10_000_000)
     pcm.pause(True)
     ss.suspend()
     pcm.resume()
     assert pcm.state == S.PAUSED
-    heard = len(_played(card))
-    card.soc.clock.run_for(50_000_000)
-    assert len(_played(card)) == heard  # still paused: resume did not restart the DMA
+    heard = len(_played(audio_board))
+    audio_board.soc.clock.run_for(50_000_000)
+    assert len(_played(audio_board)) == heard  # still paused: resume did not restart the DMA
     pcm.pause(False)
-    card.soc.clock.run_for(10_000_000)
-    assert len(_played(card)) > heard
+    audio_board.soc.clock.run_for(10_000_000)
+    assert len(_played(audio_board)) > heard
     pcm.close()
 
 
-def test_a_card_that_cannot_resume_is_prepared_by_recover(card):
+def test_a_card_that_cannot_resume_is_prepared_by_recover(audio_board):
     pcm = _open()
     pcm.prepare()
     pcm.writei(_frames(4096))
-    card.soc.clock.run_for(10_000_000)
+    audio_board.soc.clock.run_for(10_000_000)
     pcm.card.suspend_all()
     pcm.runtime.info &= ~INFO_RESUME
     assert _errno(pcm.resume) == errno.ENOSYS
@@ -760,19 +752,19 @@ def test_a_card_that_cannot_resume_is_prepared_by_recover(card):
     pcm.close()
 
 
-def test_a_draining_playback_suspended_and_resumed_finishes_its_drain(card):
+def test_a_draining_playback_suspended_and_resumed_finishes_its_drain(audio_board):
     pcm = _open(nonblock=True)
     pcm.prepare()
     pcm.writei(_frames(2048))
     assert _errno(pcm.drain) == errno.EAGAIN and pcm.state == S.DRAINING
-    card.soc.clock.run_for(10_000_000)
+    audio_board.soc.clock.run_for(10_000_000)
     pcm.card.suspend_all()
     assert pcm.runtime.suspended_state == S.DRAINING
-    heard = len(_played(card))
-    card.soc.clock.run_for(100_000_000)  # longer than the drain: it waits, suspended
-    assert pcm.state == S.SUSPENDED and len(_played(card)) == heard  # nothing moved
+    heard = len(_played(audio_board))
+    audio_board.soc.clock.run_for(100_000_000)  # longer than the drain: it waits, suspended
+    assert pcm.state == S.SUSPENDED and len(_played(audio_board)) == heard  # nothing moved
     pcm.resume()
     assert pcm.state == S.DRAINING  # the DMA resumed (snd_pcm_do_resume: DRAINING too)
-    card.soc.clock.run_until_true(lambda: pcm.state != S.DRAINING, 10**9)
+    audio_board.soc.clock.run_until_true(lambda: pcm.state != S.DRAINING, 10**9)
     assert pcm.state == S.SETUP and pcm.runtime.hw_ptr >= 2048
     pcm.close()
