@@ -299,9 +299,13 @@ class SoundDeviceCard:
         lead = self.pacer.lead_frames if self.pacer is not None else 0
         return self._stream_latency + lead
 
-    def stop(self, timeout_s: float = 3.0) -> None:
+    def stop(self, timeout_s: float | None = None) -> None:
         """Stop and close the stream. With a vanished server PortAudio's stop can wait
-        forever for a callback thread that is gone: give it ``timeout_s``, then leave it."""
+        forever for a callback thread that is gone: give it ``timeout_s``, then leave it.
+        By default 3 s, or half a second once the device is known lost (a vanished JACK
+        server's stream never closes; there is nothing to wait for)."""
+        if timeout_s is None:
+            timeout_s = 0.5 if self.lost is not None else 3.0
         self._closing = True
         if self.pacer is not None:
             self.pacer.stop()

@@ -133,7 +133,8 @@ def main() -> int:
             board.soc.clock.wait_until(lambda: False, int(seconds * 1e9))
         except Exception as e:  # the device went away: an error, never a hang
             card.stop()
-            print(json.dumps({"lost": type(e).__name__, "message": str(e)}))
+            print(json.dumps({"lost": type(e).__name__, "message": str(e),
+                              "errors": card.stats.errors}))
             return 0 if expect_loss else 1
         latency = {"latency_frames": card.latency_frames, "stream_latency": card.stream.latency,
                    "switch_interval_before": switch_interval_before,
