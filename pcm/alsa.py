@@ -131,10 +131,10 @@ class Pcm:
         elif periods is None and (buffer_size is None or period_size is None):
             p = self._set_near(p, "PERIODS", 4)  # aplay: a period is a quarter buffer
         chosen = hp.choose(p, self._fop().extra_rules())  # what hw_params will install
-        periods, buffer = chosen.get("PERIODS"), chosen.get("BUFFER_SIZE")
-        if buffer % periods:
+        n, buffer = chosen.get("PERIODS"), chosen.get("BUFFER_SIZE")
+        if buffer % n:
             raise ParamError("BUFFER_SIZE", f"hw_params: BUFFER_SIZE {buffer} does not divide "
-                             f"into {periods} periods; the cyclic DMA needs whole periods")
+                             f"into {n} periods; the cyclic DMA needs whole periods")
         self._app_sw = None  # hw_params sets the kernel's sw_params to their defaults
         return self._fop().hw_params(p)
 
