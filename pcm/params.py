@@ -91,11 +91,17 @@ class Interval:
         self.openmin = self.openmin and self.min <= last_min
 
     def __str__(self) -> str:
+        """As alsa-lib's ``snd_interval_print``: one number only for a single *integer*
+        interval, so a ratio that falls between two integers, such as (3 4), shows as such."""
         if self.empty():
-            return "NONE"  # alsa-lib's snd_interval_print
+            return "NONE"
+        if (self.min, self.openmin, self.max, self.openmax) == (0, False, UINT_MAX, False):
+            return "ALL"
+        if self.single() and self.integer:
+            return str(self.value())
         lo = "(" if self.openmin else "["
         hi = ")" if self.openmax else "]"
-        return str(self.value()) if self.single() else f"{lo}{self.min} {self.max}{hi}"
+        return f"{lo}{self.min} {self.max}{hi}"
 
 
 def _sat(x: int) -> int:

@@ -117,6 +117,11 @@ def test_hw_params_refuse_names_the_parameter(audio_board):
     with pytest.raises(ParamError) as e:
         pcm.set_params("S16_LE", 2, 48000, period_size=1024, periods=1)
     assert e.value.param == "PERIODS"
+    with pytest.raises(ParamError) as e:  # 3.5 periods: the ratio prints as alsa-lib's (3 4)
+        pcm.set_params("S16_LE", 2, 48000, period_size=1000, buffer_size=3500)
+    assert e.value.param == "PERIODS"
+    assert str(e.value).endswith("no PERIODS can meet the constraints (was [2 131], the rules "
+                                 "ask (3 4))")
     assert pcm.state == S.OPEN
     pcm.close()
 
@@ -169,11 +174,15 @@ def test_rate_near_is_alsa_libs_nearest(audio_board):
     pcm.close()
 
 
-def test_an_empty_interval_prints_as_none():
-    from pcm.params import Interval
+def test_an_interval_prints_as_alsa_lib_prints_it():
+    from pcm.params import UINT_MAX, Interval
 
     assert [str(Interval(1, 0)), str(Interval(5, 5, openmin=True)), str(Interval(8, 9))] == [
         "NONE", "NONE", "[8 9]"]
+    assert str(Interval(0, UINT_MAX)) == "ALL"
+    # one number only for a single integer interval; 250.25 frames is not one
+    assert [str(Interval(3, 3, integer=True)), str(Interval(3, 4, openmin=True, integer=True)),
+            str(Interval(250, 251, openmin=True, openmax=True))] == ["3", "4", "(250 251)"]
 
 
 def test_refinement_ties_bytes_time_and_frames(audio_board):
