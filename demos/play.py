@@ -1,12 +1,12 @@
 """``dma-audio play``: WAV files (or the demo sound) through the simulated cyclic DMA path.
 
 What aplay does, on this board: open the PCM, set hw_params (through the plug step when
-the hardware cannot take the file as it is), prepare, write period by period (recovering
-from an underrun with prepare, and counting it), then drain. After the data, one period of
-silence is written, so that when the stream stops the I2S FIFO and the card's buffer hold
-silence rather than the file's last frames; and ``play`` returns only once the card has
-had the time to play its own buffer (PortAudio drops what is still queued when a stream
-is closed).
+the hardware cannot take the file as it is) and aplay's sw_params (the DMA starts once the
+ring is full), prepare, write period by period (recovering from an underrun with prepare,
+and counting it), then drain. After the data, one period of silence is written, so that
+when the stream stops the I2S FIFO and the card's buffer hold silence rather than the
+file's last frames; and ``play`` returns only once the card has had the time to play its
+own buffer (PortAudio drops what is still queued when a stream is closed).
 """
 
 from __future__ import annotations
@@ -60,9 +60,13 @@ def play_one(sess: Session, wav: Wav, name: str, args: Any, say) -> dict:
             say(f"plug: {'; '.join(p.notes)}")
         pcm.set_params(p.format, p.channels, p.rate, args.period_size, args.buffer_size,
                        args.periods)
+        # aplay's sw_params: wake a period at a time, start once the ring is full, stop
+        # (underrun) when it is empty
+        rt = pcm.runtime
+        pcm.sw_params(avail_min=rt.period_size, start_threshold=rt.buffer_size,
+                      stop_threshold=rt.buffer_size)
         if args.verbose:
             say(pcm.dump_setup().rstrip())
-        rt = pcm.runtime
         say(f"Playing {name}: {p.format}, {p.rate} Hz, {p.channels} ch, period "
             f"{rt.period_size}, buffer {rt.buffer_size} frames")
         pcm.prepare()

@@ -375,3 +375,46 @@ def test_each_underrun_counts_once(monkeypatch):
         sess.close()
     assert [m for m in said if m.startswith("underrun!!!")] == ["underrun!!! (xrun 1)"]
     assert res["xruns"] == 1
+
+
+def test_play_starts_the_dma_once_the_ring_is_full_as_aplay_does(monkeypatch):
+    """aplay's sw_params: start_threshold = stop_threshold = buffer_size, avail_min = a
+    period. The first three period writes leave the PCM PREPARED, the fourth starts it."""
+    import types
+
+    import demos.play as play
+    from demos.session import open_session
+    from demos.wav import Wav
+
+    sess = open_session("virtual", "virtual")
+    opened = []
+    open_pcm = play.alsa.open_pcm
+    monkeypatch.setattr(play.alsa, "open_pcm", lambda *a: opened.append(open_pcm(*a)) or opened[0])
+    seen: dict = {"states": []}
+
+    class Record:  # the progress display's seam, made once the PCM is prepared
+        def __init__(self, *a, **k) -> None:
+            seen["sw"] = opened[0].sw_params_current()
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            pass
+
+        def update(self, *a, final: bool = False, **k) -> None:
+            if not final:  # the state after each write
+                seen["states"].append(opened[0].state.name)
+
+    monkeypatch.setattr(play, "StreamProgress", Record)
+    args = types.SimpleNamespace(format=None, channels=None, rate=None, period_size=256,
+                                 buffer_size=None, periods=4, verbose=False, progress=False)
+    try:
+        play.play_one(sess, Wav(RATE, "S16_LE", np.ones((2560, 2), "<i2")), "ones", args,
+                      lambda m: None)
+    finally:
+        sess.close()
+    sw = seen["sw"]
+    assert (sw.avail_min, sw.start_threshold, sw.stop_threshold) == (256, 1024, 1024)
+    assert seen["states"][:5] == ["PREPARED"] * 3 + ["RUNNING"] * 2
+    assert len(seen["states"]) == 2560 // 256 + 1  # and the period of silence after
