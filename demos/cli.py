@@ -144,7 +144,8 @@ def _stream_options(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
     p.add_argument("-r", "--rate", type=_positive, help="sample rate in Hz")
     p.add_argument("-c", "--channels", type=_positive, help="channels per frame")
     p.add_argument("-f", "--format", type=_format,
-                   help="U8, S16_LE, S24_LE, S32_LE or FLOAT_LE")
+                   help="S8, U8, S16_LE, S24_LE, S32_LE or FLOAT_LE (the hardware takes "
+                   "S16_LE, S24_LE and S32_LE; play converts the others, as the plug does)")
     p.add_argument("--period-size", type=_positive,
                    help="frames per period (default, as aplay: a buffer of 500 ms at most "
                    "in 4 periods, as near as the hardware allows)")
