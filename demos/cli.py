@@ -160,6 +160,9 @@ def _stream_options(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
                    help="dump hw_params, sw_params and the DMA setup (as aplay -v)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no live progress line")
+    p.add_argument("--trace", metavar="FILE",
+                   help="write the kernel's snd_pcm trace events (hwptr, applptr, xrun, "
+                   "hw_ptr_error) to FILE, as the kernel's trace buffer shows them")
     if json_flag:
         p.add_argument("--json", action="store_true",
                        help="print a JSON summary as the last line")
@@ -174,7 +177,17 @@ def _rt_priority_option(p: argparse.ArgumentParser, who: str) -> None:
 def _session(args: argparse.Namespace, capture: bool = False, **endpoint):
     from demos.session import open_session
 
+    if args.trace:
+        from demos.capture import check_output
+
+        check_output(args.trace)
     sess = open_session(args.device, args.clock, capture, **endpoint)
+    if args.trace:
+        try:
+            sess.trace_to(args.trace)
+        except BaseException:
+            sess.close()
+            raise
     _say(f"{'Source' if capture else 'Sink'}: {sess.endpoint.describe()} ({sess.why}); "
          f"clock: {sess.clock_kind}")
     return sess

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from demos.usage import UsageError
+from pcm import alsa
 from pcm.errors import PcmError
+from pcm.pcm_trace import TraceWriter
+from pcm.runtime import PcmStream
 from soc.board import make_audio_board
 from soc.card import CardError, default_device
 from soc.clock import RealtimeClock, VirtualClock
@@ -29,6 +32,7 @@ class Session:
     device: Any
     why: str
     clock_kind: str
+    tracer: TraceWriter | None = None
 
     @property
     def endpoint(self):
@@ -39,7 +43,26 @@ class Session:
         return self.board.soc.clock
 
     def close(self) -> None:
-        self.board.remove()
+        try:
+            self.board.remove()
+        finally:
+            if self.tracer is not None:
+                self.tracer.detach()
+                self.tracer.out.close()
+
+    def trace_to(self, path: str) -> None:
+        """Write the snd_pcm tracepoints of the card's PCMs to ``path`` (see
+        :mod:`pcm.pcm_trace`) until :meth:`close`."""
+        try:
+            out = open(path, "w")  # noqa: SIM115 (closed by close())
+        except OSError as e:
+            raise UsageError(f"{path}: {e.strerror}") from None
+        out.write("# snd_pcm events (sound/core/pcm_trace.h); seconds on the hardware "
+                  "clock\n")
+        self.tracer = TraceWriter(out)
+        card, device = alsa.find_card("default")
+        for stream in PcmStream:
+            self.tracer.attach(card.pcm(device, stream))
 
     @contextmanager
     def loss_reported(self) -> Iterator[None]:

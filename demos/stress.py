@@ -163,7 +163,7 @@ class Probe:
     def on_trace(self, event: str, ss: Any, f: dict) -> None:
         now = self.clock.now_ns
         rt = ss.runtime
-        if event != "hwptr":
+        if event != "hwptr_updated":
             return
         self.fill.append((now, rt.buffer_size - rt.avail()))
         if f["in_interrupt"]:

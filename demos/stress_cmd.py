@@ -74,7 +74,7 @@ def stress_command(args: Any, say) -> int:
     from demos.capture import check_output
     from demos.session import open_session
 
-    for path in (args.tap, args.json, args.plot):
+    for path in (args.tap, args.json, args.plot, args.trace):
         if path:
             check_output(path)
     sizes = _check_sizes(args.sweep) if args.sweep else None
@@ -84,9 +84,11 @@ def stress_command(args: Any, say) -> int:
     faults = _faults(args, duration, clock != "virtual")
     sess = open_session(args.device or "virtual", clock, tap=True,
                         loop=bool(args.duplex) and args.device in (None, "virtual"))
-    say(f"Sink: {sess.endpoint.describe()} ({sess.why}); clock: {sess.clock_kind}")
-    say(f"Stress: {name}, {args.on_xrun} mode")
     try:
+        if args.trace:
+            sess.trace_to(args.trace)
+        say(f"Sink: {sess.endpoint.describe()} ({sess.why}); clock: {sess.clock_kind}")
+        say(f"Stress: {name}, {args.on_xrun} mode")
         if sizes:
             return _sweep(sess, wav, args, faults, sizes, say)
         return _one(sess, wav, args, faults, duration, say)

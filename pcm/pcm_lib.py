@@ -46,17 +46,22 @@ def update_hw_ptr(
     fill_silence: Callable[[int], None] | None = None,
     now_ns: int = 0,
     debug_name: str = "pcmC0D0p:0",
+    trace: Callable[[str, dict], None] | None = None,
 ) -> Update:
     """Move ``hw_ptr`` to the driver's position ``pos`` and update the state.
 
     ``debug_name`` is the substream's ``snd_pcm_debug_name`` ("pcmC0D0p:0"), which the
-    kernel puts in its "invalid position" report."""
+    kernel puts in its "invalid position" report. ``trace`` gets the ``hwptr`` and
+    ``hw_ptr_error`` tracepoints where the kernel fires them."""
     curr_jiffies = jiffies(now_ns)
     old_hw_ptr = rt.hw_ptr
     if pos >= rt.buffer_size:
         rt.log.append(f"invalid position: {debug_name}, pos = {pos}, "
                       f"buffer size = {rt.buffer_size}, period size = {rt.period_size}")
         pos = 0
+    if trace is not None:
+        trace("hwptr", {"in_interrupt": in_interrupt, "pos": pos, "old_hw_ptr": old_hw_ptr,
+                        "hw_ptr_base": rt.hw_ptr_base})
     hw_base = rt.hw_ptr_base
     new_hw_ptr = hw_base + pos
     crossed_boundary = False
@@ -82,10 +87,14 @@ def update_hw_ptr(
     if delta >= rt.buffer_size + rt.period_size:
         rt.log.append(f"{_where(in_interrupt)} Unexpected hw_ptr: (stream={int(rt.stream)}, "
                       f"pos={pos}, new_hw_ptr={new_hw_ptr}, old_hw_ptr={old_hw_ptr})")
+        if trace is not None:
+            trace("hw_ptr_error", {"reason": "Unexpected hw_ptr"})
         return Update.IGNORED
     if delta > rt.period_size + rt.period_size // 2:
         rt.log.append(f"{_where(in_interrupt)} Lost interrupts?: (stream={int(rt.stream)}, "
                       f"delta={delta}, new_hw_ptr={new_hw_ptr}, old_hw_ptr={old_hw_ptr})")
+        if trace is not None:
+            trace("hw_ptr_error", {"reason": "Lost interrupts?"})
     rt.hw_ptr_jiffies = curr_jiffies
     if new_hw_ptr == old_hw_ptr:
         return Update.NONE

@@ -132,8 +132,10 @@ class Substream:
         self.slave_config: Any = None  # what the platform gave the DMA (for dumps)
         self.private_data: Any = None
         self.card: Any = None  # substream->pcm->card: its ``shutdown`` ends a drain (ENODEV)
-        # Tracepoints (sound/core/pcm_trace.h): fn(event, substream, fields) for "hwptr"
-        # (each hw_ptr update: in_interrupt, pos, old_hw_ptr, hw_ptr) and "xrun".
+        # Tracepoints, fn(event, substream, fields): the kernel's snd_pcm events (see
+        # pcm.pcm_trace) "hwptr", "hw_ptr_error", "xrun" and "applptr", and the model's own
+        # "hwptr_updated" after each update (in_interrupt, hw_ptr), for observers that want
+        # the moved pointers.
         self.tracepoints: list[Callable[[str, Substream, dict], None]] = []
 
     # -- open / close --
@@ -305,11 +307,11 @@ class Substream:
         fill = None
         if self.is_playback and rt.silence_size > 0:
             fill = self._playback_silence
-        old = rt.hw_ptr
-        res = update_hw_ptr(rt, pos, in_interrupt, fill, self.clock.now_ns, self.debug_name)
-        for trace in self.tracepoints:
-            trace("hwptr", self, {"in_interrupt": in_interrupt, "pos": pos,
-                                  "old_hw_ptr": old, "hw_ptr": rt.hw_ptr})
+        tps = self.tracepoints
+        res = update_hw_ptr(rt, pos, in_interrupt, fill, self.clock.now_ns, self.debug_name,
+                            self._trace if tps else None)
+        for trace in tps:
+            trace("hwptr_updated", self, {"in_interrupt": in_interrupt, "hw_ptr": rt.hw_ptr})
         if res is Update.XRUN or res is Update.DRAIN_DONE:
             self._act(res)
         return res
@@ -318,12 +320,23 @@ class Substream:
         rt = self._rt()
         if res == Update.XRUN:
             rt.xruns += 1
+            self._trace("xrun", {"hw_ptr": rt.hw_ptr, "hw_ptr_base": rt.hw_ptr_base})
             rt.log.append(f"XRUN: {self.debug_name}")  # as __snd_pcm_xrun logs it
             self._stop(PcmState.XRUN)
-            for trace in self.tracepoints:
-                trace("xrun", self, {"hw_ptr": rt.hw_ptr, "appl_ptr": rt.appl_ptr})
         elif res == Update.DRAIN_DONE:
             self._stop(PcmState.SETUP)
+
+    def _trace(self, event: str, fields: dict) -> None:
+        for trace in self.tracepoints:
+            trace(event, self, fields)
+
+    def _apply_appl_ptr(self, appl: int) -> None:
+        """``pcm_lib_apply_appl_ptr``: move appl_ptr (wrapped at the boundary); applptr."""
+        rt = self._rt()
+        prev = rt.appl_ptr
+        rt.appl_ptr = appl - rt.boundary if appl >= rt.boundary else appl
+        if self.tracepoints:
+            self._trace("applptr", {"prev": prev, "curr": rt.appl_ptr})
 
     def _running(self) -> bool:
         """Called with the runtime there (every caller has checked it)."""
@@ -444,8 +457,7 @@ class Substream:
             if avail <= 0:
                 return 0
             frames = min(frames, avail)
-            appl = rt.appl_ptr + frames
-            rt.appl_ptr = appl - rt.boundary if appl >= rt.boundary else appl
+            self._apply_appl_ptr(rt.appl_ptr + frames)
             return frames
 
     def reset(self) -> None:
@@ -783,8 +795,7 @@ class Substream:
                     ofs = rt.appl_ptr % rt.buffer_size
                     frames = min(frames, rt.buffer_size - ofs)
                     copy(ofs, xfer, frames)
-                    appl = rt.appl_ptr + frames
-                    rt.appl_ptr = appl - rt.boundary if appl >= rt.boundary else appl
+                    self._apply_appl_ptr(rt.appl_ptr + frames)
                     xfer += frames
                     size -= frames
                     avail -= frames
