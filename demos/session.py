@@ -54,7 +54,7 @@ class Session:
         """Write the snd_pcm tracepoints of the card's PCMs to ``path`` (see
         :mod:`pcm.pcm_trace`) until :meth:`close`."""
         try:
-            out = open(path, "w")  # noqa: SIM115 (closed by close())
+            out = open(path, "w")  # closed by close()
         except OSError as e:
             raise UsageError(f"{path}: {e.strerror}") from None
         out.write("# snd_pcm events (sound/core/pcm_trace.h); seconds on the hardware "

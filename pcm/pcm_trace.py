@@ -51,7 +51,6 @@ class TraceWriter:
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
-        self.lines = 0
         self._lock = threading.Lock()
         self._attached: list[Substream] = []
 
@@ -73,4 +72,3 @@ class TraceWriter:
         line = f"{t // 1_000_000_000:6d}.{t % 1_000_000_000 // 1000:06d}: {event}: {msg}\n"
         with self._lock:
             self.out.write(line)
-            self.lines += 1
