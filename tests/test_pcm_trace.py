@@ -17,12 +17,13 @@ from demos.cli import main
 from tests.test_stress import written_at
 
 HEADER = "# snd_pcm events (sound/core/pcm_trace.h); seconds on the hardware clock"
-LINE = re.compile(r" *(\d+)\.(\d{6}): (hwptr|applptr|xrun|hw_ptr_error): pcmC0D0p/sub0: (.*)")
+LINE = re.compile(r" *(\d+)\.(\d{6}): (hwptr|applptr|xrun|hw_ptr_error): pcmC0D0[pc]/sub0: (.*)")
 HWPTR = re.compile(r"(IRQ|POS): pos=(\d+), old=(\d+), base=(\d+), period=(\d+), buf=(\d+)")
 APPLPTR = re.compile(r"prev=(\d+), curr=(\d+), avail=(\d+), period=(\d+), buf=(\d+)")
 
 
-def _events(path) -> list[tuple[int, str, str]]:
+def events_of(path) -> list[tuple[int, str, str]]:
+    """(microseconds, event, message) of each line of a trace file."""
     lines = path.read_text().splitlines()
     assert lines[0] == HEADER
     out = []
@@ -39,7 +40,7 @@ def test_a_plays_trace_follows_both_pointers(tmp_path, capsys):
     wavfile.write(src, 48000, np.ones((frames, 2), np.int16))
     assert main(["play", "-D", "virtual", "--clock", "virtual", "--no-progress", str(src),
                  "--period-size", str(period), "--periods", "4", "--trace", str(trace)]) == 0
-    events = _events(trace)
+    events = events_of(trace)
     assert [t for t, _, _ in events] == sorted(t for t, _, _ in events)
     appl = [tuple(map(int, APPLPTR.fullmatch(m).groups())) for _, e, m in events
             if e == "applptr"]
@@ -65,7 +66,7 @@ def test_an_xrun_is_traced_where_the_ring_ran_dry(tmp_path, capsys):
     assert main(["stress", "--duration", "2", "--json", str(js), "--period-size", "1024",
                  "--periods", "4", "--stall", f"{at}:0.2", "--trace", str(trace)]) == 0
     s = json.loads(js.read_text())
-    events = _events(trace)
+    events = events_of(trace)
     xruns = [i for i, (_, e, _) in enumerate(events) if e == "xrun"]
     assert len(xruns) == s["xruns"] == 1
     dry = written_at(int(round(at * 1e9)) * 48000 // 1_000_000_000, period, buffer)
@@ -86,7 +87,7 @@ def test_lost_interrupts_are_traced_after_the_update_that_saw_them(tmp_path, cap
                  "--periods", "8", "--lose-irqs", "0.3", "--seed", "1",
                  "--trace", str(trace)]) == 0
     assert json.loads(js.read_text())["lost_irqs"] > 10
-    events = _events(trace)
+    events = events_of(trace)
     lost, errors = [], []
     for i, (_, e, m) in enumerate(events):
         if e == "hw_ptr_error":

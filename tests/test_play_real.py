@@ -10,6 +10,7 @@ server environment when it initialises).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ import numpy as np
 from scipy.io import wavfile
 
 from tests.servers import ROOT, jack_server, pulse_server, run_py, wait_for_recorder  # noqa: F401
+from tests.test_pcm_trace import events_of
 
 
 def _noise(seconds: float, seed: int) -> np.ndarray:
@@ -96,9 +98,21 @@ def test_jack_play_and_capture_without_xruns(jack_server, tmp_path):  # noqa: F8
     src = tmp_path / "noise.wav"
     wavfile.write(src, 48000, _noise(2.0, 13))
     geometry = ["--rate", "48000", "--period-size", "1024", "--periods", "4"]
+    trace = tmp_path / "play.trace"
     played = _last_json(run_py(["-m", "demos.cli", "play", "-D", dev, *geometry, str(src),
-                                "--json"], env))["played"][0]
+                                "--json", "--trace", str(trace)], env))["played"][0]
     assert (played["period_size"], played["buffer_size"], played["xruns"]) == (1024, 4096, 0)
+    # On the card's clock the trace holds as on the virtual one (test_pcm_trace, where it
+    # is exact): each update starts where the last left hw_ptr, the writes add up to the
+    # file and play's silence period, and the drain ran hw_ptr to their end, no xrun.
+    events = events_of(trace)
+    hw = [tuple(map(int, re.findall(r"=(\d+)", m)[:3])) for _, e, m in events if e == "hwptr"]
+    assert all(b[1] % 4096 == a[0] for a, b in zip(hw, hw[1:], strict=False))
+    end = 96000 + 1024
+    assert [m for _, e, m in events if e == "applptr"][-1].split(", ")[1] == f"curr={end}"
+    pos, old, base = hw[-1]
+    assert base + pos + (4096 if base + pos < old else 0) >= end
+    assert not [e for _, e, _ in events if e == "xrun"]
     cap = _last_json(run_py(["-m", "demos.cli", "capture", str(tmp_path / "c.wav"), "-d", "2",
                              "-D", dev, *geometry, "--json"], env))
     assert cap["overruns"] == 0 and cap["frames"] == 96000
