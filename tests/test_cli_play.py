@@ -338,6 +338,23 @@ def test_a_capture_stopped_before_its_first_frame_is_a_wav_of_its_format(
     assert (rate, frames.shape, frames.dtype) == (RATE, (0, 6), dtype)
 
 
+class _SilentProgress:
+    """A stand-in for play's progress display (demos.progress.StreamProgress), the seam
+    these tests watch the writes through."""
+
+    def __init__(self, *a, **k) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def update(self, *a, **k) -> None:
+        pass
+
+
 def test_each_underrun_counts_once(monkeypatch):
     """One 50 ms stall of the writer on a 21 ms buffer, on the virtual clock: exactly one
     underrun, seen by the writer as EPIPE and counted once in the result."""
@@ -349,15 +366,9 @@ def test_each_underrun_counts_once(monkeypatch):
 
     sess = open_session("virtual", "virtual")
 
-    class StallOnce:  # the progress display's seam: the 40th write is followed by a stall
+    class StallOnce(_SilentProgress):  # the 40th write is followed by a stall
         def __init__(self, *a, **k) -> None:
             self.writes = 0
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc) -> None:
-            pass
 
         def update(self, *a, **k) -> None:
             self.writes += 1
@@ -392,15 +403,9 @@ def test_play_starts_the_dma_once_the_ring_is_full_as_aplay_does(monkeypatch):
     monkeypatch.setattr(play.alsa, "open_pcm", lambda *a: opened.append(open_pcm(*a)) or opened[0])
     seen: dict = {"states": []}
 
-    class Record:  # the progress display's seam, made once the PCM is prepared
+    class Record(_SilentProgress):  # made once the PCM is prepared
         def __init__(self, *a, **k) -> None:
             seen["sw"] = opened[0].sw_params_current()
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc) -> None:
-            pass
 
         def update(self, *a, final: bool = False, **k) -> None:
             if not final:  # the state after each write

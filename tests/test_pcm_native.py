@@ -33,6 +33,15 @@ def _frames(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(-32768, 32768, (n, 2)).astype("<i2")
 
 
+def _playing(board) -> alsa.Pcm:
+    """A playback with a full ring, 10 ms into its run."""
+    pcm = _open()
+    pcm.prepare()
+    pcm.writei(_frames(4096))
+    board.soc.clock.run_for(10_000_000)
+    return pcm
+
+
 def _errno(fn, *args) -> int:
     with pytest.raises(PcmError) as e:
         fn(*args)
@@ -353,10 +362,7 @@ def test_write_timeout_is_eio(audio_board):
 
 
 def test_delay_counts_queued_frames_and_the_fifo(audio_board):
-    pcm = _open()
-    pcm.prepare()
-    pcm.writei(_frames(4096))
-    audio_board.soc.clock.run_for(10_000_000)
+    pcm = _playing(audio_board)
     rt = pcm.runtime
     d = pcm.delay()
     fifo = audio_board.soc.bus.read32(I2S_BASE + TXFLR)
@@ -370,10 +376,7 @@ def test_soc_pointer_takes_the_delay_from_the_dais_alone(audio_board, monkeypatc
     """``soc_pcm_pointer`` sets runtime.delay to the CPU DAI's delay + the codec DAI's:
     whatever the platform's pointer put there (the dmaengine PCM's in-flight bytes) is
     replaced, as in mainline."""
-    pcm = _open()
-    pcm.prepare()
-    pcm.writei(_frames(4096))
-    audio_board.soc.clock.run_for(10_000_000)
+    pcm = _playing(audio_board)
     platform = pcm.substream.ops.link.platform
     platform_pointer = platform.pointer
 
@@ -466,10 +469,7 @@ def test_a_write_that_leaves_avail_at_stop_threshold_stops_a_prepared_stream(aud
 def test_status_reports_a_delay_only_while_running(audio_board):
     """``snd_pcm_status64`` gives ``delay`` only for a running stream (RUNNING, or a
     draining playback); the delay call (``snd_pcm_delay``) answers when paused too."""
-    pcm = _open()
-    pcm.prepare()
-    pcm.writei(_frames(4096))
-    audio_board.soc.clock.run_for(10_000_000)
+    pcm = _playing(audio_board)
     st = pcm.status()
     assert st.state == S.RUNNING and st.delay == pcm.delay() > 0
     pcm.pause(True)
@@ -748,10 +748,7 @@ def test_suspend_and_resume_keep_the_state_and_refuse_what_they_cannot_do(audio_
 
 
 def test_a_card_that_cannot_resume_is_prepared_by_recover(audio_board):
-    pcm = _open()
-    pcm.prepare()
-    pcm.writei(_frames(4096))
-    audio_board.soc.clock.run_for(10_000_000)
+    pcm = _playing(audio_board)
     pcm.card.suspend_all()
     pcm.runtime.info &= ~INFO_RESUME
     assert _errno(pcm.resume) == errno.ENOSYS

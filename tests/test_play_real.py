@@ -10,7 +10,6 @@ server environment when it initialises).
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 
@@ -18,7 +17,7 @@ import numpy as np
 from scipy.io import wavfile
 
 from tests.servers import ROOT, jack_server, pulse_server, run_py, wait_for_recorder  # noqa: F401
-from tests.test_pcm_trace import events_of
+from tests.test_pcm_trace import HWPTR, events_of
 
 
 def _noise(seconds: float, seed: int) -> np.ndarray:
@@ -106,7 +105,8 @@ def test_jack_play_and_capture_without_xruns(jack_server, tmp_path):  # noqa: F8
     # is exact): each update starts where the last left hw_ptr, the writes add up to the
     # file and play's silence period, and the drain ran hw_ptr to their end, no xrun.
     events = events_of(trace)
-    hw = [tuple(map(int, re.findall(r"=(\d+)", m)[:3])) for _, e, m in events if e == "hwptr"]
+    hw = [tuple(map(int, HWPTR.fullmatch(m).groups()[1:4])) for _, e, m in events
+          if e == "hwptr"]
     assert all(b[1] % 4096 == a[0] for a, b in zip(hw, hw[1:], strict=False))
     end = 96000 + 1024
     assert [m for _, e, m in events if e == "applptr"][-1].split(", ")[1] == f"curr={end}"
