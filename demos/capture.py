@@ -1,9 +1,12 @@
 """``dma-audio capture``: the DEV_TO_MEM cyclic path into a WAV file.
 
-What arecord does, on this board: set up the capture PCM, read period by period (an
-overrun is recovered with prepare and counted) until the duration is reached. The frames
-read are kept, and the WAV is written in a ``finally``: Ctrl-C, SIGTERM (turned into the
-same interruption) or a lost sound device all leave a valid WAV with every frame read.
+What arecord does, on this board: set up the capture PCM (through the plug step when the
+hardware cannot take the file's format, channels or rate: it runs at the nearest setup,
+and what it reads is converted), read period by period (an overrun is recovered with
+prepare and counted) until the duration is reached. The frames read are kept, and the WAV
+is written in a ``finally``: Ctrl-C, SIGTERM (turned into the same interruption) or a lost
+sound device all leave a valid WAV with every frame read. The plug's conversion runs
+there, once over the whole take (see :mod:`demos.plug`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from demos.interrupt import Terminated, sigterm_as_interrupt
+from demos.plug import convert, plan, plan_exact
 from demos.progress import StreamProgress
 from demos.session import Session
 from demos.usage import UsageError
@@ -23,6 +27,8 @@ from pcm import alsa
 from pcm.errors import PcmError
 from pcm.formats import FORMATS
 from pcm.runtime import PcmStream
+
+WAV_FORMATS = ("U8", "S16_LE", "S24_LE", "S32_LE", "FLOAT_LE")  # what arecord writes to a WAV
 
 
 def check_output(path: str) -> None:
@@ -36,17 +42,25 @@ def check_output(path: str) -> None:
 def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
     pcm = alsa.open_pcm("default", PcmStream.CAPTURE)
     chunks: list[np.ndarray] = []
-    result: dict = {"file": path, "frames": 0, "overruns": 0, "stopped_by": "duration"}
-    fmt, rate = args.format or "S16_LE", args.rate or 48000
+    fmt, channels, rate = args.format or "S16_LE", args.channels or 2, args.rate or 48000
+    result: dict = {"file": path, "format": fmt, "channels": channels, "rate": rate,
+                    "frames": 0, "overruns": 0, "stopped_by": "duration"}
     try:  # as arecord, the file is made once the hardware took the parameters
-        pcm.set_params(fmt, args.channels or 2, rate, args.period_size, args.buffer_size,
+        hw = plan(pcm.hw_params_any(), fmt, channels, rate, (fmt, channels, rate),
+                  pcm.rate_near)
+        pcm.set_params(hw.format, hw.channels, hw.rate, args.period_size, args.buffer_size,
                        args.periods)
     except BaseException:
         pcm.close()
         raise
+    back = plan_exact(fmt, channels, rate, (hw.format, hw.channels, hw.rate))
+    if back.notes:
+        say(f"plug: {'; '.join(back.notes)}")
+    want = int(round(seconds * rate))  # the file's frames
+    total = -(-want * hw.rate // rate)  # the hardware's that give them (resample_poly: ceil)
     try:
         with sigterm_as_interrupt():
-            _read_into(chunks, pcm, seconds, result, args, say)
+            _read_into(chunks, pcm, seconds, total, result, args, say)
     except KeyboardInterrupt as e:
         result["stopped_by"] = "SIGTERM" if isinstance(e, Terminated) else "interrupt"
         raise
@@ -55,8 +69,9 @@ def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
         result["stopped_by"] = f"sound device lost: {lost}" if lost else f"error: {e}"
         raise
     finally:
-        frames = np.concatenate(chunks) if chunks else np.zeros((0, pcm.runtime.channels),
-                                                                 FORMATS[fmt].dtype)
+        read = np.concatenate(chunks) if chunks else np.zeros((0, hw.channels),
+                                                               FORMATS[hw.format].dtype)
+        frames = convert(read, hw.format, hw.rate, back)[:want]
         write_wav(path, rate, fmt, frames)
         result["frames"] = int(len(frames))
         say(f"wrote {len(frames)} frames to {path} ({result['stopped_by']})")
@@ -67,10 +82,10 @@ def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
     return result
 
 
-def _read_into(chunks: list[np.ndarray], pcm: alsa.Pcm, seconds: float, result: dict,
-               args: Any, say) -> None:
-    """arecord's loop: ``seconds`` of frames, a period at a time, into ``chunks``;
-    an overrun is counted and recovered from."""
+def _read_into(chunks: list[np.ndarray], pcm: alsa.Pcm, seconds: float, total: int,
+               result: dict, args: Any, say) -> None:
+    """arecord's loop: ``total`` frames (``seconds`` of the file), a period at a time, into
+    ``chunks``; an overrun is counted and recovered from."""
     if args.verbose:
         say(pcm.dump_setup().rstrip())
     rt = pcm.runtime
@@ -78,7 +93,6 @@ def _read_into(chunks: list[np.ndarray], pcm: alsa.Pcm, seconds: float, result: 
     say(f"Capturing {seconds:g} s into {result['file']}: {fmt}, {rate} Hz, {rt.channels} ch, "
         f"period {rt.period_size}, buffer {rt.buffer_size} frames")
     pcm.prepare()
-    total = int(round(seconds * rate))
     got = 0
     with StreamProgress(total, rate, enabled=args.progress) as prog:
         while got < total:

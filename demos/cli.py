@@ -11,6 +11,7 @@ import argparse
 import json
 import signal
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -145,7 +146,8 @@ def _stream_options(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
     p.add_argument("-c", "--channels", type=_positive, help="channels per frame")
     p.add_argument("-f", "--format", type=_format,
                    help="S8, U8, S16_LE, S24_LE, S32_LE or FLOAT_LE (the hardware takes "
-                   "S16_LE, S24_LE and S32_LE; play converts the others, as the plug does)")
+                   "S16_LE, S24_LE and S32_LE; play and capture convert the others, as "
+                   "alsa-lib's plug does)")
     p.add_argument("--period-size", type=_positive,
                    help="frames per period (default, as aplay: a buffer of 500 ms at most "
                    "in 4 periods, as near as the hardware allows)")
@@ -225,27 +227,33 @@ def _cmd_play(args: argparse.Namespace) -> int:
     return 0
 
 
-def _capture_source(args: argparse.Namespace, wav: Wav) -> np.ndarray:
-    """What the virtual card hears: the file's frames in the capture's format, channels
-    and rate. Those not asked for are the file's (its format widened as the plug does
-    when the hardware has not its own); the plug step converts the rest, and says so."""
-    from demos.plug import SHIFT, WIDEN, convert, plan_exact
+def _capture_source(args: argparse.Namespace, wav: Wav) -> Callable[[int, int, int], np.ndarray]:
+    """What the virtual card hears: the file, at the rate, channels and word length the
+    bus runs at (converted as the plug does, and said, when the card starts). The capture
+    takes the file's format, channels and rate where -f, -c and -r do not say."""
+    from demos.plug import WORD_FORMAT, convert, plan_exact
 
-    fmt = wav.format if wav.format in SHIFT else WIDEN[wav.format][0]  # linear: kept
-    args.format, args.channels = args.format or fmt, args.channels or wav.channels
+    args.format, args.channels = args.format or wav.format, args.channels or wav.channels
     args.rate = args.rate or wav.rate
-    p = plan_exact(args.format, args.channels, args.rate, (wav.format, wav.channels, wav.rate))
-    if p.notes:
-        _say(f"source: {'; '.join(p.notes)}")
-    return convert(wav.frames, wav.format, wav.rate, p).astype(np.int32)
+
+    def hears(rate: int, channels: int, bits: int) -> np.ndarray:
+        p = plan_exact(WORD_FORMAT[bits], channels, rate, (wav.format, wav.channels, wav.rate))
+        if p.notes:
+            _say(f"source: {'; '.join(p.notes)}")
+        return convert(wav.frames, wav.format, wav.rate, p).astype(np.int32)
+
+    return hears
 
 
 def _cmd_capture(args: argparse.Namespace) -> int:
-    from demos.capture import capture, check_output
+    from demos.capture import WAV_FORMATS, capture, check_output
     from demos.sched import fifo_priority
     from demos.wav import read_wav
 
     check_output(args.output)
+    if args.format and args.format not in WAV_FORMATS:  # as arecord refuses it
+        raise UsageError(f"-f {args.format}: a WAV file cannot hold it (it holds "
+                         f"{', '.join(WAV_FORMATS[:-1])} or {WAV_FORMATS[-1]})")
     source = None
     if args.source:
         if args.device is None:

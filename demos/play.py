@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from demos.plug import convert, plan
+from demos.plug import WORD_FORMAT, convert, plan
 from demos.progress import StreamProgress
 from demos.session import Session
 from demos.wav import Wav, write_wav
@@ -25,8 +25,6 @@ from pcm import alsa
 from pcm.errors import PcmError
 from pcm.formats import FORMATS, silence
 from pcm.runtime import PcmStream
-
-TAP_FORMAT = {16: "S16_LE", 24: "S24_LE", 32: "S32_LE"}  # the I2S word's sample format
 
 
 def demo_sound(rate: int = 48000, seconds: float = 3.0) -> Wav:
@@ -133,6 +131,6 @@ def save_tap(sess: Session, path: str, say) -> list[str]:
         say(f"tap: the streams differ in rate, channels or format, so one WAV each: "
             f"{', '.join(out for out, _, _ in outs)}")
     for out, (rate, _, bits), frames in outs:
-        fmt = TAP_FORMAT[bits]
+        fmt = WORD_FORMAT[bits]
         write_wav(out, rate, fmt, frames.astype(FORMATS[fmt].dtype))
     return [out for out, _, _ in outs]

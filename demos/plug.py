@@ -1,14 +1,21 @@
-"""The plug step: convert a file's frames to what the hardware takes, and say so.
+"""The plug step: convert between a file's frames and what the hardware takes, and say so.
 
 Counterpart: alsa-lib's ``plug`` PCM (linear format conversion, route, rate). It runs in
-user space, before ``writei``. The conversions are exact where they can be:
+user space: before ``writei`` for playback, after ``readi`` for capture. Every sample goes
+through a 32-bit word, so the conversions are exact where they can be:
 
-- format: U8 → S16_LE as ``(x - 128) << 8``; FLOAT_LE → S32_LE as
-  ``clip(round(x * 2**31))``; between S16/S24/S32 by shifting (widening is exact);
-- channels: a mono file is copied to every hardware channel; extra file channels are
-  dropped, missing ones are silent;
+- format: U8 ↔ S16_LE as ``(x - 128) << 8`` and back; S8 ↔ S16_LE as ``x << 8``; FLOAT_LE →
+  S32_LE as ``clip(round(x * 2**31))``, back as ``x / 2**31``; between S16/S24/S32 by
+  shifting (widening is exact, narrowing drops the low bits);
+- channels: the default route table of ``snd_pcm_plug_change_channels``, which is the
+  same both ways. Where one side is mono (its "average" policy) a mono source is
+  copied to every channel, and a mono destination gets the mean of all the source
+  channels. Otherwise (its "copy" policy) channel i goes to channel i: extra source
+  channels are dropped, missing ones are silent;
 - rate: ``scipy.signal.resample_poly`` by the reduced ratio, to the hardware rate
-  nearest the one wanted (``snd_pcm_hw_params_set_rate_near``).
+  nearest the one wanted (``snd_pcm_hw_params_set_rate_near``). This is not alsa-lib's
+  own converter (linear by default, or a plugin's), and it runs over the whole take at
+  once, not a period at a time.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from pcm.formats import FORMATS
 WIDEN = {"U8": ["S16_LE", "S24_LE", "S32_LE"], "S8": ["S16_LE", "S24_LE", "S32_LE"],
          "FLOAT_LE": ["S32_LE", "S24_LE", "S16_LE"], "S16_LE": ["S24_LE", "S32_LE"],
          "S24_LE": ["S32_LE", "S16_LE"], "S32_LE": ["S24_LE", "S16_LE"]}
-SHIFT = {"S16_LE": 16, "S24_LE": 8, "S32_LE": 0}  # left shift to a 32-bit word
+WORD_FORMAT = {16: "S16_LE", 24: "S24_LE", 32: "S32_LE"}  # an I2S word's sample format
+SHIFT = {"S8": 24, "S16_LE": 16, "S24_LE": 8, "S32_LE": 0}  # left shift to a 32-bit word
 
 
 @dataclass
@@ -88,23 +96,37 @@ def to_word32(frames: np.ndarray, fmt: str) -> np.ndarray:
 
 
 def from_word32(words: np.ndarray, fmt: str) -> np.ndarray:
+    """int64 sample values on a 32-bit full scale as ``fmt``: the low bits a narrower
+    format has no room for are dropped (an arithmetic shift, as alsa-lib's)."""
+    if fmt == "U8":
+        return ((words >> 24) + 128).astype(np.uint8)
+    if fmt == "FLOAT_LE":
+        return (words / 2**31).astype(np.float32)
     return (words >> SHIFT[fmt]).astype(FORMATS[fmt].dtype)
+
+
+def route(words: np.ndarray, channels: int) -> np.ndarray:
+    """``words`` (n, source channels) on ``channels``, by the plug's default route table
+    (see the module's docstring). A mean is rounded to the nearest word."""
+    n, src = words.shape
+    if src == channels:
+        return words
+    if channels == 1:
+        return np.rint(words.sum(axis=1, keepdims=True) / src).astype(np.int64)
+    out = np.zeros((n, channels), np.int64)
+    if src == 1:
+        out[:] = words
+    else:
+        k = min(src, channels)
+        out[:, :k] = words[:, :k]
+    return out
 
 
 def convert(frames: np.ndarray, fmt: str, rate: int, p: PlugPlan) -> np.ndarray:
     """``frames`` (n, channels) of ``fmt`` at ``rate``, as the plan's format and layout."""
     if not p.notes:
         return frames
-    words = to_word32(frames, fmt)
-    n, ch = words.shape
-    if ch != p.channels:
-        out = np.zeros((n, p.channels), np.int64)
-        if ch == 1:
-            out[:] = words
-        else:
-            k = min(ch, p.channels)
-            out[:, :k] = words[:, :k]
-        words = out
+    words = route(to_word32(frames, fmt), p.channels)
     if rate != p.rate:
         from scipy.signal import resample_poly
 

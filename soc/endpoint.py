@@ -10,13 +10,16 @@ sink wakes up (measured on PulseAudio's null sink: the first ~100 ms of a stream
 reach the monitor). Like a codec's power-up delay, :meth:`Endpoint.start` returns only
 after ``settle_ms`` (300 ms) of card time, so the stream starts on a settled card.
 
-Two things a user of the demonstrator wants are added at this seam:
+Three things a user of the demonstrator wants are added at this seam:
 
 - the tap: every frame the serializer shifted out to the card, kept in memory
   (``tapped()``), which is how ``play --tap`` saves exactly what reached the card. Each
   power-up starts a new stream in it with its own rate, channels and word length
   (``tapped_streams()``). Line values of words up to 16 bits are kept as int16, which
   holds them exactly: half the memory, and half the fresh pages a long stream touches;
+- what the virtual card hears: ``source(rate, channels, bits)``, called at each power-up
+  with the setup the codec was given, returns the capture input as line values (a file
+  heard at the bus's own rate, channels and word length);
 - the virtual card's loop: with ``loop=True`` what the virtual card plays comes back as
   its capture input ``loop_delay`` frames later, so that ``loopback`` works without a
   sound device.
@@ -46,7 +49,7 @@ class Endpoint:
         clock: VirtualClock,
         i2s: DwI2s,
         device: Any = "virtual",
-        source: Any = None,
+        source: Callable[[int, int, int], np.ndarray] | None = None,
         loop: bool = False,
         loop_delay: int = 64,
         tap: bool = False,
@@ -125,12 +128,14 @@ class Endpoint:
             raise RuntimeError("endpoint already running")
         self.config, self.directions = (rate, channels, bits), (playback, capture)
         if self.is_virtual:
-            source: Any = self.source
+            source: Any = None
             if self.loop:
                 self._loop.clear()
                 if self.loop_delay:
                     self._loop.append(np.zeros((self.loop_delay, channels), np.int32))
                 source = self._loop_source
+            elif self.source is not None:
+                source = self.source(rate, channels, bits)
             card: Any = VirtualCard(self.clock, self.i2s, rate, channels, bits, source,
                                     record=False)
         else:

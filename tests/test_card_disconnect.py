@@ -140,11 +140,13 @@ def test_an_unopened_device_is_left_alone_and_the_loss_is_told_once(audio_board)
     assert all(ss.runtime is None for rtd in card.rtds for ss in rtd.substreams.values())
 
 
+@pytest.mark.parametrize("fmt", [None, "U8"])
 def test_a_capture_cut_by_a_lost_device_keeps_every_frame_it_read(tmp_path, monkeypatch,
-                                                                   capsys):
+                                                                   capsys, fmt):
     """``dma-audio capture`` on the virtual clock, the far end lost 10.5 periods in: the
     reader, blocked in the 11th period, gets EBADFD; the command exits 1 with one line
-    naming the loss, and the WAV holds exactly the 10 periods read, the source's first."""
+    naming the loss, and the WAV holds exactly the 10 periods read, the source's first
+    (through the plug too: ``-f U8`` keeps each S16 sample's top byte, offset by 128)."""
     from scipy.io import wavfile
 
     import demos.session
@@ -165,10 +167,14 @@ def test_a_capture_cut_by_a_lost_device_keeps_every_frame_it_read(tmp_path, monk
     monkeypatch.setattr(demos.session, "open_session", lost_midway)
     out = tmp_path / "cap.wav"
     assert main(["capture", str(out), "-d", "1", "--clock", "virtual", "--source", str(src),
-                 "--period-size", str(PERIOD), "--periods", "4", "--no-progress"]) == 1
+                 "--period-size", str(PERIOD), "--periods", "4", "--no-progress",
+                 *(["-f", fmt] if fmt else [])]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-2] == f"wrote {10 * PERIOD} frames to {out} (sound device lost: unplugged)"
     assert err[-1] == ("dma-audio: sound device lost: unplugged; the card is disconnected "
                        "(EBADFD: pcmC0D0c: state DISCONNECTED)")
     rate, got = wavfile.read(out)
-    assert rate == RATE and np.array_equal(got, data[: 10 * PERIOD])
+    expect = data[: 10 * PERIOD]
+    if fmt == "U8":
+        expect = ((expect >> 8) + 128).astype(np.uint8)
+    assert rate == RATE and got.dtype == expect.dtype and np.array_equal(got, expect)

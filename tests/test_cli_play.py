@@ -9,7 +9,7 @@ import pytest
 from scipy.io import wavfile
 
 from demos.cli import main
-from demos.plug import from_word32, to_word32
+from demos.plug import from_word32, route, to_word32
 
 RATE = 48000
 
@@ -163,6 +163,85 @@ def test_capture_of_a_source_that_differs_from_the_capture(tmp_path, capsys):
     assert rate == 96000 and np.array_equal(got, (data[:4800, :2] >> 16).astype(np.int16))
 
 
+def test_the_plug_routes_channels_as_alsa_libs_default_table():
+    """snd_pcm_plug_change_channels: with a mono side, a mono source goes to every channel
+    and a mono destination is the mean of all (rounded to the nearest word); otherwise
+    channel i to channel i, the rest dropped or silent."""
+    w = np.array([[1, 2, 4], [-3, 7, 100], [5, 0, 0]], np.int64)
+    assert np.array_equal(route(w, 1), [[2], [35], [2]])  # 7/3 -> 2, 104/3 -> 35, 5/3 -> 2
+    assert np.array_equal(route(w[:, :2], 1), [[2], [2], [2]])  # 1.5 and 2.5 to even: 2, 2
+    assert np.array_equal(route(w[:, :1], 3), np.repeat(w[:, :1], 3, axis=1))
+    assert np.array_equal(route(w, 2), w[:, :2])
+    assert np.array_equal(route(w[:, :2], 4), np.hstack([w[:, :2], np.zeros((3, 2))]))
+
+
+def test_play_downmixes_to_a_mono_setup_as_the_plug_does(tmp_path, capsys):
+    """``-c 1`` on a stereo S16 file: the hardware gets (L + R) / 2, the mean of the two
+    32-bit words narrowed by a shift, that is floor((L + R) / 2)."""
+    src = tmp_path / "in.wav"
+    data = _wav(src, "<i2", 2, n=3000, seed=6)
+    _, tap = _play(tmp_path, src, "-c", "1")
+    assert "plug: channels 2 -> 1" in capsys.readouterr().err
+    expect = (data.astype(np.int32).sum(axis=1) >> 1).astype(np.int16)
+    assert tap.shape[1] == 1 and np.array_equal(tap[: len(data), 0], expect)
+
+
+def _capture(tmp_path, src, *extra) -> tuple[int, np.ndarray]:
+    out = tmp_path / "cap.wav"
+    assert main(["capture", str(out), "-d", "0.1", "-D", "virtual", "--clock", "virtual",
+                 "--source", str(src), "--no-progress", *extra]) == 0
+    return wavfile.read(out)
+
+
+def test_capture_through_the_plug_writes_formats_the_hardware_has_not(tmp_path, capsys):
+    """A U8 source is heard on the bus as S16_LE and captured back to U8, exactly; a
+    FLOAT_LE one as S32_LE, back to within one step of the 32-bit word."""
+    src = tmp_path / "u8.wav"
+    data = _wav(src, "u1", 1, n=4800, seed=7)
+    rate, got = _capture(tmp_path, src)
+    err = capsys.readouterr().err
+    assert "source: format U8 -> S16_LE" in err and "plug: format S16_LE -> U8" in err
+    assert "Capturing 0.1 s into" in err and ": S16_LE, 48000 Hz, 1 ch," in err
+    assert rate == RATE and got.dtype == np.uint8 and np.array_equal(got, data[:, 0])
+    src = tmp_path / "f32.wav"
+    data = _wav(src, "f4", 2, n=4800, seed=8)
+    rate, got = _capture(tmp_path, src)
+    assert "plug: format S32_LE -> FLOAT_LE" in capsys.readouterr().err
+    assert rate == RATE and got.dtype == np.float32 and got.shape == data.shape
+    assert np.abs(got.astype(np.float64) - data).max() <= 2**-31
+
+
+def test_capture_through_the_plug_routes_channels_and_resamples(tmp_path, capsys):
+    """``-c 1`` of a stereo source: the bus carries one channel, the mean of the file's
+    two. ``-c 9`` of a mono one: the hardware's 8 channels each hear it, and the plug
+    adds a silent ninth. ``-r 12345``, a rate the hardware has not: it runs at 11025 Hz,
+    the nearest, and the take is resampled to 12345 Hz: 0.1 s is 1234 frames, as
+    in a file captured at 12345 Hz, and a 440 Hz tone comes back."""
+    src = tmp_path / "st.wav"
+    data = _wav(src, "<i2", 2, n=4800, seed=9)
+    rate, got = _capture(tmp_path, src, "-c", "1")
+    err = capsys.readouterr().err
+    assert "source: channels 2 -> 1" in err and "plug:" not in err
+    expect = (data.astype(np.int32).sum(axis=1) >> 1).astype(np.int16)
+    assert rate == RATE and np.array_equal(got, expect)
+    data = _wav(src, "<i2", 1, n=4800, seed=10)
+    rate, got = _capture(tmp_path, src, "-c", "9")
+    err = capsys.readouterr().err
+    assert "source: channels 1 -> 8" in err and "plug: channels 8 -> 9" in err
+    assert got.shape == (4800, 9) and not got[:, 8].any()
+    assert np.array_equal(got[:, :8], np.repeat(data, 8, axis=1))
+    t = np.arange(12345) / 12345
+    tone = np.rint(np.stack([np.sin(2 * np.pi * 440 * t)] * 2, axis=1) * 16000)
+    wavfile.write(src, 12345, tone.astype(np.int16))
+    rate, got = _capture(tmp_path, src)
+    err = capsys.readouterr().err
+    assert "source: rate 12345 -> 11025 Hz" in err and "plug: rate 11025 -> 12345 Hz" in err
+    assert ": S16_LE, 11025 Hz, 2 ch," in err
+    assert rate == 12345 and got.shape == (1234, 2)  # round(0.1 * 12345): the file's frames
+    inner = slice(100, 1100)  # the resampler's filter edges left out
+    assert np.abs(got[inner].astype(int) - tone[inner]).max() < 160  # 1% of the tone
+
+
 def test_a_source_is_for_the_virtual_card(tmp_path, capsys, monkeypatch):
     """--source without -D captures from the virtual card; with a sound device it is
     refused (a device hears its own input), not silently ignored."""
@@ -240,14 +319,15 @@ def test_bad_input_is_one_line_and_status_2(tmp_path, capsys):
         ["play", "-D", "virtual", "--clock", "card"], capsys)
     assert "no sound device" in _bad(["play", "-D", "no-such-card-xyz"], capsys)
     assert "must be positive" in _bad(["capture", str(tmp_path / "o.wav"), "-d", "0"], capsys)
-    assert _bad(["capture", str(tmp_path / "u8.wav"), "-D", "virtual", "--clock", "virtual",
-                 "-f", "U8", "-d", "0.1", "--no-progress"], capsys).endswith(
-        "FORMAT cannot be met (asked U8, possible S16_LE S24_LE S32_LE)")
-    cap = tmp_path / "cap.wav"  # as arecord: a refused rate makes no file
-    err = _bad(["capture", str(cap), "-D", "virtual", "--clock", "virtual", "-r", "12345",
-                "-d", "0.1", "--no-progress"], capsys)
-    assert err.endswith("RATE 12345 cannot be met (the nearest rate the hardware takes: "
-                        "11025)") and not cap.exists()
+    s8 = tmp_path / "s8.wav"  # a WAV has no signed 8-bit samples; arecord refuses them too
+    assert _bad(["capture", str(s8), "-D", "virtual", "--clock", "virtual", "-f", "S8",
+                 "-d", "0.1", "--no-progress"], capsys) == (
+        "-f S8: a WAV file cannot hold it (it holds U8, S16_LE, S24_LE, S32_LE or FLOAT_LE)")
+    assert not s8.exists()
+    cap = tmp_path / "cap.wav"  # as arecord: refused parameters make no file
+    err = _bad(["capture", str(cap), "-D", "virtual", "--clock", "virtual",
+                "--period-size", "100000", "-d", "0.1", "--no-progress"], capsys)
+    assert "EINVAL" in err and "PERIOD_SIZE" in err and not cap.exists()
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
