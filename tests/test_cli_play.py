@@ -330,8 +330,11 @@ def test_bad_input_is_one_line_and_status_2(tmp_path, capsys):
     assert "EINVAL" in err and "PERIOD_SIZE" in err and not cap.exists()
 
 
-@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
-def test_interrupted_capture_leaves_a_valid_wav(tmp_path, sig):
+@pytest.mark.parametrize(("sig", "plug"), [("SIGTERM", False), ("SIGINT", False),
+                                         ("SIGTERM", True)])
+def test_interrupted_capture_leaves_a_valid_wav(tmp_path, sig, plug):
+    """Through the plug too: the take read so far is converted (the hardware's S16_LE,
+    8 channels at 11025 Hz to U8, 9 channels at 12345 Hz)."""
     import signal
     import subprocess
     import sys
@@ -340,18 +343,23 @@ def test_interrupted_capture_leaves_a_valid_wav(tmp_path, sig):
     from tests.servers import ROOT
 
     out = tmp_path / "cap.wav"
+    extra = ["-f", "U8", "-c", "9", "-r", "12345"] if plug else []
     proc = subprocess.Popen([sys.executable, "-m", "demos.cli", "capture", str(out), "-d", "60",
-                             "-D", "virtual", "--no-progress"], cwd=ROOT,
+                             "-D", "virtual", "--no-progress", *extra], cwd=ROOT,
                             stderr=subprocess.PIPE, text=True)
     time.sleep(2.0)  # the wall clock runs the virtual card in real time
     proc.send_signal(getattr(signal, sig))
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 128 + getattr(signal, sig), err  # 143 or 130
     rate, frames = wavfile.read(out)
-    assert rate == RATE and frames.shape[1] == 2
-    assert 24000 <= len(frames) <= 48000 * 3  # every frame read before the signal
+    want_rate = 12345 if plug else RATE
+    assert rate == want_rate and frames.shape[1] == (9 if plug else 2)
+    assert frames.dtype == (np.uint8 if plug else np.int16)
+    assert want_rate // 2 <= len(frames) <= want_rate * 3  # every frame read before it
     said = [line for line in err.splitlines() if line.startswith("wrote ")][0]
     assert said.startswith(f"wrote {len(frames)} frames")
+    assert ("plug: format S16_LE -> U8; channels 8 -> 9; rate 11025 -> 12345 Hz "
+            "(resample_poly)\n" in err) == plug
 
 
 def test_play_stopped_by_sigterm_keeps_its_tap(tmp_path):
