@@ -92,8 +92,10 @@ class Pcm:
         """Format, channels and rate exactly; period and buffer as asked, or (as aplay)
         a buffer of ``buffer_time_us`` at most and four periods, each as near as the
         hardware allows. Where only one of period size and buffer size is given, the
-        other makes four periods, as near as allowed (aplay's quarter buffer), unless
-        ``periods`` says how many. EINVAL names the parameter that cannot be met.
+        other makes four periods, as near as allowed, unless ``periods`` says how many:
+        for a buffer size that is aplay's quarter buffer; for a period size aplay would
+        fill ``buffer_time_us`` instead. Asked values are set exactly (aplay asks for the
+        nearest); EINVAL names the parameter that cannot be met.
 
         A buffer that is not a whole number of periods is refused here (EINVAL on
         BUFFER_SIZE). The kernel's refinement allows it (PERIODS is an integer, PERIOD_SIZE
