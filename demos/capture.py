@@ -46,6 +46,7 @@ def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
     result: dict = {"file": path, "format": fmt, "channels": channels, "rate": rate,
                     "frames": 0, "overruns": 0, "stopped_by": "duration"}
     try:  # as arecord, the file is made once the hardware took the parameters
+        # the hardware's side; its notes are left, as the data flows the other way
         hw = plan(pcm.hw_params_any(), fmt, channels, rate, (fmt, channels, rate),
                   pcm.rate_near)
         pcm.set_params(hw.format, hw.channels, hw.rate, args.period_size, args.buffer_size,
@@ -53,7 +54,7 @@ def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
     except BaseException:
         pcm.close()
         raise
-    back = plan_exact(fmt, channels, rate, (hw.format, hw.channels, hw.rate))
+    back = plan_exact(fmt, channels, rate, (hw.format, hw.channels, hw.rate))  # read -> file
     if back.notes:
         say(f"plug: {'; '.join(back.notes)}")
     want = int(round(seconds * rate))  # the file's frames

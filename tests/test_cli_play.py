@@ -402,15 +402,9 @@ def test_a_capture_stopped_before_its_first_frame_is_a_wav_of_its_format(
     import demos.capture as capture
     from demos.session import open_session
 
-    class StopAtOnce:  # the progress display's seam: Ctrl-C before the first read
-        def __init__(self, *a, **k) -> None:
-            pass
-
-        def __enter__(self):
+    class StopAtOnce(_SilentProgress):  # the progress display's seam: Ctrl-C before
+        def __enter__(self):  # the first read
             raise KeyboardInterrupt
-
-        def __exit__(self, *exc) -> None:
-            pass
 
     monkeypatch.setattr(capture, "StreamProgress", StopAtOnce)
     out = tmp_path / "cap.wav"
