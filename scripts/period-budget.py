@@ -30,7 +30,6 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -93,14 +92,7 @@ def skeleton_copy(data: np.ndarray, period: int, periods: int = bw.PERIODS) -> n
 
 
 def skeleton(period: int, seconds: float, repeat: int = 3) -> dict:
-    data = bw.signal(seconds)
-    best, exact = float("inf"), True
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = skeleton_copy(data, period)
-        best = min(best, time.perf_counter() - t)
-        exact = exact and bool(np.array_equal(out, data))
-    return {"seconds": best, "exact": exact}
+    return bw.best_of(skeleton_copy, period, seconds, repeat)
 
 
 def _skeleton_job(period: int, seconds: float) -> dict:
