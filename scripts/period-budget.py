@@ -112,8 +112,9 @@ def main() -> int:
     if args.job:
         print(json.dumps(skeleton(*json.loads(args.job))))
         return 0
-    print(f"{'period':>6} {'stack':>9} {'skeleton':>9} {'floor':>9}   µs a period"
-          f"   {'stack/floor':>11} {'skeleton/floor':>14} {'4 x floor - skeleton':>20}")
+    row = "{:>6} {:>9} {:>9} {:>9} {:>11} {:>14} {:>20}"
+    print(row.format("period", "stack", "skeleton", "floor", "stack/floor", "skeleton/floor",
+                     "4 x floor - skel."), "(µs a period, or ratios)")
     for period in args.periods:
         n = int(bw.RATE * args.seconds) // period
         st = min((job("stack", period=period, seconds=args.seconds) for _ in range(3)),
@@ -124,8 +125,9 @@ def main() -> int:
             print(f"period {period}: an output differs from its input", file=sys.stderr)
             return 1
         us = [r["seconds"] / n * 1e6 for r in (st, sk, fl)]
-        print(f"{period:>6} {us[0]:>9.2f} {us[1]:>9.2f} {us[2]:>9.2f}" + " " * 14
-              + f"{us[0] / us[2]:>11.1f} {us[1] / us[2]:>14.2f} {4 * us[2] - us[1]:>20.2f}")
+        print(row.format(period, f"{us[0]:.2f}", f"{us[1]:.2f}", f"{us[2]:.2f}",
+                         f"{us[0] / us[2]:.1f}", f"{us[1] / us[2]:.2f}",
+                         f"{4 * us[2] - us[1]:.2f}"))
     return 0
 
 

@@ -18,4 +18,3 @@ def test_the_skeleton_puts_out_every_frame_in_order(frames):
     data = rng.integers(-32768, 32767, (frames, 2), dtype=np.int16)
     out = period_budget.skeleton_copy(data, 64)
     np.testing.assert_array_equal(out, data)
-
