@@ -68,11 +68,14 @@ def stack(period: int, seconds: float) -> dict:
         dt = time.perf_counter() - t
         irqs = sess.board.soc.irqc.count[DMAC_IRQ] - irqs0
         tap = sess.endpoint.tapped()
+        fifo_frames = sess.board.soc.hw["i2s0"].fifo_depth
     finally:
         sess.close()
     start = int(np.flatnonzero(tap.any(axis=1))[0]) if tap.any() else 0
     played = tap[start : start + len(data)]
-    exact = len(played) == len(data) and bool(np.array_equal(played, data))
+    # the drain's stop flushes what the I2S FIFO held: at most its depth is not heard
+    exact = (len(data) - len(played) <= fifo_frames
+             and bool(np.array_equal(played, data[: len(played)])))
     return {"seconds": dt, "periods": irqs, "exact": exact, "maxrss_mb": _maxrss_mb()}
 
 

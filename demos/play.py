@@ -3,10 +3,10 @@
 What aplay does, on this board: open the PCM, set hw_params (through the plug step when
 the hardware cannot take the file as it is) and aplay's sw_params (the DMA starts once the
 ring is full), prepare, write period by period (recovering from an underrun with prepare,
-and counting it), then drain. After the data, one period of silence is written, so that
-when the stream stops the I2S FIFO and the card's buffer hold silence rather than the
-file's last frames; and ``play`` returns only once the card has had the time to play its
-own buffer (PortAudio drops what is still queued when a stream is closed).
+and counting it), the last period filled out with silence as aplay pads its last chunk,
+then drain, which ends at that period's boundary. ``play`` returns only once the card has
+had the time to play its own buffer (PortAudio drops what is still queued when a stream
+is closed).
 """
 
 from __future__ import annotations
@@ -70,8 +70,9 @@ def play_one(sess: Session, wav: Wav, name: str, args: Any, say) -> dict:
         pcm.prepare()
         xruns = 0
         period = rt.period_size
-        tail = silence(FORMATS[p.format], period, p.channels).view(FORMATS[p.format].dtype)
-        tail = tail.reshape(period, p.channels)
+        pad = -len(data) % period  # aplay's pcm_write: the last chunk is a whole period
+        tail = silence(FORMATS[p.format], pad, p.channels).view(FORMATS[p.format].dtype)
+        tail = tail.reshape(pad, p.channels)
         with StreamProgress(len(data), p.rate, enabled=args.progress) as prog:
             pos = 0
             chunks = [data, tail]

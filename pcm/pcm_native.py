@@ -653,50 +653,55 @@ class Substream:
                                                                 rt.channels)
 
     def _playback_silence(self, new_hw_ptr: int) -> None:
-        """``snd_pcm_playback_silence``: threshold mode keeps ``silence_threshold`` frames
-        of data-or-silence ahead of hw_ptr; top-up mode silences what was just played."""
+        """``snd_pcm_playback_silence`` (mainline since 6.4): threshold mode keeps
+        ``silence_threshold`` frames of data-or-silence ahead of the new hw_ptr; top-up
+        mode silences what was just played. ``ULONG_MAX`` initialises (start, reset,
+        sw_params)."""
         rt = self._rt()
         if rt.silence_size < rt.boundary:
             appl_ptr = rt.appl_ptr
-            if rt.silence_start != appl_ptr:  # new data covered part of the silence
-                n = appl_ptr - rt.silence_start
-                if n < 0:
-                    n += rt.boundary
-                rt.silence_filled = rt.silence_filled - n if n < rt.silence_filled else 0
-                rt.silence_start = appl_ptr
-            if rt.silence_filled >= rt.buffer_size:
-                return
-            noise_dist = rt.hw_avail() + rt.silence_filled
+            self._update_silence_vars(rt.silence_start, appl_ptr)
+            if new_hw_ptr == ULONG_MAX:  # initialisation outside a pointer update
+                new_hw_ptr = rt.hw_ptr
+            noise_dist = appl_ptr - new_hw_ptr
+            if noise_dist < 0:
+                noise_dist += rt.boundary
+            noise_dist += rt.silence_filled
             if noise_dist >= rt.silence_threshold:
                 return
             frames = min(rt.silence_threshold - noise_dist, rt.silence_size)
-            start = rt.silence_start + rt.silence_filled  # past what is silent already
         else:
-            if new_hw_ptr == ULONG_MAX:  # initialisation: the whole free ring
-                avail = min(rt.hw_avail(), rt.buffer_size)
-                rt.silence_filled = max(avail, 0)
-                rt.silence_start = (rt.hw_ptr + rt.silence_filled) % rt.boundary
+            hw_ptr = rt.hw_ptr
+            if new_hw_ptr == ULONG_MAX:  # initialisation: the whole unused ring
+                avail = rt.appl_ptr - hw_ptr
+                if avail < 0:
+                    avail += rt.boundary
+                rt.silence_filled = 0 if avail > rt.buffer_size else avail
+                rt.silence_start = hw_ptr
             else:  # silence what was just played
-                played = new_hw_ptr - rt.hw_ptr
-                if played < 0:
-                    played += rt.boundary
-                rt.silence_filled -= played
-                if rt.silence_filled < 0:
-                    rt.silence_filled = 0
-                    rt.silence_start = new_hw_ptr
-                else:
-                    rt.silence_start = rt.hw_ptr
-            frames = rt.buffer_size - rt.silence_filled
-            start = rt.silence_start
+                self._update_silence_vars(hw_ptr, new_hw_ptr)
+            frames = rt.buffer_size - rt.silence_filled  # silence_filled counts data too
         if frames <= 0 or frames > rt.buffer_size:
             return
-        ofs = start % rt.buffer_size
+        ofs = (rt.silence_start + rt.silence_filled) % rt.buffer_size
         while frames > 0:
             transfer = min(frames, rt.buffer_size - ofs)
             self._fill_silence(ofs, transfer)
             rt.silence_filled += transfer
             frames -= transfer
             ofs = 0
+
+    def _update_silence_vars(self, ptr: int, new_ptr: int) -> None:
+        """``update_silence_vars``: what moved past ``silence_start`` is no longer silence
+        filled by the core."""
+        rt = self._rt()
+        delta = new_ptr - ptr
+        if delta == 0:
+            return
+        if delta < 0:
+            delta += rt.boundary
+        rt.silence_filled = rt.silence_filled - delta if delta < rt.silence_filled else 0
+        rt.silence_start = new_ptr
 
     # -- read / write --
 
