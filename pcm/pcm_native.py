@@ -276,6 +276,8 @@ class Substream:
         with self.lock:
             if rt.state == PcmState.OPEN:
                 raise PcmError(errno.EBADFD, f"{self.name}: sw_params before hw_params")
+            if sw.avail_min == 0:
+                raise ParamError("avail_min", "sw_params: avail_min must not be 0")
             if sw.silence_size >= rt.boundary:
                 if sw.silence_threshold != 0:
                     raise ParamError("silence_threshold", "sw_params: silence_threshold must "
@@ -288,7 +290,7 @@ class Substream:
                 if sw.silence_threshold > rt.buffer_size:
                     raise ParamError("silence_threshold", f"sw_params: silence_threshold "
                                      f"{sw.silence_threshold} > buffer_size {rt.buffer_size}")
-            rt.avail_min = max(sw.avail_min, 1)
+            rt.avail_min = sw.avail_min
             rt.start_threshold = sw.start_threshold
             rt.stop_threshold = sw.stop_threshold
             rt.silence_threshold = sw.silence_threshold
@@ -352,13 +354,18 @@ class Substream:
             self._update_hw_ptr(True)
 
     def hwsync(self) -> None:
-        """``do_pcm_hwsync``: bring hw_ptr up to date, or raise the state's errno."""
+        """``do_pcm_hwsync``: bring hw_ptr up to date, or raise the state's errno; EPIPE
+        when the update itself stopped the stream (an xrun, or a drain that ended), as
+        ``snd_pcm_update_hw_ptr`` returns it."""
         rt = self._rt()
         with self.lock:
             if rt.state == PcmState.DRAINING and not self.is_playback:
                 raise PcmError(errno.EBADFD, f"{self.name}: capture is draining")
             if rt.state in (PcmState.RUNNING, PcmState.DRAINING):
-                self._update_hw_ptr(False)
+                res = self._update_hw_ptr(False)
+                if res is Update.XRUN or res is Update.DRAIN_DONE:
+                    raise PcmError(errno.EPIPE, f"{self.name}: "
+                                   f"{'xrun' if res is Update.XRUN else 'drained'}")
             elif rt.state in (PcmState.PREPARED, PcmState.PAUSED):
                 pass
             elif rt.state == PcmState.SUSPENDED:
@@ -756,8 +763,6 @@ class Substream:
             raise PcmError(errno.EBADFD, f"{self.name}: not open")
         s = rt.state
         if s in (PcmState.PREPARED, PcmState.RUNNING, PcmState.PAUSED):
-            return
-        if s == PcmState.DRAINING and not self.is_playback:
             return
         if s == PcmState.XRUN:
             raise PcmError(errno.EPIPE, f"{self.name}: xrun (call prepare to recover)")

@@ -100,10 +100,12 @@ def test_capture_has_no_writei_and_drain_ends_in_setup(audio_board):
     assert _errno(pcm.substream.writei, _frames(8)) == errno.EINVAL
     got = pcm.readi(2048)  # starts (size >= start_threshold) and blocks on the clock
     assert got.shape == (2048, 2) and pcm.state == S.RUNNING
-    pcm.drain()
-    assert pcm.state in (S.DRAINING, S.SETUP)
-    while pcm.state == S.DRAINING:
-        pcm.readi(4096)
+    audio_board.soc.clock.run_for(_ns_at(1100))  # a period more is ready
+    pcm.drain()  # frames were ready: stopped into DRAINING (snd_pcm_do_drain_init)
+    assert pcm.state == S.DRAINING
+    # __snd_pcm_lib_xfer's pcm_accessible_state: a DRAINING capture is not read
+    assert _errno(pcm.readi, 4096) == errno.EBADFD and pcm.state == S.DRAINING
+    pcm.drop()
     assert pcm.state == S.SETUP
     pcm.close()
 
@@ -275,9 +277,44 @@ def test_sw_params_checks(audio_board):
     with pytest.raises(ParamError) as e:
         pcm.sw_params(silence_threshold=1, silence_size=rt.boundary)
     assert e.value.param == "silence_threshold"
-    sw = pcm.sw_params(avail_min=0)
-    assert rt.avail_min == 1 and sw.avail_min == 0  # the kernel makes 0 into 1
+    before = rt.avail_min
+    with pytest.raises(ParamError) as e:  # snd_pcm_sw_params: EINVAL, nothing set
+        pcm.sw_params(avail_min=0)
+    assert e.value.param == "avail_min" and rt.avail_min == before
     pcm.close()
+
+
+def _ns_at(frames: int) -> int:
+    return frames * 1_000_000_000 // 48000
+
+
+@pytest.mark.parametrize("call", ["hwsync", "avail", "delay"])
+def test_an_xrun_found_by_hwsync_avail_or_delay_is_epipe(audio_board, call):
+    """``do_pcm_hwsync`` returns what ``snd_pcm_update_hw_ptr`` returns: -EPIPE when that
+    very update stopped the stream. stop_threshold half a period short of the buffer is
+    crossed between interrupts, so the call's own update is the one that finds it."""
+    pcm = _open()
+    pcm.sw_params(stop_threshold=4096 - 512)
+    pcm.prepare()
+    assert pcm.writei(_frames(4096)) == 4096  # starts at the first frame
+    audio_board.soc.clock.run_for(_ns_at(3700))  # interrupts at 1024, 2048, 3072: no xrun
+    assert pcm.state == S.RUNNING
+    assert _errno(getattr(pcm.substream, call)) == errno.EPIPE
+    assert pcm.state == S.XRUN
+
+
+def test_a_drain_ended_by_hwsync_is_epipe(audio_board):
+    """A draining playback whose last frame the call's own update finds played ends its
+    drain there (SETUP), and the call says -EPIPE, as ``snd_pcm_update_state`` returns."""
+    pcm = _open()
+    pcm.prepare()
+    assert pcm.writei(_frames(4000)) == 4000
+    ss = pcm.substream
+    assert _errno(ss.drain, True) == errno.EAGAIN and pcm.state == S.DRAINING
+    audio_board.soc.clock.run_for(_ns_at(4060))  # past frame 4000, short of 4096's IRQ
+    assert pcm.state == S.DRAINING
+    assert _errno(ss.hwsync) == errno.EPIPE
+    assert pcm.state == S.SETUP
 
 
 def test_drain_plays_every_frame_then_setup(audio_board):
