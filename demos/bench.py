@@ -90,6 +90,7 @@ def offline(seconds: float, sizes=PERIOD_SIZES, runs: int = 3, say=print) -> lis
         rows.append({"period_size": size, "x_realtime": round(seconds / s["seconds"], 1),
                      "floor_ratio": round(s["seconds"] / f["seconds"], 1),
                      "periods_per_s": round(s["periods"] / s["seconds"]),
+                     "irqs_per_s": round(s["irqs"] / s["seconds"]),
                      "peak_mb": round(max(t["maxrss_mb"] for t in tries), 1),
                      "seconds": round(s["seconds"], 6), "floor_seconds": round(f["seconds"], 7),
                      "floor_x_realtime": round(seconds / f["seconds"], 1),

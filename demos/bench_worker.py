@@ -76,7 +76,8 @@ def stack(period: int, seconds: float) -> dict:
     # the drain's stop flushes what the I2S FIFO held: at most its depth is not heard
     exact = (len(data) - len(played) <= fifo_frames
              and bool(np.array_equal(played, data[: len(played)])))
-    return {"seconds": dt, "periods": irqs, "exact": exact, "maxrss_mb": _maxrss_mb()}
+    return {"seconds": dt, "periods": -(-len(data) // period), "irqs": irqs, "exact": exact,
+            "maxrss_mb": _maxrss_mb()}
 
 
 def floor_copy(data: np.ndarray, period: int, fifo_frames: int = 16) -> np.ndarray:

@@ -126,21 +126,9 @@ def prep_dma_cyclic(
     return None if op is None else op(chan, buf_addr, buf_len, period_len, direction, flags)
 
 
-def submit(tx: AsyncTxDescriptor, depend_tx: AsyncTxDescriptor | None = None) -> int:
+def submit(tx: AsyncTxDescriptor) -> int:
     """``dmaengine_submit``: assign a cookie; nothing runs until ``issue_pending``.
-
-    With ``depend_tx`` (async_tx's dependency), ``tx`` waits behind ``depend_tx`` until
-    that completes, with cookie ``-EBUSY``; the provider then submits and issues it
-    (``dma_run_dependencies``). Prepare ``depend_tx`` with PREP_FENCE to tell its
-    driver that a later operation uses its result.
-    """
-    if depend_tx is not None:
-        status = tx_status(depend_tx.chan, depend_tx.cookie)[0] if depend_tx.cookie > 0 else None
-        if depend_tx.cookie == -errno.EBUSY or status not in (DmaStatus.COMPLETE, None):
-            depend_tx.next = tx
-            tx.parent = depend_tx
-            tx.cookie = -errno.EBUSY
-            return tx.cookie
+    Dependencies between operations are :func:`dma.async_tx.async_tx_submit`'s."""
     return tx.tx_submit()
 
 
@@ -177,8 +165,11 @@ def resume(chan: DmaChan) -> None:
 
 
 def terminate_async(chan: DmaChan) -> None:
-    """Stop the channel; a transfer or callback may still be finishing afterwards."""
-    _op(chan, "device_terminate_all")(chan)
+    """``dmaengine_terminate_async``: stop the channel; a transfer or callback may still be
+    finishing afterwards. EINVAL where the device has no ``device_terminate_all``."""
+    if chan.device.device_terminate_all is None:
+        raise DmaEngineError(errno.EINVAL, f"{chan.name}: device_terminate_all not implemented")
+    chan.device.device_terminate_all(chan)
     chan.terminating = True
 
 

@@ -86,7 +86,9 @@ class DmaDevice:
     device_prep_dma_memset: Callable[..., AsyncTxDescriptor | None] | None = None
     device_prep_dma_interrupt: Callable[..., AsyncTxDescriptor | None] | None = None
     device_prep_dma_xor: Callable[..., AsyncTxDescriptor | None] | None = None
+    device_prep_dma_xor_val: Callable[..., AsyncTxDescriptor | None] | None = None
     device_prep_dma_pq: Callable[..., AsyncTxDescriptor | None] | None = None
+    device_prep_dma_pq_val: Callable[..., AsyncTxDescriptor | None] | None = None
     device_prep_slave_sg: Callable[..., AsyncTxDescriptor | None] | None = None
     device_prep_dma_cyclic: Callable[..., AsyncTxDescriptor | None] | None = None
     device_prep_interleaved_dma: Callable[..., AsyncTxDescriptor | None] | None = None
@@ -103,7 +105,9 @@ class DmaDevice:
 _CAP_OPS = (
     (Cap.MEMCPY, "device_prep_dma_memcpy"),
     (Cap.XOR, "device_prep_dma_xor"),
+    (Cap.XOR_VAL, "device_prep_dma_xor_val"),
     (Cap.PQ, "device_prep_dma_pq"),
+    (Cap.PQ_VAL, "device_prep_dma_pq_val"),
     (Cap.MEMSET, "device_prep_dma_memset"),
     (Cap.INTERRUPT, "device_prep_dma_interrupt"),
     (Cap.CYCLIC, "device_prep_dma_cyclic"),
@@ -121,7 +125,12 @@ def _next_dev_id() -> int:
 
 
 def async_device_register(device: DmaDevice) -> None:
-    """``dma_async_device_register``: check the ops, number the device and channels."""
+    """``dma_async_device_register``: check the ops, number the device and channels.
+
+    EIO, as the kernel's, for a device with no ``dev``, a capability without its prep op,
+    or no ``device_tx_status`` or ``device_issue_pending``."""
+    if device.dev is None:
+        raise DmaEngineError(errno.EIO, "DMAdevice must have dev")
     for cap, op in _CAP_OPS:
         if device.cap_mask & cap and getattr(device, op) is None:
             raise DmaEngineError(

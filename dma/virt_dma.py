@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dma.cookie import dma_cookie_assign, dma_cookie_complete
-from dma.core import DmaChan, DmaDevice, dma_run_dependencies
-from dma.dmaengine import AsyncTxDescriptor, DmaengineResult, DmaTxResult, PrepFlags
+from dma.core import DmaChan, DmaDevice
+from dma.dmaengine import AsyncTxDescriptor, DmaengineResult, PrepFlags
 from dma.tasklet import BottomHalfExecutor, Tasklet
 
 
@@ -89,8 +89,6 @@ class VirtChan(DmaChan):
         for vd in done:
             vd.invoke_callback(vd.tx_result)
             vchan_vdesc_fini(vd)
-            if vd.tx_result.result == DmaTxResult.NOERROR:
-                dma_run_dependencies(vd)  # a failed operation's dependents never run
 
 
 def vchan_tx_prep(vc: VirtChan, vd: VirtDesc) -> VirtDesc:

@@ -21,12 +21,9 @@ from collections.abc import Callable
 from enum import Enum
 
 from pcm.runtime import PcmRuntime, PcmState
+from soc.clock import HZ, jiffies
 
-HZ = 250
-
-
-def jiffies(now_ns: int) -> int:
-    return now_ns * HZ // 1_000_000_000
+__all__ = ["HZ", "Update", "jiffies", "update_hw_ptr", "update_state"]
 
 
 class Update(Enum):

@@ -95,7 +95,7 @@ def make_board(
             "arm,pl080",
             reg=(DMAC_BASE, 0x1000),
             interrupts=(DMAC_IRQ,),
-            props={"memcpy-channels": 4, "dma-requests": 16, "dma-channels": dmac_channels},
+            props={"dma-requests": 16, "dma-channels": dmac_channels},
         ),
         DtNode(
             "i2s0",

@@ -23,6 +23,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 NSEC_PER_SEC = 1_000_000_000
+HZ = 250  # the timer tick: ``jiffies`` counts it
+
+
+def jiffies(now_ns: int) -> int:
+    """``jiffies`` at the clock's time ``now_ns``."""
+    return now_ns * HZ // NSEC_PER_SEC
+
 
 
 def ns_at_frame(frame: int, rate: int) -> int:

@@ -32,7 +32,8 @@ given a physical channel until resumed) and terminates it (its work is freed).
 from __future__ import annotations
 
 import enum
-import errno
+import logging
+from typing import cast
 
 import numpy as np
 
@@ -74,7 +75,10 @@ from dma.virt_dma import (
     vchan_tx_prep,
 )
 from soc import pl080 as hw
+from soc.clock import jiffies
 from soc.platform import PlatformDevice, PlatformDriver
+
+log = logging.getLogger(__name__)
 
 MAX_TSIZE = hw.CTL_TSIZE_MASK
 WIDTH_CODE = {1: 0, 2: 1, 4: 2}
@@ -107,7 +111,6 @@ class Pl08xTxd(VirtDesc):
         self.lli_bus = 0
         self.lli_cpu: np.ndarray | None = None
         self.lli_lens: list[int] = []
-        self.seg_ends: list[int] = []
         self.ccfg = 0
         self.alloc_size = 0
 
@@ -131,7 +134,18 @@ class Pl08xChan(VirtChan):
         self.phychan: int | None = None
         self.at: Pl08xTxd | None = None
         self.state = ChanState.IDLE
+        self.waiting_at = 0  # jiffies when it began WAITING for a physical channel
         self.error_cookie = 0
+
+
+def to_pl08x_chan(chan: DmaChan) -> Pl08xChan:
+    """``to_pl08x_chan``: the virtual channel a ``dma_chan`` is embedded in."""
+    return cast(Pl08xChan, chan)
+
+
+def to_pl08x_txd(vd: VirtDesc) -> Pl08xTxd:
+    """``to_pl08x_txd``: the transfer a virt-dma descriptor is embedded in."""
+    return cast(Pl08xTxd, vd)
 
 
 class Pl08x:
@@ -150,24 +164,19 @@ class Pl08x:
         self.reg_lli = [self.base + self.ch_reg(p, hw.CH_LLI) for p in range(self.nr_phy)]
         self.reg_control = [self.base + self.ch_reg(p, hw.CH_CONTROL)
                             for p in range(self.nr_phy)]
-        granularity = props.get("residue-granularity", "burst")
         widths = (1 << 1) | (1 << 2) | (1 << 4)
 
         self.memcpy = self._dma_device(Cap.MEMCPY | Cap.MEMSET, widths)
         self.memcpy.directions = 1 << TransferDirection.MEM_TO_MEM
         self.memcpy.device_prep_dma_memcpy = self.prep_dma_memcpy
         self.memcpy.device_prep_dma_memset = self.prep_dma_memset
-        for i in range(props.get("memcpy-channels", 4)):
+        for i in range(self.nr_phy):  # as many memcpy channels as physical channels
             Pl08xChan(self, self.memcpy, f"memcpy{i}", -1)
 
-        self.slave = self._dma_device(Cap.SLAVE | Cap.CYCLIC | Cap.PRIVATE, widths)
+        self.slave = self._dma_device(Cap.SLAVE | Cap.CYCLIC, widths)
         self.slave.directions = (1 << TransferDirection.MEM_TO_DEV) | (
             1 << TransferDirection.DEV_TO_MEM
         )
-        self.slave.residue_granularity = {
-            "descriptor": ResidueGranularity.DESCRIPTOR,
-            "segment": ResidueGranularity.SEGMENT,
-        }.get(granularity, ResidueGranularity.BURST)
         self.slave.device_prep_slave_sg = self.prep_slave_sg
         self.slave.device_prep_dma_cyclic = self.prep_dma_cyclic
         self.slave.device_config = self.config
@@ -182,7 +191,7 @@ class Pl08x:
             dst_addr_widths=widths,
             min_burst=1,
             max_burst=hw.BURST_SIZES[-1],
-            residue_granularity=ResidueGranularity.BURST,
+            residue_granularity=ResidueGranularity.SEGMENT,
             descriptor_reuse=bool(self.pdev.node.props.get("descriptor-reuse", True)),
             device_alloc_chan_resources=lambda chan: 0,
             device_free_chan_resources=vchan_free_chan_resources,
@@ -219,7 +228,7 @@ class Pl08x:
         return txd
 
     def free_txd(self, vd: VirtDesc) -> None:
-        txd: Pl08xTxd = vd  # type: ignore[assignment]
+        txd = to_pl08x_txd(vd)
         if txd.lli_cpu is not None:
             dma_free_coherent(self.pdev, txd.alloc_size, txd.lli_bus)
             txd.lli_cpu = None
@@ -238,24 +247,22 @@ class Pl08x:
         width: int,
         src_incr: bool,
         dst_incr: bool,
-        irq_each_segment: bool,
+        irq_each_lli: bool,
     ) -> None:
-        """Write the LLI chain for ``segments`` of (src, dst, length)."""
+        """``pl08x_fill_llis_for_desc``: the LLI chain for ``segments`` of (src, dst,
+        length); the TC interrupt on the last LLI, or on every one (a cyclic ring)."""
         entries = []
         for src, dst, length in segments:
             off = 0
-            pieces = self._split(length, width)
-            for k, piece in enumerate(pieces):
-                last_of_seg = k == len(pieces) - 1
+            for piece in self._split(length, width):
                 entries.append((src + (off if src_incr else 0), dst + (off if dst_incr else 0),
-                                piece, last_of_seg))
+                                piece))
                 off += piece
-            txd.seg_ends.append((txd.seg_ends[-1] if txd.seg_ends else 0) + length)
         words = txd.lli_cpu[: len(entries) * LLI_BYTES].view("<u4").reshape(-1, 4)
-        for i, (src, dst, piece, last_of_seg) in enumerate(entries):
+        for i, (src, dst, piece) in enumerate(entries):
             last = i == len(entries) - 1
             ctl = cctl | (piece // width)
-            if (irq_each_segment and last_of_seg) or last:
+            if irq_each_lli or last:
                 ctl |= hw.CTL_TC_IRQ
             if last:
                 nxt = txd.lli_bus if txd.cyclic else 0
@@ -283,7 +290,7 @@ class Pl08x:
         if length <= 0:
             return None
         width = next(w for w in (4, 2, 1) if not (src | dst | length) % w)
-        plchan: Pl08xChan = chan  # type: ignore[assignment]
+        plchan = to_pl08x_chan(chan)
         nr = len(self._split(length, width))
         txd = self._new_txd(plchan, flags, False, nr)
         if txd is None:
@@ -299,7 +306,7 @@ class Pl08x:
         if length <= 0:
             return None
         width = next(w for w in (4, 2, 1) if not (dst | length) % w)
-        plchan: Pl08xChan = chan  # type: ignore[assignment]
+        plchan = to_pl08x_chan(chan)
         nr = len(self._split(length, width))
         txd = self._new_txd(plchan, flags, False, nr, extra=4)
         if txd is None:
@@ -369,7 +376,7 @@ class Pl08x:
     ) -> Pl08xTxd | None:
         if not sgl:
             return None
-        return self._slave_txd(chan, list(sgl), direction, flags, False)  # type: ignore[arg-type]
+        return self._slave_txd(to_pl08x_chan(chan), list(sgl), direction, flags, False)
 
     def prep_dma_cyclic(
         self,
@@ -383,10 +390,10 @@ class Pl08x:
         if buf_len <= 0 or period_len <= 0 or buf_len % period_len:
             return None
         periods = [(buf_addr + off, period_len) for off in range(0, buf_len, period_len)]
-        return self._slave_txd(chan, periods, direction, flags, True)  # type: ignore[arg-type]
+        return self._slave_txd(to_pl08x_chan(chan), periods, direction, flags, True)
 
     def config(self, chan: DmaChan, cfg: SlaveConfig) -> None:
-        plchan: Pl08xChan = chan  # type: ignore[assignment]
+        plchan = to_pl08x_chan(chan)
         plchan.cfg = SlaveConfig(**vars(cfg))
 
     # -- physical channels --
@@ -396,7 +403,7 @@ class Pl08x:
         vd = vchan_next_desc(plchan)
         assert vd is not None and plchan.phychan is not None
         plchan.desc_issued.remove(vd)
-        txd: Pl08xTxd = vd  # type: ignore[assignment]
+        txd = to_pl08x_txd(vd)
         plchan.at = txd
         phy = plchan.phychan
         src, dst, nxt, ctl = (int(w) for w in txd.lli_cpu[:16].view("<u4"))
@@ -412,6 +419,7 @@ class Pl08x:
         free = [i for i, s in enumerate(self.phy_serving) if s is None]
         if not free:
             plchan.state = ChanState.WAITING
+            plchan.waiting_at = jiffies(self.pdev.soc.clock.now_ns)
             return
         plchan.phychan = free[0]
         self.phy_serving[free[0]] = plchan
@@ -424,29 +432,40 @@ class Pl08x:
         self.writel(hw.INT_ERR_CLEAR, 1 << phy)
 
     def _phy_free(self, plchan: Pl08xChan) -> None:
-        """Stop the physical channel and hand it to a waiting virtual channel: the first
-        WAITING one in channel order, the memcpy device's before the slave device's, as
-        ``pl08x_phy_free`` looks for one."""
+        """``pl08x_phy_free``: stop the physical channel and hand it to the virtual channel
+        WAITING longest (``waiting_at`` in jiffies; of equals, the last in list order), a
+        memcpy channel before any slave channel."""
         phy = plchan.phychan
         if phy is None:
             return
         self._phy_stop(phy)
         plchan.phychan = None
         self.phy_serving[phy] = None
-        for nxt in (*self.memcpy.channels, *self.slave.channels):
-            if nxt.state != ChanState.WAITING:
-                continue
+        while True:
+            nxt = self._longest_waiting(self.memcpy.channels) or self._longest_waiting(
+                self.slave.channels)
+            if nxt is None:
+                return
             with nxt.lock:  # the state again, under its lock
                 if nxt.state == ChanState.WAITING and vchan_next_desc(nxt) is not None:
                     nxt.phychan = phy
                     self.phy_serving[phy] = nxt
                     self._start_next_txd(nxt)
                     return
+                nxt.state = ChanState.IDLE  # nothing left to start: look again
+
+    def _longest_waiting(self, chans: list[DmaChan]) -> Pl08xChan | None:
+        best, waiting_at = None, jiffies(self.pdev.soc.clock.now_ns)
+        for chan in chans:
+            p = to_pl08x_chan(chan)
+            if p.state == ChanState.WAITING and p.waiting_at <= waiting_at:
+                best, waiting_at = p, p.waiting_at
+        return best
 
     # -- device ops --
 
     def issue_pending(self, chan: DmaChan) -> None:
-        plchan: Pl08xChan = chan  # type: ignore[assignment]
+        plchan = to_pl08x_chan(chan)
         with plchan.lock:
             if vchan_issue_pending(plchan) and plchan.at is None and not plchan.error_cookie:
                 if plchan.phychan is None:
@@ -487,14 +506,10 @@ class Pl08x:
                 return txd.total
             if first != 0 or not txd.cyclic:  # a cyclic ring stops where it wraps
                 residue += sum(txd.lli_lens[first:])
-        if self.slave.residue_granularity == ResidueGranularity.SEGMENT:
-            pos = txd.total - residue
-            done = max([0] + [e for e in txd.seg_ends if e <= pos])
-            residue = txd.total - done
         return residue
 
     def tx_status(self, chan: DmaChan, cookie: int, state: TxState | None) -> DmaStatus:
-        plchan: Pl08xChan = chan  # type: ignore[assignment]
+        plchan = to_pl08x_chan(chan)
         with plchan.lock:
             if plchan.error_cookie and cookie == plchan.error_cookie:
                 dma_cookie_status(plchan, cookie, state)
@@ -504,23 +519,22 @@ class Pl08x:
                 return ret
             vd = vchan_find_desc(plchan, cookie)
             if vd is not None:  # issued, not started: all of it is left
-                residue = vd.total  # type: ignore[attr-defined]
+                residue = to_pl08x_txd(vd).total
             elif plchan.at is not None:
                 # as pl08x_getbytes_chan: what the running descriptor has left, whichever
                 # cookie was asked (a submitted, unissued one reads the running one's)
                 residue = self._getbytes(plchan, plchan.at)
             else:
                 residue = 0
-            if self.slave.residue_granularity == ResidueGranularity.DESCRIPTOR:
-                residue = 0  # no residue reporting at all: consumers count periods
             dma_set_residue(state, residue)
             if plchan.state == ChanState.PAUSED:
                 ret = DmaStatus.PAUSED
         return ret
 
     def pause(self, chan: DmaChan) -> None:
-        """Set HALT and wait until the channel is no longer ACTIVE."""
-        plchan: Pl08xChan = chan  # type: ignore[assignment]
+        """``pl08x_pause``: set HALT and wait until the channel is no longer ACTIVE; one
+        that stays ACTIVE is logged, and the pause still succeeds."""
+        plchan = to_pl08x_chan(chan)
         with plchan.lock:
             if plchan.at is None and plchan.state != ChanState.WAITING:
                 return
@@ -528,11 +542,11 @@ class Pl08x:
                 reg = self.ch_reg(plchan.phychan, hw.CH_CONFIG)
                 self.writel(reg, self.readl(reg) | hw.CFG_HALT)
                 if self.readl(reg) & hw.CFG_ACTIVE:  # the model's FIFO drains at once
-                    raise DmaEngineError(errno.ETIMEDOUT, f"{plchan.name}: still ACTIVE")
+                    log.error("pl08x: channel%u timeout waiting for pause", plchan.phychan)
             plchan.state = ChanState.PAUSED
 
     def resume(self, chan: DmaChan) -> None:
-        plchan: Pl08xChan = chan  # type: ignore[assignment]
+        plchan = to_pl08x_chan(chan)
         with plchan.lock:
             if plchan.state != ChanState.PAUSED:
                 return
@@ -544,7 +558,7 @@ class Pl08x:
                 self._phy_alloc_and_start(plchan)
 
     def terminate_all(self, chan: DmaChan) -> None:
-        plchan: Pl08xChan = chan  # type: ignore[assignment]
+        plchan = to_pl08x_chan(chan)
         with plchan.lock:
             head = vchan_get_all_descriptors(plchan)
             at = plchan.at
@@ -610,7 +624,7 @@ class Pl08x:
     def xlate(self, request_line: int) -> DmaChan | None:
         """``pl08x_of_xlate``: a request line to its virtual channel."""
         for chan in self.slave.channels:
-            if chan.signal == request_line:  # type: ignore[attr-defined]
+            if to_pl08x_chan(chan).signal == request_line:
                 return chan
         return None
 
@@ -633,8 +647,8 @@ def remove(pdev: PlatformDevice) -> None:
     for device in (drv.memcpy, drv.slave):
         for chan in device.channels:
             drv.terminate_all(chan)
-            vchan_synchronize(chan)  # type: ignore[arg-type]
-            vchan_free_chan_resources(chan)  # type: ignore[arg-type]
+            vchan_synchronize(to_pl08x_chan(chan))
+            vchan_free_chan_resources(to_pl08x_chan(chan))
         async_device_unregister(device)
     pdev.soc.irqc.free_irq(drv.irq)
     drv.writel(hw.CONFIG, 0)
