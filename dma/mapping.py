@@ -10,10 +10,12 @@ Counterpart: include/linux/dma-mapping.h, kernel/dma/mapping.c and kernel/dma/de
   at map, unmap and the two ``sync`` calls, in the direction of the mapping. A missing
   sync is therefore visible as stale data, as it is on a non-coherent machine.
 
-The debug checker records, as dma-debug warns about: a device DMA touching memory that
-is neither mapped nor allocated (or already freed), a sync or unmap in another direction
-than the mapping, an unmap or free of what was never mapped, and allocations still held
-when the device goes away. ``dma_debug_errors()`` returns the records.
+The debug checker records what dma-debug warns about: a device DMA touching memory that
+is neither mapped nor allocated (or already freed); a sync in another direction than a
+one-way mapping, or past its end; an unmap or free of what was never mapped, of another
+size, in another direction, or of a mapping never checked with ``dma_mapping_error``;
+and allocations still held when the device goes away. ``dma_debug_errors()`` returns
+the records.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class DebugEntry:
     size: int
     direction: DmaDataDirection
     cpu_buf: np.ndarray | None = None
+    map_err_checked: bool = True  # a streaming mapping: dma_mapping_error was called on it
 
 
 class DmaDebug:
@@ -164,12 +167,16 @@ def dma_map_single(dev: DmaCapableDevice, buf: np.ndarray, direction: DmaDataDir
         return DMA_MAPPING_ERROR
     if direction in (DmaDataDirection.TO_DEVICE, DmaDataDirection.BIDIRECTIONAL):
         dev.dma_mem.view(addr, raw.size)[:] = raw
-    _register(DebugEntry(dev, "single", addr, raw.size, direction, raw))
+    _register(DebugEntry(dev, "single", addr, raw.size, direction, raw, map_err_checked=False))
     return addr
 
 
 def dma_mapping_error(dev: DmaCapableDevice, addr: int) -> int:
-    """-ENOMEM for an address that is ``DMA_MAPPING_ERROR``, else 0, as the kernel's."""
+    """-ENOMEM for an address that is ``DMA_MAPPING_ERROR``, else 0, as the kernel's;
+    dma-debug notes that the mapping was checked."""
+    entry = _debug.entries.get(addr)
+    if entry is not None and entry.dev is dev:
+        entry.map_err_checked = True
     return -errno.ENOMEM if addr == DMA_MAPPING_ERROR else 0
 
 
@@ -180,13 +187,28 @@ def _checked(dev: Any, addr: int, size: int, direction: DmaDataDirection, what: 
     if entry.kind != "single":
         _debug.err(dev, f"device driver tries to {what} coherent memory as a streaming mapping")
         return None
-    if size > entry.size:
-        _debug.err(dev, f"device driver {what}s {size} bytes of a {entry.size}-byte mapping")
-        return None
-    if entry.direction != DmaDataDirection.BIDIRECTIONAL and direction != entry.direction:
-        verb = "syncs" if what == "sync" else "frees"
-        _debug.err(dev, f"device driver {verb} DMA memory with different direction "
-                        f"[mapped as {entry.direction.name}] [{what} as {direction.name}]")
+    if what == "sync":  # check_sync
+        if size > entry.size:
+            _debug.err(dev, f"device driver syncs DMA memory outside allocated range "
+                            f"[device address={addr:#010x}] [allocation size={entry.size} "
+                            f"bytes] [sync size={size} bytes]")
+            return None
+        if entry.direction != DmaDataDirection.BIDIRECTIONAL and direction != entry.direction:
+            _debug.err(dev, f"device driver syncs DMA memory with different direction "
+                            f"[mapped as {entry.direction.name}] [synced as {direction.name}]")
+        return entry
+    # check_unmap: each mismatch is reported, and the mapping is undone all the same
+    if size != entry.size:
+        _debug.err(dev, f"device driver frees DMA memory with different size "
+                        f"[device address={addr:#010x}] [map size={entry.size} bytes] "
+                        f"[unmap size={size} bytes]")
+    if direction != entry.direction:
+        _debug.err(dev, f"device driver frees DMA memory with different direction "
+                        f"[device address={addr:#010x}] [mapped as {entry.direction.name}] "
+                        f"[unmapped as {direction.name}]")
+    if not entry.map_err_checked:
+        _debug.err(dev, f"device driver failed to check map error [device address="
+                        f"{addr:#010x}] [size={entry.size} bytes] [mapped as single]")
     return entry
 
 

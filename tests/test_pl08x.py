@@ -670,6 +670,46 @@ def test_dma_api_debug_catches_misuse():
     board.remove()
 
 
+@pytest.mark.parametrize("size", [256, 128])
+@pytest.mark.parametrize("direction", [DmaDataDirection.TO_DEVICE, DmaDataDirection.FROM_DEVICE])
+@pytest.mark.parametrize("mapped_as", [DmaDataDirection.TO_DEVICE,
+                                       DmaDataDirection.BIDIRECTIONAL])
+@pytest.mark.parametrize("checked", [True, False])
+def test_dma_debug_check_unmap(size, direction, mapped_as, checked):
+    """kernel/dma/debug.c check_unmap: an unmap of another size, in another direction
+    (compared exactly: a BIDIRECTIONAL mapping unmapped TO_DEVICE is one), or of a
+    mapping never checked with dma_mapping_error is reported, each once; the mapping is
+    undone all the same."""
+    from dma.mapping import (
+        dma_debug_errors,
+        dma_debug_reset,
+        dma_map_single,
+        dma_mapping_error,
+        dma_unmap_single,
+    )
+
+    board, _ = build()
+    try:
+        pdev = board.devices["dma0"]
+        dma_debug_reset()
+        addr = dma_map_single(pdev, np.zeros(256, np.uint8), mapped_as)
+        if checked:
+            assert dma_mapping_error(pdev, addr) == 0
+        dma_unmap_single(pdev, addr, size, direction)
+        expect = [m for m, wrong in (("frees DMA memory with different size", size != 256),
+                                     ("frees DMA memory with different direction",
+                                      direction != mapped_as),
+                                     ("failed to check map error", not checked)) if wrong]
+        errors = dma_debug_errors()
+        assert len(errors) == len(expect), errors
+        assert all(m in e for m, e in zip(expect, errors, strict=True)), errors
+        dma_unmap_single(pdev, addr, 256, direction)  # undone: now an unknown address
+        assert "has not allocated" in dma_debug_errors()[-1]
+    finally:
+        dma_debug_reset()
+        board.remove()
+
+
 def test_residue_of_an_issued_and_of_a_submitted_cookie_while_another_runs(board):
     """pl08x_dma_tx_status: a cookie on desc_issued has all its bytes left; one that is
     not (submitted, not issued) reads what the running descriptor has left."""
