@@ -1,9 +1,10 @@
 """The ASoC-like layer: DAIs, components, DAI links, cards, and the PCM ops that join them.
 
 Counterpart: sound/soc/soc-core.c (component and card registration), soc-dai.c and
-soc-pcm.c (``soc_pcm_open`` intersecting the DAIs' stream capabilities, hw_params in the
-order DAIs then components, trigger order START = link, component, DAI and STOP the
-reverse, pointer plus the DAIs' and components' delay). A :class:`SocPcmRuntime` is the
+soc-pcm.c (``__soc_pcm_open``: components, then the link, then the DAIs, then the DAIs'
+stream capabilities intersected; hw_params in the order DAIs then components; trigger
+START = link, component, DAIs and STOP = DAIs, component, link, the DAIs CPU first both
+ways; pointer plus the DAIs' and components' delay). A :class:`SocPcmRuntime` is the
 ``snd_soc_pcm_runtime`` of one DAI link and is the :class:`~pcm.pcm_native.PcmOps` of its
 substreams.
 
@@ -168,9 +169,17 @@ class SocPcmRuntime:
         hw = _intersect(a, b)
         if not hw.formats:
             raise PcmError(errno.EINVAL, f"{self.link.name}: the DAIs share no sample format")
-        for dai in (cpu, codec):
-            dai.call("startup", ss)
         self.link.platform.open(ss)  # the platform narrows hw by the DMA's caps
+        started: list[Dai] = []
+        try:
+            for dai in (cpu, codec):
+                dai.call("startup", ss)
+                started.append(dai)
+        except BaseException:  # soc_pcm_clean: what was opened is closed again
+            for dai in started:
+                dai.call("shutdown", ss)
+            self.link.platform.close(ss)
+            raise
         ss.hw.formats &= hw.formats
         ss.hw.rates, ss.hw.rate_min, ss.hw.rate_max = hw.rates, hw.rate_min, hw.rate_max
         ss.hw.channels_min, ss.hw.channels_max = hw.channels_min, hw.channels_max
@@ -214,8 +223,8 @@ class SocPcmRuntime:
             cpu.call("trigger", ss, cmd)
             codec.call("trigger", ss, cmd)
         else:
-            codec.call("trigger", ss, cmd)
             cpu.call("trigger", ss, cmd)
+            codec.call("trigger", ss, cmd)
             self.link.platform.trigger(ss, cmd)
 
     def pointer(self, ss: Substream) -> int:
