@@ -73,7 +73,9 @@ class GenericDmaenginePcm:
         self.name = f"{dev.name}-pcm"
         self.dev = dev
         self.chan: dict[PcmStream, Any] = {}
-        self.no_residue: dict[PcmStream, bool] = {}
+        # SND_DMAENGINE_PCM_FLAG_NO_RESIDUE: one flag for the PCM, set where any of its
+        # channels reports residue per descriptor only
+        self.no_residue = False
         for stream, name in ((PcmStream.PLAYBACK, "tx"), (PcmStream.CAPTURE, "rx")):
             try:
                 chan = dma.request_chan(dev, name)
@@ -81,7 +83,8 @@ class GenericDmaenginePcm:
                 continue  # no such direction on this device
             self.chan[stream] = chan
             caps = dma.get_slave_caps(chan)
-            self.no_residue[stream] = caps.residue_granularity == ResidueGranularity.DESCRIPTOR
+            if caps.residue_granularity == ResidueGranularity.DESCRIPTOR:
+                self.no_residue = True
 
     def release(self) -> None:
         for chan in self.chan.values():
@@ -112,9 +115,9 @@ class GenericDmaenginePcm:
             hw.info |= INFO_PAUSE | INFO_RESUME
         if caps.residue_granularity <= ResidueGranularity.SEGMENT:
             hw.info |= INFO_BATCH
+        # snd_dmaengine_pcm_refine_runtime_hwparams: every format whose physical width the
+        # channel's caps have (the DAI's addr_width narrows nothing here)
         widths = caps.dst_addr_widths if ss.stream == PcmStream.PLAYBACK else caps.src_addr_widths
-        if dma_data.addr_width:
-            widths = 1 << dma_data.addr_width
         hw.formats = {n for n, f in BY_NUMBER.items()
                       if widths & (1 << BUSWIDTH.get(f.phys, 0))}
         ss.rules.append(("PERIODS", lambda p: hp.Interval(0, hp.UINT_MAX, integer=True)))
@@ -158,6 +161,8 @@ class GenericDmaenginePcm:
             dma.pause(chan)
         elif cmd == Trigger.STOP:
             dma.terminate_async(chan)
+        else:
+            raise PcmError(errno.EINVAL, f"{self.name}: unknown trigger {cmd!r}")
 
     def _prepare_and_submit(self, ss: Substream) -> None:
         prtd = self._prtd(ss)
@@ -195,7 +200,7 @@ class GenericDmaenginePcm:
         rt = ss.runtime
         assert rt is not None
         fb = rt.frame_bits // 8
-        if self.no_residue[ss.stream]:
+        if self.no_residue:
             return prtd.pos // fb
         status, state = dma.tx_status(prtd.dma_chan, prtd.cookie)
         pos = 0

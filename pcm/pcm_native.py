@@ -46,6 +46,7 @@ class Trigger(IntEnum):
     PAUSE_RELEASE = 4
     SUSPEND = 5
     RESUME = 6
+    DRAIN = 7  # SNDRV_PCM_TRIGGER_DRAIN: for drivers that drain in hardware; none here
 
 
 @dataclass

@@ -1,0 +1,84 @@
+"""The generic dmaengine PCM (pcm_dmaengine.c, soc-generic-dmaengine-pcm.c) on the
+audio board, on the virtual clock."""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import replace
+
+import pytest
+
+from dma.dmaengine import ResidueGranularity
+from pcm import dmaengine_pcm
+from pcm.errors import PcmError
+from pcm.formats import BY_NUMBER
+from pcm.pcm_native import INFO_BATCH, PcmHardware, Trigger
+from pcm.runtime import PcmStream
+from pcm.soc_pcm import cards
+
+
+def _platform():
+    link = cards()[0].links[0]
+    return link.platform, link.cpu
+
+
+def test_formats_come_from_the_channel_caps_alone(audio_board):
+    """snd_dmaengine_pcm_refine_runtime_hwparams: every format whose physical width is
+    one of the channel's addr_widths (1, 2 and 4 bytes on the PL08x), whatever width the
+    DAI's dma_data asks; the DAI narrows them later, in soc_pcm_open."""
+    platform, cpu = _platform()
+    ss = cards()[0].pcm(0, PcmStream.PLAYBACK)
+    ss.hw = PcmHardware()
+    dma_data = cpu.dma_data[PcmStream.PLAYBACK]
+    width, dma_data.addr_width = dma_data.addr_width, 2  # a DAI that names its width
+    platform.open(ss)
+    try:
+        widths = {f.phys for n, f in BY_NUMBER.items() if n in ss.hw.formats}
+        assert widths == {8, 16, 32}
+        assert ss.hw.formats == {n for n, f in BY_NUMBER.items() if f.phys in (8, 16, 32)}
+        assert ss.hw.info & INFO_BATCH  # amba-pl08x's SEGMENT granularity
+    finally:
+        dma_data.addr_width = width
+        platform.close(ss)
+
+
+def test_no_residue_is_one_flag_for_the_whole_pcm(audio_board, monkeypatch):
+    """dmaengine_pcm_request_chan_of: a PCM one of whose channels reports residue per
+    descriptor only gets SND_DMAENGINE_PCM_FLAG_NO_RESIDUE, for both its streams."""
+    platform, _ = _platform()
+    real = dmaengine_pcm.dma.get_slave_caps
+    asked = []
+
+    def caps(chan):
+        asked.append(chan)
+        c = real(chan)
+        if len(asked) == 2:  # the rx channel, requested second
+            c = replace(c, residue_granularity=ResidueGranularity.DESCRIPTOR)
+        return c
+
+    platform.release()
+    monkeypatch.setattr(dmaengine_pcm.dma, "get_slave_caps", caps)
+    fresh = dmaengine_pcm.GenericDmaenginePcm(platform.dev)
+    try:
+        assert set(fresh.chan) == {PcmStream.PLAYBACK, PcmStream.CAPTURE}
+        assert fresh.no_residue is True
+    finally:
+        fresh.release()
+        monkeypatch.setattr(dmaengine_pcm.dma, "get_slave_caps", real)
+        platform.__init__(platform.dev)  # the board's own platform takes its channels back
+    assert platform.no_residue is False
+
+
+def test_an_unknown_trigger_is_einval(audio_board):
+    """snd_dmaengine_pcm_trigger answers -EINVAL to a command it does not handle."""
+    from pcm import alsa
+
+    pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
+    try:
+        pcm.set_params("S16_LE", 2, 48000, period_size=1024, periods=4)
+        platform, _ = _platform()
+        with pytest.raises(PcmError) as e:
+            platform.trigger(pcm.substream, Trigger.DRAIN)
+        assert e.value.errno == errno.EINVAL
+    finally:
+        pcm.close()
