@@ -7,8 +7,10 @@ DAI plus the generic dmaengine PCM as its platform. hw_params programs the word 
 trigger START enables the block and TX or RX, STOP disables them (and the block when no
 direction is left). The driver touches the controller only through its registers.
 
-Model extensions, stated: 1 to 8 channels through the TXCHN/RXCHN registers (the real
-block carries pairs); ``delay`` reports the FIFO level from TXFLR/RXFLR.
+Channels: 2, 4, 6 or 8 (pairs), as ``dw_i2s_hw_params`` takes them; the DAI declares 2 to
+8, so an odd count passes the refinement and hw_params refuses it (EINVAL).
+Model extensions, stated: the channel count goes to the TXCHN/RXCHN registers (the real
+block enables one TER/RER per pair); ``delay`` reports the FIFO level from TXFLR/RXFLR.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ class DwI2sDai:
         if fmt not in FORMAT_WLEN:
             raise PcmError(errno.EINVAL, f"{dai.name}: format {fmt} not supported")
         channels = params.get("CHANNELS")
+        if channels not in (2, 4, 6, 8):
+            raise PcmError(errno.EINVAL, f"{dai.name}: {channels} channels not supported "
+                           "(the I2S carries 2, 4, 6 or 8)")
         if ss.stream == PcmStream.PLAYBACK:
             self.writel(reg.TCR, FORMAT_WLEN[fmt])
             self.writel(reg.TFCR, self.fifo_th - 1)
@@ -97,7 +102,7 @@ def probe(pdev: PlatformDevice) -> None:
     formats = {FORMATS[f].number for f in FORMAT_WLEN}
 
     def caps(name: str) -> PcmStreamCaps:
-        return PcmStreamCaps(name, formats, RATES, 8000, 192000, 1, 8)
+        return PcmStreamCaps(name, formats, RATES, 8000, 192000, 2, 8)
 
     dai = Dai(pdev.name, pdev, caps("Playback"), caps("Capture"), drv, {
         PcmStream.PLAYBACK: DmaData(drv.base + reg.TXDMA, 0, 16, "tx"),

@@ -68,7 +68,9 @@ def test_tap_equals_the_input(tmp_path, dtype, channels, capsys):
             expect = from_word32(to_word32(data, "FLOAT_LE"), "S32_LE")
     _, tap = _play(tmp_path, src)
     n = len(data)
-    assert tap.shape[1] == channels
+    if channels == 1:  # the I2S carries pairs: the plug copies mono to both channels
+        expect = np.repeat(expect, 2, axis=1)
+    assert tap.shape[1] == max(channels, 2)
     assert np.array_equal(tap[:n], expect), "the tap differs from the input"
     assert not tap[n:].any()  # after the data: silence, never the stale ring
     out = capsys.readouterr()
@@ -76,6 +78,7 @@ def test_tap_equals_the_input(tmp_path, dtype, channels, capsys):
     assert played["frames"] == n and played["xruns"] == 0
     if dtype in ("u1", "f4"):
         assert "plug: format" in out.err
+    assert ("channels 1 -> 2" in out.err) == (channels == 1)
 
 
 @pytest.mark.parametrize("fmt", ["S24_LE", "S32_LE"])
@@ -92,7 +95,7 @@ def test_tap_of_files_that_differ_is_one_wav_per_stream(tmp_path, capsys):
     """A WAV has one format: files that play with different channels (or rates, or
     formats) leave one tap each, ``OUT-1.wav``, ``OUT-2.wav``, each exactly its file."""
     a, b = tmp_path / "a.wav", tmp_path / "b.wav"
-    data_a, data_b = _wav(a, "<i2", 2, n=3000, seed=1), _wav(b, "<i2", 1, n=2000, seed=2)
+    data_a, data_b = _wav(a, "<i2", 2, n=3000, seed=1), _wav(b, "<i2", 4, n=2000, seed=2)
     tap = tmp_path / "out.wav"
     assert main(["play", "-D", "virtual", "--clock", "virtual", str(a), str(b), "--tap",
                  str(tap), "--no-progress"]) == 0
@@ -147,10 +150,10 @@ def test_plug_takes_the_hardwares_nearest_rate_and_says_what_it_could_not(tmp_pa
 
 def test_capture_of_a_source_that_differs_from_the_capture(tmp_path, capsys):
     """The virtual card hears the file in the capture's setup: by default the file's own
-    (32-bit, 3 channels, 96 kHz), and what is asked otherwise, through the plug."""
+    (32-bit, 4 channels, 96 kHz), and what is asked otherwise, through the plug."""
     src = tmp_path / "src.wav"
     rng = np.random.default_rng(4)
-    data = rng.integers(-(2**31), 2**31, (9600, 3)).astype(np.int32)
+    data = rng.integers(-(2**31), 2**31, (9600, 4)).astype(np.int32)
     wavfile.write(src, 96000, data)
     out = tmp_path / "cap.wav"
     cap = ["capture", str(out), "-d", "0.05", "-D", "virtual", "--clock", "virtual",
@@ -159,7 +162,7 @@ def test_capture_of_a_source_that_differs_from_the_capture(tmp_path, capsys):
     rate, got = wavfile.read(out)
     assert rate == 96000 and np.array_equal(got, data[:4800])
     assert main([*cap, "-c", "2", "-f", "S16_LE"]) == 0
-    assert "source: format S32_LE -> S16_LE; channels 3 -> 2" in capsys.readouterr().err
+    assert "source: format S32_LE -> S16_LE; channels 4 -> 2" in capsys.readouterr().err
     rate, got = wavfile.read(out)
     assert rate == 96000 and np.array_equal(got, (data[:4800, :2] >> 16).astype(np.int16))
 
@@ -176,15 +179,24 @@ def test_the_plug_routes_channels_as_alsa_libs_default_table():
     assert np.array_equal(route(w[:, :2], 4), np.hstack([w[:, :2], np.zeros((3, 2))]))
 
 
-def test_play_downmixes_to_a_mono_setup_as_the_plug_does(tmp_path, capsys):
-    """``-c 1`` on a stereo S16 file: the hardware gets (L + R) / 2, the mean of the two
-    32-bit words narrowed by a shift, that is floor((L + R) / 2)."""
+def test_play_of_an_odd_channel_count_is_refused_as_dw_i2s_refuses_it(tmp_path, capsys):
+    """dw_i2s_hw_params takes 2, 4, 6 or 8 channels: a 3-channel file is refused with one
+    line naming the count (exit 2), and plays with ``-c 4``, the plug adding a silent
+    fourth channel. ``-c 1`` asks for what the I2S cannot carry: the plug says so."""
     src = tmp_path / "in.wav"
-    data = _wav(src, "<i2", 2, n=3000, seed=6)
-    _, tap = _play(tmp_path, src, "-c", "1")
-    assert "plug: channels 2 -> 1" in capsys.readouterr().err
-    expect = (data.astype(np.int32).sum(axis=1) >> 1).astype(np.int16)
-    assert tap.shape[1] == 1 and np.array_equal(tap[: len(data), 0], expect)
+    data = _wav(src, "<i2", 3, n=3000, seed=6)
+    assert main(["play", "-D", "virtual", "--clock", "virtual", str(src),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "3 channels not supported" in err[-1] and "Traceback" not in "".join(err)
+    _, tap = _play(tmp_path, src, "-c", "4")
+    assert "plug: channels 3 -> 4" in capsys.readouterr().err
+    assert np.array_equal(tap[: len(data), :3], data) and not tap[:, 3].any()
+    st = tmp_path / "st.wav"
+    data = _wav(st, "<i2", 2, n=3000, seed=7)
+    _, tap = _play(tmp_path, st, "-c", "1")
+    assert "1 channels asked, the hardware takes 2 to 8" in capsys.readouterr().err
+    assert np.array_equal(tap[: len(data)], data)
 
 
 def _capture(tmp_path, src, *extra) -> tuple[int, np.ndarray]:
@@ -202,7 +214,7 @@ def test_capture_through_the_plug_writes_formats_the_hardware_has_not(tmp_path, 
     rate, got = _capture(tmp_path, src)
     err = capsys.readouterr().err
     assert "source: format U8 -> S16_LE" in err and "plug: format S16_LE -> U8" in err
-    assert "Capturing 0.1 s into" in err and ": S16_LE, 48000 Hz, 1 ch," in err
+    assert "Capturing 0.1 s into" in err and ": S16_LE, 48000 Hz, 2 ch," in err
     assert rate == RATE and got.dtype == np.uint8 and np.array_equal(got, data[:, 0])
     src = tmp_path / "f32.wav"
     data = _wav(src, "f4", 2, n=4800, seed=8)
@@ -213,8 +225,8 @@ def test_capture_through_the_plug_writes_formats_the_hardware_has_not(tmp_path, 
 
 
 def test_capture_through_the_plug_routes_channels_and_resamples(tmp_path, capsys):
-    """``-c 1`` of a stereo source: the bus carries one channel, the mean of the file's
-    two. ``-c 9`` of a mono one: the hardware's 8 channels each hear it, and the plug
+    """``-c 1`` of a stereo source: the bus carries the file's two channels, and the
+    plug writes their mean. ``-c 9`` of a mono one: the hardware's 8 channels each hear it, and the plug
     adds a silent ninth. ``-r 12345``, a rate the hardware has not: it runs at 11025 Hz,
     the nearest, and the take is resampled to 12345 Hz: 0.1 s is 1234 frames, as
     in a file captured at 12345 Hz, and a 440 Hz tone comes back."""
@@ -222,7 +234,7 @@ def test_capture_through_the_plug_routes_channels_and_resamples(tmp_path, capsys
     data = _wav(src, "<i2", 2, n=4800, seed=9)
     rate, got = _capture(tmp_path, src, "-c", "1")
     err = capsys.readouterr().err
-    assert "source: channels 2 -> 1" in err and "plug:" not in err
+    assert "source:" not in err and "plug: channels 2 -> 1" in err
     expect = (data.astype(np.int32).sum(axis=1) >> 1).astype(np.int16)
     assert rate == RATE and np.array_equal(got, expect)
     data = _wav(src, "<i2", 1, n=4800, seed=10)
