@@ -3,8 +3,11 @@ and a FIFO peripheral."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from dma.core import registered_devices, summary
 from dma.mapping import dma_debug_reset
@@ -89,3 +92,14 @@ def board_fifo():
     b, fifo = build()
     yield b, fifo
     b.remove()
+
+
+# Hypothesis: the suite's profile keeps each property to 100 examples; "deep"
+# (HYPOTHESIS_PROFILE=deep) searches far more, for a run by name.
+settings.register_profile("default", max_examples=100, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.function_scoped_fixture])
+settings.register_profile("deep", max_examples=2000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.function_scoped_fixture])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -518,3 +518,37 @@ def test_play_starts_the_dma_once_the_ring_is_full_as_aplay_does(monkeypatch):
     assert (sw.avail_min, sw.start_threshold, sw.stop_threshold) == (256, 1024, 1024)
     assert seen["states"][:5] == ["PREPARED"] * 3 + ["RUNNING"] * 2
     assert len(seen["states"]) == 2560 // 256  # whole periods: aplay pads none
+
+
+def test_on_the_wall_clock_a_short_files_tap_is_silence_after_the_data(tmp_path):
+    """The README's own path (the virtual card paced by the wall clock), five runs of a
+    file that ends mid-period: each tap is the file, then only silence (the drain's
+    silence fill reaches every frame the DMA fetches past the data)."""
+    src = tmp_path / "in.wav"
+    data = _wav(src, "<i2", 2, n=13001, seed=11)
+    data[data == 0] = 1  # no zero sample: silence in the tap is never data
+    wavfile.write(src, RATE, data)
+    for run in range(5):
+        tap = tmp_path / f"tap{run}.wav"
+        assert main(["play", "-D", "virtual", "--clock", "wall", str(src), "--tap", str(tap),
+                     "--no-progress"]) == 0  # aplay's geometry: periods of 6000 frames
+        _, out = wavfile.read(tap)
+        out = out[np.flatnonzero(out.any(axis=1))[0]:]  # the bus idles at zero before
+        n = min(len(out), len(data))
+        assert len(data) - n <= 16  # at most the I2S FIFO's depth is not heard
+        assert np.array_equal(out[:n], data[:n]), f"run {run}: the data differs"
+        assert not out[len(data):].any(), f"run {run}: stale audio after the data"
+
+
+@pytest.mark.parametrize("n", [48123, 36001])
+def test_lengths_off_the_period_end_in_silence_not_stale_ring(tmp_path, n):
+    """The default setup (period 6000, buffer 24000) and files that end off a period
+    boundary: the threshold-mode silence fill, measured from the new hw_ptr as mainline
+    measures it, silences the ring ahead of the DMA (frames 58800 on of a 48123-frame
+    file's tap once repeated input frames 34800 on)."""
+    src = tmp_path / "in.wav"
+    data = _wav(src, "<i2", 2, n=n, seed=12)
+    _, tap = _play(tmp_path, src)
+    assert np.array_equal(tap[:n], data)
+    assert len(tap) == -(-n // 6000) * 6000 - 15  # the drain's boundary, less the FIFO's 15
+    assert not tap[n:].any()
