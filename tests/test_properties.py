@@ -30,7 +30,7 @@ from demos.play import play_one
 from demos.session import open_session
 from demos.wav import Wav
 from pcm import alsa
-from tests.test_stress import L, RATE, frame, written_at
+from tests.test_stress import RATE, L, frame, written_at
 
 HW_FORMATS = {"S16_LE": ("<i2", 15, 2), "S24_LE": ("<i4", 23, 4), "S32_LE": ("<i4", 31, 4)}
 PERIOD_BYTES_MIN, PERIOD_BYTES_MAX, BUFFER_BYTES_MAX = 128, 65536, 524288
