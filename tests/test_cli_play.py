@@ -226,10 +226,10 @@ def test_capture_through_the_plug_writes_formats_the_hardware_has_not(tmp_path, 
 
 def test_capture_through_the_plug_routes_channels_and_resamples(tmp_path, capsys):
     """``-c 1`` of a stereo source: the bus carries the file's two channels, and the
-    plug writes their mean. ``-c 9`` of a mono one: the hardware's 8 channels each hear it, and the plug
-    adds a silent ninth. ``-r 12345``, a rate the hardware has not: it runs at 11025 Hz,
-    the nearest, and the take is resampled to 12345 Hz: 0.1 s is 1234 frames, as
-    in a file captured at 12345 Hz, and a 440 Hz tone comes back."""
+    plug writes their mean. ``-c 9`` of a mono one: the hardware's 8 channels each hear
+    it, and the plug adds a silent ninth. ``-r 12345``, a rate the hardware has not: it
+    runs at 11025 Hz, the nearest, and the take is resampled to 12345 Hz: 0.1 s is 1234
+    frames, as in a file captured at 12345 Hz, and a 440 Hz tone comes back."""
     src = tmp_path / "st.wav"
     data = _wav(src, "<i2", 2, n=4800, seed=9)
     rate, got = _capture(tmp_path, src, "-c", "1")
