@@ -1,32 +1,18 @@
 """Provider driver for the PL080-style controller, on virt-dma.
 
-Counterpart: drivers/dma/amba-pl08x.c. Like the kernel driver it registers two DMA
-devices sharing the physical channels: a memcpy device (MEMCPY, MEMSET) with a few
-virtual channels, and a slave device (SLAVE, CYCLIC, PRIVATE) with one virtual channel
-per peripheral request line. A virtual channel borrows a physical channel when it has
-work; with none free it waits (state WAITING), and a physical channel that frees goes to
-the first WAITING channel in channel order (memcpy channels before slave ones).
+Counterpart: drivers/dma/amba-pl08x.c. Two DMA devices share the physical channels: a
+memcpy device with one virtual channel per physical channel, and a slave device (SLAVE,
+CYCLIC; PRIVATE only while a channel is taken) with one virtual channel per request
+line. A virtual channel borrows a physical channel when it has work; with none free it
+WAITs, and a freed physical channel goes to the channel waiting longest.
 
-The driver only writes registers and LLIs in memory: LLIs live in coherent memory it
-allocates per descriptor, the first one is loaded into the channel registers, the
-controller fetches the rest itself. Cyclic transfers are a ring of LLIs with the TC
-interrupt on the last LLI of each period; a period longer than 4095 beats is split.
+The driver only writes registers and LLIs: LLIs live in coherent memory, the first one
+is loaded into the channel, the controller fetches the rest. A cyclic ring has the TC
+interrupt in every LLI, so a period longer than one LLI (4095 beats) signals each LLI.
 
-Model choices, stated: prep refuses (returns None) buffers not aligned to the bus width
-rather than splitting them into byte-wide LLIs as amba-pl08x does, and a cyclic buffer
-that is not a whole number of periods, where amba-pl08x adds a last period running past
-the buffer's end (the PCM core's refinement allows such a buffer: PERIODS is an integer,
-PERIOD_SIZE need not be). A bus error:
-amba-pl08x logs the error interrupt and then handles the channel as for a terminal count
-(a transfer completes, a cyclic period is signalled), so a client never learns of it;
-the model reports it instead, the way ``callback_result`` lets a driver: READ_FAILED, or
-WRITE_FAILED for DEV_TO_MEM since the PL080 does not say which side faulted, and
-``tx_status`` ERROR. After an error the channel starts nothing until terminated.
-A channel WAITING for a physical channel (issued work, none started): amba-pl08x's
-pause, resume and terminate_all return at once for a channel with no physical channel
-and no running descriptor, so there a pause does not hold it and a terminate leaves its
-issued work to start when a physical channel frees. The model pauses it (it is not
-given a physical channel until resumed) and terminates it (its work is freed).
+Departs from mainline: unaligned buffers are refused, bus errors are reported, a WAITING
+channel is held by pause, the residue stops where a ring wraps, the memcpy device also
+has MEMSET (docs/departures.md).
 """
 
 from __future__ import annotations
