@@ -54,9 +54,9 @@ def _maxrss_mb() -> float:
 
 
 def stack(period: int, seconds: float) -> dict:
+    from demos.audiofile import Wav
     from demos.play import play_one
     from demos.session import open_session
-    from demos.wav import Wav
     from soc.board import DMAC_IRQ
 
     data = signal(seconds)
@@ -64,7 +64,7 @@ def stack(period: int, seconds: float) -> dict:
     try:
         irqs0 = sess.board.soc.irqc.count[DMAC_IRQ]
         t = time.perf_counter()
-        play_one(sess, Wav(RATE, "S16_LE", data), "bench", _args(period), lambda s: None)
+        play_one(sess, Wav(RATE, "S16_LE", data, "bench"), _args(period), lambda s: None)
         dt = time.perf_counter() - t
         irqs = sess.board.soc.irqc.count[DMAC_IRQ] - irqs0
         tap = sess.endpoint.tapped()
@@ -117,17 +117,17 @@ def floor(period: int, seconds: float, repeat: int = 3) -> dict:
 
 def rt_stack(device: int, period: int, seconds: float, rt_priority: int | None = None) -> dict:
     """The full stack playing on the card clock, as ``dma-audio play --rt-priority``."""
+    from demos.audiofile import Wav
     from demos.play import play_one
     from demos.sched import fifo_priority
     from demos.session import open_session
-    from demos.wav import Wav
 
     data = signal(seconds)
     with fifo_priority(rt_priority):  # the session's threads inherit it
         sess = open_session(str(device), "card")
         try:
             wall, cpu = time.monotonic(), time.process_time()
-            res = play_one(sess, Wav(RATE, "S16_LE", data), "bench", _args(period),
+            res = play_one(sess, Wav(RATE, "S16_LE", data, "bench"), _args(period),
                            lambda s: None)
             wall, cpu = time.monotonic() - wall, time.process_time() - cpu
             card = sess.endpoint.card or sess.endpoint.last_card

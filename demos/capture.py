@@ -3,10 +3,11 @@
 What arecord does, on this board: set up the capture PCM (through the plug step when the
 hardware cannot take the file's format, channels or rate: it runs at the nearest setup,
 and what it reads is converted), read period by period (an overrun is recovered with
-prepare and counted) until the duration is reached. The frames read are kept, and the WAV
-is written in a ``finally``: Ctrl-C, SIGTERM (turned into the same interruption) or a lost
-sound device all leave a valid WAV with every frame read. The plug's conversion runs
-there, once over the whole take (see :mod:`demos.plug`).
+prepare and counted) until the duration is reached. Each period read is converted and
+written at once; the header is rewritten about once a second (:data:`SYNC_S`), so that
+whatever ends the run (Ctrl-C, SIGTERM, a lost sound device, a full disk, even SIGKILL
+or a power cut) leaves a WAV that reads back what was captured up to its last rewrite,
+and memory stays a period's whatever the duration.
 """
 
 from __future__ import annotations
@@ -15,33 +16,39 @@ import errno
 import os
 from typing import Any
 
-import numpy as np
-
-from demos.interrupt import Terminated, sigterm_as_interrupt
-from demos.plug import convert, plan, plan_exact
+from demos.audiofile import AudioOutput
+from demos.interrupt import Terminated
+from demos.plug import Converter, plan, plan_exact
 from demos.progress import StreamProgress
 from demos.session import Session
 from demos.usage import UsageError
-from demos.wav import write_wav
 from pcm import alsa
 from pcm.errors import PcmError
-from pcm.formats import FORMATS
 from pcm.runtime import PcmStream
 
 WAV_FORMATS = ("U8", "S16_LE", "S24_LE", "S32_LE", "FLOAT_LE")  # what arecord writes to a WAV
+SYNC_S = 1.0  # seconds of audio between header rewrites
 
 
-def check_output(path: str) -> None:
+def check_output(path: str, inputs: tuple[str, ...] = ()) -> None:
+    """Refuse, before the run, an output that cannot be made or that is an input."""
+    if path == "-":
+        return
     if os.path.isdir(path):
         raise UsageError(f"{path}: is a directory")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise UsageError(f"{path}: no such directory {parent}")
+    for src in inputs:
+        if src and src != "-" and os.path.exists(src) and os.path.exists(path) and \
+                os.path.samefile(src, path):
+            raise UsageError(f"{path}: is also an input ({src}); it would be overwritten")
+    if not os.access(parent, os.W_OK) and not os.access(path, os.W_OK):
+        raise UsageError(f"{path}: {os.strerror(errno.EACCES)}")
 
 
 def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
     pcm = alsa.open_pcm("default", PcmStream.CAPTURE)
-    chunks: list[np.ndarray] = []
     fmt, channels, rate = args.format or "S16_LE", args.channels or 2, args.rate or 48000
     result: dict = {"file": path, "format": fmt, "channels": channels, "rate": rate,
                     "frames": 0, "overruns": 0, "stopped_by": "duration"}
@@ -51,6 +58,7 @@ def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
                   pcm.rate_near)
         pcm.set_params(hw.format, hw.channels, hw.rate, args.period_size, args.buffer_size,
                        args.periods)
+        out = AudioOutput(path, rate, fmt, channels, int(round(seconds * rate)))
     except BaseException:
         pcm.close()
         raise
@@ -59,9 +67,9 @@ def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
         say(f"plug: {'; '.join(back.notes)}")
     want = int(round(seconds * rate))  # the file's frames
     total = -(-want * hw.rate // rate)  # the hardware's that give them (resample_poly: ceil)
+    sink = _FileSink(out, Converter(hw.format, hw.rate, back), want, rate)
     try:
-        with sigterm_as_interrupt():
-            _read_into(chunks, pcm, seconds, total, result, args, say)
+        _read_into(sink, pcm, seconds, total, result, args, say)
     except KeyboardInterrupt as e:
         result["stopped_by"] = "SIGTERM" if isinstance(e, Terminated) else "interrupt"
         raise
@@ -70,28 +78,54 @@ def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
         result["stopped_by"] = f"sound device lost: {lost}" if lost else f"error: {e}"
         raise
     finally:
-        read = np.concatenate(chunks) if chunks else np.zeros((0, hw.channels),
-                                                               FORMATS[hw.format].dtype)
-        frames = convert(read, hw.format, hw.rate, back)[:want]
-        write_wav(path, rate, fmt, frames)
-        result["frames"] = int(len(frames))
-        say(f"wrote {len(frames)} frames to {path} ({result['stopped_by']})")
         try:
-            pcm.close()
-        except Exception as e:  # a lost device: the file is what matters now
-            say(f"close: {e}")
+            sink.finish()
+        finally:
+            result["frames"] = out.frames
+            say(f"wrote {out.frames} frames to {out.name} ({result['stopped_by']})")
+            try:
+                pcm.close()
+            except Exception as e:  # a lost device: the file is what matters now
+                say(f"close: {e}")
     return result
 
 
-def _read_into(chunks: list[np.ndarray], pcm: alsa.Pcm, seconds: float, total: int,
+class _FileSink:
+    """Read frames, converted and written as they come, at most ``want`` of them; the
+    header rewritten every :data:`SYNC_S` of audio."""
+
+    def __init__(self, out: AudioOutput, conv: Converter, want: int, rate: int) -> None:
+        self.out, self.conv, self.want = out, conv, want
+        self.every = max(int(SYNC_S * rate), 1)
+        self.next_sync = self.every
+
+    def write(self, frames) -> None:
+        self._put(self.conv.push(frames))
+
+    def _put(self, frames) -> None:
+        frames = frames[: self.want - self.out.frames]
+        if len(frames):
+            self.out.write(frames)
+        if self.out.frames >= self.next_sync:
+            self.out.sync()
+            self.next_sync = self.out.frames + self.every
+
+    def finish(self) -> None:
+        try:
+            self._put(self.conv.finish())
+        finally:
+            self.out.close()
+
+
+def _read_into(sink: _FileSink, pcm: alsa.Pcm, seconds: float, total: int,
                result: dict, args: Any, say) -> None:
     """arecord's loop: ``total`` frames (``seconds`` of the file), a period at a time, into
-    ``chunks``; an overrun is counted and recovered from."""
+    ``sink``; an overrun is counted and recovered from."""
     if args.verbose:
         say(pcm.dump_setup().rstrip())
     rt = pcm.runtime
     fmt, rate = pcm.substream.format.name, rt.rate
-    say(f"Capturing {seconds:g} s into {result['file']}: {fmt}, {rate} Hz, {rt.channels} ch, "
+    say(f"Capturing {seconds:g} s into {sink.out.name}: {fmt}, {rate} Hz, {rt.channels} ch, "
         f"period {rt.period_size}, buffer {rt.buffer_size} frames")
     pcm.prepare()
     got = 0
@@ -106,6 +140,6 @@ def _read_into(chunks: list[np.ndarray], pcm: alsa.Pcm, seconds: float, total: i
                 say(f"overrun!!! (xrun {result['overruns']})")
                 pcm.recover(e)
                 continue
-            chunks.append(data)
+            sink.write(data)
             got += len(data)
             prog.update(got, rt.avail() / rt.buffer_size, result["overruns"])

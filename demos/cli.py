@@ -1,26 +1,36 @@
 """The ``dma-audio`` command line.
 
-Subcommands follow the kernel's and alsa-utils' conventions. Bad input gets one line on
-stderr and exit status 2; a run stopped by Ctrl-C exits 130, by SIGTERM 143 (128 + the
-signal's number, as a shell reports a process the signal killed).
+Subcommands follow the kernel's and alsa-utils' conventions. One exit path for all:
+bad input (an option, a file, an output that cannot be made) is one line on stderr and
+exit status 2; a failure during the run (a full disk, a lost device) one line and 1; a
+run stopped by Ctrl-C exits 130, by SIGTERM 143 (128 + the signal's number, as a shell
+reports a process the signal killed), once what was being written is saved. The signal
+handlers are the first thing this module sets: a signal while it still loads ends the
+process at once with that line and status, as nothing has been written yet.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import os
 import signal
-import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-import numpy as np
 
-from demos.interrupt import Terminated
-from demos.usage import UsageError
+def _early_exit(signum: int, frame: object) -> None:
+    os.write(2, b"dma-audio: interrupted\n")
+    os._exit(128 + signum)
 
-if TYPE_CHECKING:
-    from demos.wav import Wav
+
+_BEFORE = {sig: signal.signal(sig, _early_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+import argparse  # noqa: E402  (after the handlers, on purpose)
+import json  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from demos.interrupt import Terminated, raise_interrupt  # noqa: E402
+from demos.usage import UsageError  # noqa: E402
 
 
 def _whole(text: str) -> int:
@@ -198,74 +208,111 @@ def _session(args: argparse.Namespace, capture: bool = False, **endpoint):
 def _cmd_play(args: argparse.Namespace) -> int:
     if args.list:
         return _cmd_devices(args)
-    from demos.interrupt import sigterm_as_interrupt
-    from demos.play import demo_sound, play_one, save_tap
+    from demos.audiofile import AudioInput
+    from demos.capture import check_output
+    from demos.play import TapWriter, demo_sound, play_one
     from demos.sched import fifo_priority
-    from demos.wav import read_wav
 
-    if args.tap:
-        from demos.capture import check_output
-
-        check_output(args.tap)
-    wavs = [(path, read_wav(path)) for path in args.files]
-    if not wavs:
-        wavs = [("the demo sound", demo_sound())]
-    results: list[dict] = []
-    with fifo_priority(args.rt_priority):  # the session's threads inherit it
-        sess = _session(args, tap=bool(args.tap))
-        try:
-            # The tap is saved on SIGTERM too; a lost device is reported as the loss.
-            with sigterm_as_interrupt(), sess.loss_reported():
-                for name, wav in wavs:
-                    results.append(play_one(sess, wav, name, args, _say))
-        finally:
-            if args.tap:
-                save_tap(sess, args.tap, _say)
-            sess.close()
+    if args.files.count("-") > 1:
+        raise UsageError("play: standard input ('-') can be read once")
+    for out in (args.tap, args.trace):
+        if out:
+            check_output(out, tuple(args.files))
+    sources = []
+    try:
+        for path in args.files:  # each file's header, before anything plays
+            sources.append(AudioInput(path))
+        if not sources:
+            sources = [demo_sound()]
+        results: list[dict] = []
+        with fifo_priority(args.rt_priority):  # the session's threads inherit it
+            sess = _session(args, tap=bool(args.tap))
+            lengths = [src.length for src in sources]
+            hint = None if None in lengths else 2 * sum(lengths) + 192000 * len(lengths)
+            tap = TapWriter(args.tap, _say, hint) if args.tap else None
+            try:
+                with sess.loss_reported():  # a lost device is reported as the loss
+                    for src in sources:
+                        results.append(play_one(sess, src, args, _say, tap))
+            finally:
+                try:
+                    if tap is not None:
+                        tap.drain(sess)
+                finally:
+                    if tap is not None:
+                        tap.close()
+                    sess.close()
+    finally:
+        for src in sources:
+            src.close()
     if args.json:
         print(json.dumps({"played": results}))
     return 0
 
 
-def _capture_source(args: argparse.Namespace, wav: Wav) -> Callable[[int, int, int], np.ndarray]:
+def _capture_source(args: argparse.Namespace, path: str):
     """What the virtual card hears: the file, at the rate, channels and word length the
-    bus runs at (converted as the plug does, and said, when the card starts). The capture
-    takes the file's format, channels and rate where -f, -c and -r do not say."""
-    from demos.plug import WORD_FORMAT, convert, plan_exact
+    bus runs at (converted as the plug does, and said, when the card starts), read a
+    block at a time as the card asks. The capture takes the file's format, channels and
+    rate where -f, -c and -r do not say."""
+    from demos.audiofile import AudioInput
+    from demos.plug import WORD_FORMAT, Converter, plan_exact
 
-    args.format, args.channels = args.format or wav.format, args.channels or wav.channels
-    args.rate = args.rate or wav.rate
+    src = AudioInput(path)
+    args.format, args.channels = args.format or src.format, args.channels or src.channels
+    args.rate = args.rate or src.rate
 
-    def hears(rate: int, channels: int, bits: int) -> np.ndarray:
-        p = plan_exact(WORD_FORMAT[bits], channels, rate, (wav.format, wav.channels, wav.rate))
+    def hears(rate: int, channels: int, bits: int) -> Callable[[int], np.ndarray]:
+        p = plan_exact(WORD_FORMAT[bits], channels, rate, (src.format, src.channels,
+                                                           src.rate))
         if p.notes:
             _say(f"source: {'; '.join(p.notes)}")
-        return convert(wav.frames, wav.format, wav.rate, p).astype(np.int32)
+        conv = Converter(src.format, src.rate, p)
+        held = [np.zeros((0, channels), np.int32)]
+        ended = [False]
 
-    return hears
+        def frames(n: int) -> np.ndarray:
+            while len(held[0]) < n and not ended[0]:
+                block = src.read(max(n, 4096))
+                more = conv.push(block) if len(block) else conv.finish()
+                ended[0] = not len(block)
+                held[0] = np.concatenate([held[0], more.astype(np.int32)])
+            out, held[0] = held[0][:n], held[0][n:]
+            if len(out) < n:  # past the file's end the card hears silence
+                out = np.concatenate([out, np.zeros((n - len(out), channels), np.int32)])
+            return out
+
+        return frames
+
+    return src, hears
 
 
 def _cmd_capture(args: argparse.Namespace) -> int:
     from demos.capture import WAV_FORMATS, capture, check_output
     from demos.sched import fifo_priority
-    from demos.wav import read_wav
 
-    check_output(args.output)
+    for out in (args.output, args.trace):
+        if out:
+            check_output(out, (args.source,) if args.source else ())
     if args.format and args.format not in WAV_FORMATS:  # as arecord refuses it
         raise UsageError(f"-f {args.format}: a WAV file cannot hold it (it holds "
                          f"{', '.join(WAV_FORMATS[:-1])} or {WAV_FORMATS[-1]})")
-    source = None
+    src, source = None, None
     if args.source:
         if args.device is None:
             args.device = "virtual"  # only the virtual card can hear a file
-        source = _capture_source(args, read_wav(args.source))
-    with fifo_priority(args.rt_priority):  # the session's threads inherit it
-        sess = _session(args, capture=True, source=source)
-        try:
-            with sess.loss_reported():
-                result = capture(sess, args.output, args.duration, args, _say)
-        finally:
-            sess.close()
+        src, source = _capture_source(args, args.source)
+    try:
+        with fifo_priority(args.rt_priority):  # the session's threads inherit it
+            sess = _session(args, capture=True, source=source)
+            try:
+                with sess.loss_reported():
+                    result = capture(sess, args.output, args.duration, args, _say)
+            finally:
+                sess.close()
+    finally:
+        if src is not None:
+            src.close()
     if args.json:
         print(json.dumps(result))
     return 0
@@ -428,10 +475,14 @@ def main(argv: list[str] | None = None) -> int:
     from pcm.errors import PcmError
     from soc.card import CardError
 
+    running = [False]
     try:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # from here, the run's own handling
+            signal.signal(sig, raise_interrupt)
         args = build_parser().parse_args(argv)
         if getattr(args, "inject_corruption", 0) and not 0 <= args.inject_corruption <= 1:
             raise UsageError("dmatest: --inject-corruption must be between 0 and 1")
+        running[0] = True
         return args.func(args)
     except UsageError as e:
         print(str(e), file=sys.stderr)
@@ -445,6 +496,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         print("dma-audio: interrupted", file=sys.stderr)
         return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
+    except (OSError, ValueError) as e:
+        where = f": {e.filename}" if isinstance(e, OSError) and e.filename else ""
+        text = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        print(f"dma-audio: {text.splitlines()[0] if text else type(e).__name__}{where}",
+              file=sys.stderr)
+        return 1 if running[0] else 2
+    finally:  # a caller in the same process (the tests) gets its handlers back
+        for sig, handler in _BEFORE.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

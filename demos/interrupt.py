@@ -1,8 +1,8 @@
 """SIGTERM handled as Ctrl-C, so that a command saves what it was writing before it ends.
 
-A command that keeps what it captured (``capture``, ``play --tap``) runs its work inside
-:func:`sigterm_as_interrupt`: the signal raises :class:`Terminated`, a KeyboardInterrupt,
-whose ``finally`` blocks write the file; the command line then exits 143 (130 for Ctrl-C).
+The command line's handler (:func:`raise_interrupt`) makes SIGTERM raise
+:class:`Terminated`, a KeyboardInterrupt, whose ``finally`` blocks write the files; the
+command line then exits 143 (130 for Ctrl-C).
 
 A command that runs until told (``dmatest --iterations 0``) asks :func:`stop_requested`
 between steps instead: Ctrl-C and SIGTERM only set a flag, so a step is never cut short.
@@ -20,8 +20,12 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C."""
 
 
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated()
+def raise_interrupt(signum: int, frame: Any) -> None:
+    """The command line's handler: SIGTERM raises :class:`Terminated`, SIGINT a plain
+    KeyboardInterrupt; either unwinds through the ``finally`` blocks that save."""
+    if signum == signal.SIGTERM:
+        raise Terminated()
+    raise KeyboardInterrupt()
 
 
 @contextmanager
@@ -39,13 +43,3 @@ def stop_requested() -> Iterator[Callable[[], bool]]:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block SIGTERM raises :class:`Terminated` (main thread only)."""
-    old = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)

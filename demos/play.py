@@ -1,10 +1,12 @@
-"""``dma-audio play``: WAV files (or the demo sound) through the simulated cyclic DMA path.
+"""``dma-audio play``: audio files (or the demo sound) through the simulated cyclic DMA path.
 
 What aplay does, on this board: open the PCM, set hw_params (through the plug step when
 the hardware cannot take the file as it is) and aplay's sw_params (the DMA starts once the
 ring is full), prepare, write period by period (recovering from an underrun with prepare,
 and counting it), the last period filled out with silence as aplay pads its last chunk,
-then drain, which ends at that period's boundary. ``play`` returns only once the card has
+then drain, which ends at that period's boundary. The file is read, converted and written
+a block at a time, and the tap is written to its file as the card is sent it, so memory
+stays a few buffers whatever the file's length. ``play`` returns only once the card has
 had the time to play its own buffer (PortAudio drops what is still queued when a stream
 is closed).
 """
@@ -17,14 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from demos.plug import WORD_FORMAT, convert, plan
+from demos.audiofile import AudioOutput, Wav
+from demos.plug import WORD_FORMAT, Converter, plan
 from demos.progress import StreamProgress
 from demos.session import Session
-from demos.wav import Wav, write_wav
 from pcm import alsa
 from pcm.errors import PcmError
 from pcm.formats import FORMATS, silence
 from pcm.runtime import PcmStream
+
+READ_PERIODS = 4  # file frames read at a time, in periods
 
 
 def demo_sound(rate: int = 48000, seconds: float = 3.0) -> Wav:
@@ -41,19 +45,66 @@ def demo_sound(rate: int = 48000, seconds: float = 3.0) -> Wav:
         out[:, 0] += (1 - pan) * tone
         out[:, 1] += pan * tone
     out *= 0.35 / max(np.abs(out).max(), 1e-9)
-    return Wav(rate, "S16_LE", np.rint(out * 32767).astype("<i2"))
+    return Wav(rate, "S16_LE", np.rint(out * 32767).astype("<i2"), "the demo sound")
 
 
-def play_one(sess: Session, wav: Wav, name: str, args: Any, say) -> dict:
+class TapWriter:
+    """``--tap``: what the card was sent, written as it goes. One WAV while every stream
+    has the same rate, channels and format; from the first that differs, one WAV per
+    run of alike streams, ``PATH-1.wav``, ``PATH-2.wav``, ... (a WAV has one format)."""
+
+    def __init__(self, path: str, say, frames_hint: int | None = None) -> None:
+        self.path, self.say, self.hint = path, say, frames_hint
+        self.out: AudioOutput | None = None
+        self.config: tuple[int, int, int] | None = None
+        self.names: list[str] = []
+
+    def drain(self, sess: Session) -> None:
+        """Write what the tap took since the last call."""
+        for config, blocks in sess.endpoint.take_tap():
+            self._open(config)
+            assert self.out is not None
+            for block in blocks:
+                self.out.write(block)
+
+    def _open(self, config: tuple[int, int, int]) -> None:
+        if config == self.config:
+            return
+        rate, channels, bits = config
+        if self.out is not None:
+            self.out.close()
+            if len(self.names) == 1:  # a second kind of stream: number the files
+                stem, ext = os.path.splitext(self.path)
+                os.replace(self.path, f"{stem}-1{ext}")
+                self.names = [f"{stem}-1{ext}"]
+                self.say(f"tap: the streams differ in rate, channels or format, so one WAV "
+                         f"each: {stem}-1{ext}, {stem}-2{ext}, ...")
+        name = self.path if not self.names else "{0}-{2}{1}".format(
+            *os.path.splitext(self.path), len(self.names) + 1)
+        self.out = AudioOutput(name, rate, WORD_FORMAT[bits], channels, self.hint)
+        self.names.append(name)
+        self.config = config
+
+    def close(self) -> list[str]:
+        if self.out is not None:
+            self.out.close()
+            self.out = None
+        return self.names
+
+
+def play_one(sess: Session, src: Any, args: Any, say,
+             tap: TapWriter | None = None) -> dict:
+    """Play ``src`` (an :class:`~demos.audiofile.AudioInput` or a
+    :class:`~demos.audiofile.Wav`: ``format``, ``channels``, ``rate``, ``length``,
+    ``blocks(n)``) through the default PCM; the summary of the run."""
     pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
     try:
         space = pcm.hw_params_any()
-        want_fmt = args.format or wav.format
-        want_ch = args.channels or wav.channels
-        want_rate = args.rate or wav.rate
-        p = plan(space, want_fmt, want_ch, want_rate, (wav.format, wav.channels, wav.rate),
+        want_fmt = args.format or src.format
+        want_ch = args.channels or src.channels
+        want_rate = args.rate or src.rate
+        p = plan(space, want_fmt, want_ch, want_rate, (src.format, src.channels, src.rate),
                  pcm.rate_near)
-        data = convert(wav.frames, wav.format, wav.rate, p)
         if p.notes:
             say(f"plug: {'; '.join(p.notes)}")
         pcm.set_params(p.format, p.channels, p.rate, args.period_size, args.buffer_size,
@@ -65,43 +116,77 @@ def play_one(sess: Session, wav: Wav, name: str, args: Any, say) -> dict:
                       stop_threshold=rt.buffer_size)
         if args.verbose:
             say(pcm.dump_setup().rstrip())
-        say(f"Playing {name}: {p.format}, {p.rate} Hz, {p.channels} ch, period "
+        say(f"Playing {src.name}: {p.format}, {p.rate} Hz, {p.channels} ch, period "
             f"{rt.period_size}, buffer {rt.buffer_size} frames")
         pcm.prepare()
-        xruns = 0
         period = rt.period_size
-        pad = -len(data) % period  # aplay's pcm_write: the last chunk is a whole period
-        tail = silence(FORMATS[p.format], pad, p.channels).view(FORMATS[p.format].dtype)
-        tail = tail.reshape(pad, p.channels)
-        with StreamProgress(len(data), p.rate, enabled=args.progress) as prog:
-            pos = 0
-            chunks = [data, tail]
-            for chunk in chunks:
-                done = 0
-                while done < len(chunk):
-                    try:
-                        n = pcm.writei(chunk[done : done + period])
-                    except PcmError as e:
-                        if e.errno != errno.EPIPE:
-                            raise
-                        xruns += 1
-                        say(f"underrun!!! (xrun {xruns})")
-                        pcm.recover(e)
-                        continue
-                    done += n
-                    if chunk is data:
-                        pos = done
-                    r = pcm.runtime
-                    prog.update(min(pos, len(data)), r.hw_avail() / r.buffer_size, xruns)
+        total = None if src.length is None else -(-src.length * p.rate // src.rate)
+        writer = _Writer(pcm, say, tap, sess)
+        conv = Converter(src.format, src.rate, p)
+        with StreamProgress(total or 0, p.rate, enabled=args.progress) as prog:
+            writer.progress = prog
+            for block in src.blocks(period * READ_PERIODS):
+                writer.feed(conv.push(block))
+            writer.feed(conv.finish())
+            writer.flush_padded(silence(FORMATS[p.format], period, p.channels)
+                                .view(FORMATS[p.format].dtype).reshape(period, p.channels))
             pcm.drain()
-            prog.update(len(data), 0.0, xruns, final=True)
+            prog.update(writer.done, 0.0, writer.xruns, final=True)
+        if tap is not None:
+            tap.drain(sess)
         _let_card_play(sess)
-        status = pcm.status()
-        return {"file": name, "frames": int(len(data)), "format": p.format, "rate": p.rate,
-                "channels": p.channels, "xruns": status.xruns,  # counts those seen above
+        if tap is not None:
+            tap.drain(sess)
+        return {"file": src.name, "frames": writer.done, "format": p.format,
+                "rate": p.rate, "channels": p.channels, "xruns": writer.xruns,
                 "period_size": rt.period_size, "buffer_size": rt.buffer_size}
     finally:
         pcm.close()
+
+
+class _Writer:
+    """aplay's write loop: whole periods into the ring, an underrun recovered and counted;
+    what does not make a period waits for the next block."""
+
+    def __init__(self, pcm: alsa.Pcm, say, tap: TapWriter | None, sess: Session) -> None:
+        self.pcm, self.say, self.tap, self.sess = pcm, say, tap, sess
+        rt = pcm.runtime
+        self.period = rt.period_size
+        self.pending = np.zeros((0, rt.channels), FORMATS[pcm.substream.format.name].dtype)
+        self.done = 0  # frames of the file written
+        self.xruns = 0
+        self.progress: StreamProgress | None = None
+
+    def feed(self, frames: np.ndarray) -> None:
+        data = np.concatenate([self.pending, frames]) if len(self.pending) else frames
+        whole = len(data) - len(data) % self.period
+        self._write(data[:whole])
+        self.pending = data[whole:]
+        self.done += len(frames)
+
+    def flush_padded(self, pad: np.ndarray) -> None:
+        """The last frames, filled out to a whole period with ``pad`` (silence)."""
+        if len(self.pending):
+            self._write(np.concatenate([self.pending, pad[: -len(self.pending) % self.period]]))
+            self.pending = self.pending[:0]
+
+    def _write(self, data: np.ndarray) -> None:
+        done = 0
+        while done < len(data):
+            try:
+                done += self.pcm.writei(data[done : done + self.period])
+            except PcmError as e:
+                if e.errno != errno.EPIPE:
+                    raise
+                self.xruns += 1
+                self.say(f"underrun!!! (xrun {self.xruns})")
+                self.pcm.recover(e)
+                continue
+            if self.tap is not None:
+                self.tap.drain(self.sess)
+            if self.progress is not None:
+                r = self.pcm.runtime
+                self.progress.update(self.done, r.hw_avail() / r.buffer_size, self.xruns)
 
 
 def _let_card_play(sess: Session) -> None:
@@ -114,24 +199,3 @@ def _let_card_play(sess: Session) -> None:
     frames = ep.latency_frames() + 2 * max(ep.card.blocksize, 1024)
     target = clock.now_ns + frames * 1_000_000_000 // rate + 200_000_000
     clock.wait_until(lambda: clock.now_ns >= target, 10_000_000_000)
-
-
-def save_tap(sess: Session, path: str, say) -> list[str]:
-    """Write what the card was sent: one WAV when every stream had the same rate, channels
-    and format, else one for each stream, ``PATH-1.wav``, ``PATH-2.wav`` and so on (a WAV
-    has one format). The names written."""
-    streams = sess.endpoint.tapped_streams()
-    if not streams:
-        return []
-    if len({config for config, _ in streams}) == 1:
-        outs = [(path, streams[0][0], sess.endpoint.tapped())]
-    else:
-        stem, ext = os.path.splitext(path)
-        outs = [(f"{stem}-{i}{ext}", config, frames)
-                for i, (config, frames) in enumerate(streams, 1)]
-        say(f"tap: the streams differ in rate, channels or format, so one WAV each: "
-            f"{', '.join(out for out, _, _ in outs)}")
-    for out, (rate, _, bits), frames in outs:
-        fmt = WORD_FORMAT[bits]
-        write_wav(out, rate, fmt, frames.astype(FORMATS[fmt].dtype))
-    return [out for out, _, _ in outs]

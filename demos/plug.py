@@ -12,20 +12,20 @@ through a 32-bit word, so the conversions are exact where they can be:
   copied to every channel, and a mono destination gets the mean of all the source
   channels. Otherwise (its "copy" policy) channel i goes to channel i: extra source
   channels are dropped, missing ones are silent;
-- rate: ``scipy.signal.resample_poly`` by the reduced ratio, to the hardware rate
-  nearest the one wanted (``snd_pcm_hw_params_set_rate_near``). This is not alsa-lib's
-  own converter (linear by default, or a plugin's), and it runs over the whole take at
-  once, not a period at a time.
+- rate: what ``scipy.signal.resample_poly`` computes, by the reduced ratio, to the
+  hardware rate nearest the one wanted (``snd_pcm_hw_params_set_rate_near``), a block at
+  a time (:mod:`demos.resample`). This is not alsa-lib's own converter (linear by
+  default, or a plugin's).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from math import gcd
 
 import numpy as np
 
+from demos.resample import StreamResampler
 from pcm import params as hp
 from pcm.formats import FORMATS
 
@@ -122,15 +122,39 @@ def route(words: np.ndarray, channels: int) -> np.ndarray:
     return out
 
 
-def convert(frames: np.ndarray, fmt: str, rate: int, p: PlugPlan) -> np.ndarray:
-    """``frames`` (n, channels) of ``fmt`` at ``rate``, as the plan's format and layout."""
-    if not p.notes:
-        return frames
-    words = route(to_word32(frames, fmt), p.channels)
-    if rate != p.rate:
-        from scipy.signal import resample_poly
+class Converter:
+    """The plug's conversion from ``fmt``, ``channels`` at ``rate`` to the plan's, a
+    block at a time: format and route per frame, the rate through a
+    :class:`~demos.resample.StreamResampler`, so memory stays a block's."""
 
-        g = gcd(p.rate, rate)
-        y = resample_poly(words.astype(np.float64), p.rate // g, rate // g, axis=0)
-        words = np.clip(np.rint(y), -(2**31), 2**31 - 1).astype(np.int64)
-    return from_word32(words, p.format)
+    def __init__(self, fmt: str, rate: int, p: PlugPlan) -> None:
+        self.fmt, self.plan = fmt, p
+        self.resampler = StreamResampler(rate, p.rate, p.channels) if rate != p.rate else None
+
+    def push(self, frames: np.ndarray) -> np.ndarray:
+        """The converted frames these complete (fewer or more where the rate changes)."""
+        if not self.plan.notes:
+            return frames
+        words = route(to_word32(frames, self.fmt), self.plan.channels)
+        if self.resampler is not None:
+            words = self._rounded(self.resampler.push(words))
+        return from_word32(words, self.plan.format)
+
+    def finish(self) -> np.ndarray:
+        """What the resampler still holds, converted (nothing where the rate stays)."""
+        if self.resampler is None:
+            return np.zeros((0, self.plan.channels), FORMATS[self.plan.format].dtype)
+        return from_word32(self._rounded(self.resampler.finish()), self.plan.format)
+
+    @staticmethod
+    def _rounded(y: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(y), -(2**31), 2**31 - 1).astype(np.int64)
+
+
+def convert(frames: np.ndarray, fmt: str, rate: int, p: PlugPlan) -> np.ndarray:
+    """``frames`` (n, channels) of ``fmt`` at ``rate``, as the plan's format and layout,
+    in one go."""
+    c = Converter(fmt, rate, p)
+    head = c.push(frames)
+    tail = c.finish()
+    return np.concatenate([head, tail]) if len(tail) else head

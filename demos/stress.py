@@ -38,12 +38,12 @@ from typing import Any
 
 import numpy as np
 
+from demos.audiofile import Wav
 from demos.glitches import Analysis, analyse
 from demos.hogs import Hogs
 from demos.plug import convert, plan
 from demos.session import Session
 from demos.usage import UsageError
-from demos.wav import Wav
 from pcm import alsa
 from pcm.errors import PcmError
 from pcm.formats import BY_NUMBER, FORMATS, silence

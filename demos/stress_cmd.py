@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from demos.audiofile import Wav
 from demos.stress import Faults, Stress, Window, stress_signal
 from demos.usage import UsageError
-from demos.wav import Wav
 
 
 def _faults(args: Any, duration: float, realtime: bool) -> Faults:
@@ -34,14 +34,16 @@ def _input(args: Any) -> tuple[Wav, str]:
         seconds = args.duration or 10.0
         return Wav(rate, "S16_LE", stress_signal(rate, ch, seconds, args.seed + 1)), (
             f"a {seconds:g} s glide")
-    from demos.wav import read_wav
+    from demos.audiofile import AudioInput, read_all
 
-    wav = read_wav(args.input)
-    if args.duration:
-        if args.duration > len(wav.frames) / wav.rate:
-            raise UsageError(f"--duration {args.duration:g} is longer than {args.input} "
-                             f"({len(wav.frames) / wav.rate:g} s)")
-        wav = Wav(wav.rate, wav.format, wav.frames[: int(round(args.duration * wav.rate))])
+    with AudioInput(args.input) as src:
+        limit = None if not args.duration else int(round(args.duration * src.rate))
+        wav = read_all(src, limit)
+    if not len(wav.frames):
+        raise UsageError(f"{args.input}: no frames to play")
+    if limit is not None and len(wav.frames) < limit:
+        raise UsageError(f"--duration {args.duration:g} is longer than {args.input} "
+                         f"({len(wav.frames) / wav.rate:g} s)")
     return wav, args.input
 
 
@@ -100,7 +102,7 @@ def _one(sess, wav: Wav, args: Any, faults: Faults, duration: float, say) -> int
     from rich.console import Console
 
     from demos import stress_report as report
-    from demos.play import save_tap
+    from demos.play import TapWriter
 
     runner = Stress(sess, wav, args, faults, say)
     if args.random_stalls:
@@ -109,7 +111,11 @@ def _one(sess, wav: Wav, args: Any, faults: Faults, duration: float, say) -> int
     result = runner.run()
     s = result.summary
     if args.tap:
-        save_tap(sess, args.tap, say)
+        tap = TapWriter(args.tap, say)
+        try:
+            tap.drain(sess)
+        finally:
+            tap.close()
     report.show(result, Console(stderr=True))
     if args.json:
         report.write_json(args.json, result)

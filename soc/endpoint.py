@@ -12,11 +12,11 @@ after ``settle_ms`` (300 ms) of card time, so the stream starts on a settled car
 
 Three things a user of the demonstrator wants are added at this seam:
 
-- the tap: every frame the serializer shifted out to the card, kept in memory
-  (``tapped()``), which is how ``play --tap`` saves exactly what reached the card. Each
-  power-up starts a new stream in it with its own rate, channels and word length
-  (``tapped_streams()``). Line values of words up to 16 bits are kept as int16, which
-  holds them exactly: half the memory, and half the fresh pages a long stream touches;
+- the tap: every frame the serializer shifted out to the card, held until taken
+  (``take_tap()``, as ``play --tap`` writes it to its file after each write) or read
+  whole (``tapped()``). Each power-up starts a new stream in it with its own rate,
+  channels and word length (``tapped_streams()``). Line values of words up to 16 bits
+  are kept as int16, which holds them exactly;
 - what the virtual card hears: ``source(rate, channels, bits)``, called at each power-up
   with the setup the codec was given, returns the capture input as line values (a file
   heard at the bus's own rate, channels and word length);
@@ -68,7 +68,9 @@ class Endpoint:
         self.last_card: SoundDeviceCard | VirtualCard | None = None  # its stats outlive it
         self.config: tuple[int, int, int] | None = None
         self.directions: tuple[bool, bool] = (False, False)
-        self._tap: list[tuple[tuple[int, int, int], list[np.ndarray]]] = []  # per stream
+        # per stream: its (rate, channels, bits) and the frames shifted out, in blocks
+        # the card's thread appends and a reader may take (deque: both thread-safe)
+        self._tap: list[tuple[tuple[int, int, int], deque[np.ndarray]]] = []
         self._loop: deque[np.ndarray] = deque()
         self.lost: BaseException | None = None  # why the far end went away, once it has
         self.on_unplug: Callable[[], None] | None = None  # the codec driver's hotplug hook
@@ -174,7 +176,7 @@ class Endpoint:
     def _tx_tap(self, sink: Callable[[np.ndarray], None] | None,
                 config: tuple[int, int, int]):
         keep = np.int16 if config[2] <= 16 else np.int32
-        chunks: list[np.ndarray] = []
+        chunks: deque[np.ndarray] = deque()
         if self.tap:
             self._tap.append((config, chunks))
 
@@ -216,10 +218,26 @@ class Endpoint:
             chunks.clear()
         self._tap[:] = running
 
+    def take_tap(self) -> list[tuple[tuple[int, int, int], list[np.ndarray]]]:
+        """Each stream's (rate, channels, word bits) and the blocks shifted out since the
+        last take, which the tap then no longer holds: a reader that takes as it goes
+        keeps the tap's memory to what one write lets play."""
+        taken = []
+        for config, chunks in list(self._tap):
+            blocks = []
+            while chunks:
+                blocks.append(chunks.popleft())
+            taken.append((config, blocks))
+        if self.card is None:  # no stream runs: the taken ones are done
+            self._tap.clear()
+        else:
+            del self._tap[:-1]
+        return taken
+
     def tapped_streams(self) -> list[tuple[tuple[int, int, int], np.ndarray]]:
         """Each stream's (rate, channels, word bits) and the frames it shifted out to the
         card, as line values, in the order the streams ran."""
-        return [(config, np.concatenate(chunks, dtype=np.int32) if chunks else
+        return [(config, np.concatenate(list(chunks), dtype=np.int32) if chunks else
                  np.zeros((0, config[1]), np.int32)) for config, chunks in self._tap]
 
     def tapped(self) -> np.ndarray:

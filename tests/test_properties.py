@@ -25,10 +25,10 @@ import soundfile
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from demos.audiofile import Wav
 from demos.cli import main
 from demos.play import play_one
 from demos.session import open_session
-from demos.wav import Wav
 from pcm import alsa
 from tests.test_stress import RATE, L, frame, written_at
 
@@ -89,7 +89,7 @@ def _play(fmt: str, data: np.ndarray, period: int, periods: int):
                                  progress=False)
     alsa.open_pcm = spy_open
     try:
-        res = play_one(sess, Wav(RATE, fmt, data), "drawn", args, lambda s: None)
+        res = play_one(sess, Wav(RATE, fmt, data, "drawn"), args, lambda s: None)
         tap = sess.endpoint.tapped()
         depth = sess.board.soc.hw["i2s0"].fifo_depth
     finally:
