@@ -282,7 +282,7 @@ def tables(doc: dict) -> list[Any]:
 def bench_command(args: Any, say) -> int:
     from rich.console import Console
 
-    from demos.capture import check_output
+    from demos.outputs import check_output
 
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     bad = [p for p in parts if p not in PARTS]

@@ -13,7 +13,6 @@ and memory stays a period's whatever the duration.
 from __future__ import annotations
 
 import errno
-import os
 from typing import Any
 
 from demos.audiofile import AudioOutput
@@ -21,30 +20,12 @@ from demos.interrupt import Terminated
 from demos.plug import Converter, plan, plan_exact
 from demos.progress import StreamProgress
 from demos.session import Session
-from demos.usage import UsageError
 from pcm import alsa
 from pcm.errors import PcmError
 from pcm.runtime import PcmStream
 
 WAV_FORMATS = ("U8", "S16_LE", "S24_LE", "S32_LE", "FLOAT_LE")  # what arecord writes to a WAV
 SYNC_S = 1.0  # seconds of audio between header rewrites
-
-
-def check_output(path: str, inputs: tuple[str, ...] = ()) -> None:
-    """Refuse, before the run, an output that cannot be made or that is an input."""
-    if path == "-":
-        return
-    if os.path.isdir(path):
-        raise UsageError(f"{path}: is a directory")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise UsageError(f"{path}: no such directory {parent}")
-    for src in inputs:
-        if src and src != "-" and os.path.exists(src) and os.path.exists(path) and \
-                os.path.samefile(src, path):
-            raise UsageError(f"{path}: is also an input ({src}); it would be overwritten")
-    if not os.access(parent, os.W_OK) and not os.access(path, os.W_OK):
-        raise UsageError(f"{path}: {os.strerror(errno.EACCES)}")
 
 
 def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:

@@ -24,6 +24,7 @@ _BEFORE = {sig: signal.signal(sig, _early_exit) for sig in (signal.SIGINT, signa
 
 import argparse  # noqa: E402  (after the handlers, on purpose)
 import json  # noqa: E402
+import math  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
@@ -31,6 +32,9 @@ import numpy as np  # noqa: E402
 
 from demos.interrupt import Terminated, raise_interrupt  # noqa: E402
 from demos.usage import UsageError  # noqa: E402
+
+
+LOOPBACK_MIN_S = 0.01
 
 
 def _whole(text: str) -> int:
@@ -130,13 +134,35 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _seconds(text: str) -> float:
+def _number(text: str, what: str = "a number") -> float:
+    """A finite float (inf and nan are no numbers of seconds, rates or milliseconds)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite: {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _number(text, "a number of seconds")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _nonneg_float(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1: {text!r}")
     return value
 
 
@@ -190,7 +216,7 @@ def _session(args: argparse.Namespace, capture: bool = False, **endpoint):
     from demos.session import open_session
 
     if args.trace:
-        from demos.capture import check_output
+        from demos.outputs import check_output
 
         check_output(args.trace)
     sess = open_session(args.device, args.clock, capture, **endpoint)
@@ -209,7 +235,7 @@ def _cmd_play(args: argparse.Namespace) -> int:
     if args.list:
         return _cmd_devices(args)
     from demos.audiofile import AudioInput
-    from demos.capture import check_output
+    from demos.outputs import check_output
     from demos.play import TapWriter, demo_sound, play_one
     from demos.sched import fifo_priority
 
@@ -288,7 +314,8 @@ def _capture_source(args: argparse.Namespace, path: str):
 
 
 def _cmd_capture(args: argparse.Namespace) -> int:
-    from demos.capture import WAV_FORMATS, capture, check_output
+    from demos.capture import WAV_FORMATS, capture
+    from demos.outputs import check_output
     from demos.sched import fifo_priority
 
     for out in (args.output, args.trace):
@@ -324,6 +351,9 @@ def _cmd_loopback(args: argparse.Namespace) -> int:
 
     if args.device is None:
         args.device = "virtual"
+    if args.seconds < LOOPBACK_MIN_S:  # too short to find in the capture
+        raise UsageError(f"loopback: --seconds {args.seconds:g} is shorter than the "
+                         f"{LOOPBACK_MIN_S * 1000:g} ms the latency is measured on")
     with fifo_priority(args.rt_priority):  # the session's threads inherit it
         sess = _session(args, loop=True)
         try:
@@ -363,21 +393,21 @@ def _stress_options(p: argparse.ArgumentParser) -> None:
                    help="the writer does nothing for DURATION seconds from AT (repeatable)")
     p.add_argument("--random-stalls", type=_nonneg, default=0, metavar="N",
                    help="N seeded stalls of 0.5 to 2 buffer times")
-    p.add_argument("--jitter", type=float, default=0.0, metavar="MEAN_MS",
+    p.add_argument("--jitter", type=_nonneg_float, default=0.0, metavar="MEAN_MS",
                    help="seeded exponential delay between writes, mean in ms")
     p.add_argument("--seed", type=_nonneg, default=0,
                    help="seed of the random stalls, jitter and lost interrupts (default 0)")
     p.add_argument("--hog", type=_nonneg, default=0, metavar="N",
                    help="real time only: N threads of busy work and GIL-holding sorts")
-    p.add_argument("--irq-latency", type=float, default=0.0, metavar="MS",
+    p.add_argument("--irq-latency", type=_nonneg_float, default=0.0, metavar="MS",
                    help="bottom halves run this long after their interrupt")
-    p.add_argument("--lose-irqs", type=float, default=0.0, metavar="RATE",
+    p.add_argument("--lose-irqs", type=_fraction, default=0.0, metavar="RATE",
                    help="this fraction of interrupt deliveries is lost (seeded)")
-    p.add_argument("--bus-error", type=float, metavar="AT",
+    p.add_argument("--bus-error", type=_nonneg_float, metavar="AT",
                    help="the DMA's next read of the ring after AT seconds gets a bus error")
     p.add_argument("--dma-starve", action="append", default=[], metavar="AT:DURATION",
                    help="the DMA stops serving the I2S TX request: the FIFO runs dry")
-    p.add_argument("--unplug", type=float, metavar="AT",
+    p.add_argument("--unplug", type=_nonneg_float, metavar="AT",
                    help="the far end goes away at AT seconds: the card is disconnected, "
                    "as with a lost sound device (exit status 1)")
     p.add_argument("--duplex", action="store_true",
@@ -413,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_positive, default=3000, help="per test, in ms")
     p.add_argument("--seed", type=_nonneg, default=0,
                    help="seed of the lengths, offsets and injected faults (default 0)")
-    p.add_argument("--inject-corruption", type=float, default=0.0, metavar="RATE",
+    p.add_argument("--inject-corruption", type=_fraction, default=0.0, metavar="RATE",
                    help="fault injection: flip a bit in this fraction of DMA bursts")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="a line for each test that passed, as the module's verbose=1")
@@ -480,8 +510,6 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):  # from here, the run's own handling
             signal.signal(sig, raise_interrupt)
         args = build_parser().parse_args(argv)
-        if getattr(args, "inject_corruption", 0) and not 0 <= args.inject_corruption <= 1:
-            raise UsageError("dmatest: --inject-corruption must be between 0 and 1")
         running[0] = True
         return args.func(args)
     except UsageError as e:

@@ -41,6 +41,7 @@ import numpy as np
 from demos.audiofile import Wav
 from demos.glitches import Analysis, analyse
 from demos.hogs import Hogs
+from demos.interrupt import Terminated
 from demos.plug import convert, plan
 from demos.session import Session
 from demos.usage import UsageError
@@ -202,6 +203,7 @@ class Stress:
         self.recoveries = 0
         self.rng = np.random.default_rng(faults.seed)
         self.ended_by = "end of data"
+        self.interrupted: KeyboardInterrupt | None = None  # Ctrl-C or SIGTERM, once saved
         self.before_start: Any = None  # fn(runtime) once the geometry is known
         self.lead = 0
         self.out_origin_ns = 0  # the clock time of the output's frame 0 (tap or capture)
@@ -324,6 +326,7 @@ class Stress:
             starved_since: int | None = None
             wait_ns = play.substream.wait_time_ns()
             drained, drained_at = False, 0
+            drain_hw, drain_since = -1, 0  # hw_ptr while draining, and since when
             while True:
                 now = self.clock.now_ns
                 progressed = False
@@ -350,6 +353,11 @@ class Stress:
                     drained = self._drain(play)
                     drained_at = self.i2s.frames
                     progressed = drained
+                    if not drained and play.runtime.hw_ptr != drain_hw:
+                        drain_hw, drain_since = play.runtime.hw_ptr, now
+                    elif not drained and now - drain_since >= wait_ns:
+                        self._drain_timeout(play, wait_ns)  # snd_pcm_drain's bound
+                        drained = progressed = True
                 if cap is not None:
                     got = self._read(cap)
                     if got is not None:
@@ -361,9 +369,9 @@ class Stress:
                 if not progressed:
                     self._sleep(play, cap_rt, stalls, hold_until, starved_since, wait_ns,
                                 ready and pos < len(out))
-        except KeyboardInterrupt:
-            self.ended_by = "interrupt"
-            raise
+        except KeyboardInterrupt as e:  # the report is made all the same; the caller
+            self.ended_by = "SIGTERM" if isinstance(e, Terminated) else "interrupt"
+            self.interrupted = e  # saves it, then ends as the signal says
         except Exception as e:
             from soc.card import CardError
 
@@ -423,6 +431,13 @@ class Stress:
         play.drop()
         play.prepare()
         self.recoveries += 1
+
+    def _drain_timeout(self, play: Any, wait_ns: int) -> None:
+        """``snd_pcm_drain``: no pointer moved for a wait's time: the stream is stopped."""
+        self._event("eio", self.clock.now_ns, f"playback drain timeout after "
+                    f"{wait_ns // 1_000_000} ms (DMA or IRQ trouble?); stopped")
+        play.runtime.log.append("playback drain timeout (DMA or IRQ trouble?)")
+        play.drop()
 
     def _drain(self, play: Any) -> bool:
         try:

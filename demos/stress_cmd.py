@@ -47,18 +47,26 @@ def _input(args: Any) -> tuple[Wav, str]:
     return wav, args.input
 
 
-def _random_stalls(f: Faults, n: int, duration: float, buffer_s: float, seed: int) -> None:
+def _random_stalls(f: Faults, n: int, duration: float, buffer_s: float, seed: int,
+                   say) -> None:
+    """``n`` seeded stalls of 0.5 to 2 buffer times, in the middle 80 % of the run, a
+    buffer time apart; as many as fit, and a line where fewer than ``n`` do."""
     rng = np.random.default_rng(seed + 2)
     placed: list[Window] = []
     tries = 0
     while len(placed) < n and tries < 100 * max(n, 1):
         tries += 1
         dur = float(rng.uniform(0.5, 2.0) * buffer_s)
+        if 0.9 * duration - dur <= 0.1 * duration:
+            continue  # no room in this run for a stall that long
         at = float(rng.uniform(0.1 * duration, 0.9 * duration - dur))
-        if at < 0 or any(at < w.at + w.duration + buffer_s and w.at < at + dur + buffer_s
-                         for w in placed + f.stalls):
+        if any(at < w.at + w.duration + buffer_s and w.at < at + dur + buffer_s
+               for w in placed + f.stalls):
             continue
         placed.append(Window(round(at, 4), round(dur, 4)))
+    if len(placed) < n:
+        say(f"--random-stalls {n}: {len(placed)} fit in {duration:g} s (a buffer time "
+            "apart, in the middle 80 % of the run)")
     f.stalls = sorted(f.stalls + placed, key=lambda w: w.at)
 
 
@@ -73,12 +81,14 @@ def _check_sizes(text: str) -> list[int]:
 
 
 def stress_command(args: Any, say) -> int:
-    from demos.capture import check_output
+    from demos.outputs import check_output, check_plot
     from demos.session import open_session
 
     for path in (args.tap, args.json, args.plot, args.trace):
         if path:
-            check_output(path)
+            check_output(path, (args.input,) if args.input else ())
+    if args.plot:
+        check_plot(args.plot)
     sizes = _check_sizes(args.sweep) if args.sweep else None
     clock = args.clock or ("virtual" if args.device in (None, "virtual") else "card")
     wav, name = _input(args)
@@ -107,8 +117,8 @@ def _one(sess, wav: Wav, args: Any, faults: Faults, duration: float, say) -> int
     runner = Stress(sess, wav, args, faults, say)
     if args.random_stalls:
         runner.before_start = lambda rt: _random_stalls(
-            faults, args.random_stalls, duration, rt.buffer_size / rt.rate, args.seed)
-    result = runner.run()
+            faults, args.random_stalls, duration, rt.buffer_size / rt.rate, args.seed, say)
+    result = runner.run()  # Ctrl-C and SIGTERM end it early, with a report all the same
     s = result.summary
     if args.tap:
         tap = TapWriter(args.tap, say)
@@ -121,6 +131,8 @@ def _one(sess, wav: Wav, args: Any, faults: Faults, duration: float, say) -> int
         report.write_json(args.json, result)
     if args.plot:
         report.plot(args.plot, result)
+    if runner.interrupted is not None:
+        raise runner.interrupted  # saved: now end as the signal says
     return 1 if s["ended_by"].startswith("sound device lost") else 0
 
 
