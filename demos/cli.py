@@ -33,7 +33,6 @@ import numpy as np  # noqa: E402
 from demos.interrupt import Terminated, raise_interrupt  # noqa: E402
 from demos.usage import UsageError  # noqa: E402
 
-
 LOOPBACK_MIN_S = 0.01
 
 
