@@ -16,7 +16,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 log=$(mktemp)
-if ! .venv/bin/python -m pip install -q -e ".[test]" >"$log" 2>&1; then
+# compat: a plain path entry, which loads in no time (the default finder imports pathlib
+# and more before the program's own first line can set its signal handlers)
+if ! .venv/bin/python -m pip install -q -e ".[test]" --config-settings editable_mode=compat \
+    >"$log" 2>&1; then
   cat "$log" >&2; echo "setup: pip install failed" >&2; exit 1
 fi
 rm -f "$log"

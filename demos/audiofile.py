@@ -251,24 +251,39 @@ class AudioOutput:
             raise UsageError(f"{self.name}: {_one_line(e)}") from None
 
     def write(self, frames: np.ndarray) -> None:
-        """Frames ``(k, channels)`` in the ALSA format. OSError ENOSPC where libsndfile
-        wrote fewer (a full disk, a device gone)."""
+        """Frames ``(k, channels)`` in the ALSA format. OSError where libsndfile could not
+        write them all (ENOSPC where the disk is full, else EIO)."""
         if self.format == "S24_LE":
             frames = np.asarray(frames, np.int32) << 8
         elif self.format == "U8":
             frames = (frames.astype(np.int16) - 128) << 8
         try:
             self._file.write(np.ascontiguousarray(frames))
-        except AssertionError:  # python-soundfile asserts that every frame went out
-            raise OSError(errno.ENOSPC, f"{self.name}: {os.strerror(errno.ENOSPC)}") from None
+        except (soundfile.LibsndfileError, AssertionError):  # a short write
+            raise self._write_error() from None
         self.frames += len(frames)
+
+    def _write_error(self) -> OSError:
+        """libsndfile says "System error." only: the disk's free space tells ENOSPC."""
+        code = errno.EIO
+        if self.path != "-":
+            st = os.statvfs(os.path.dirname(os.path.abspath(self.path)))
+            code = errno.ENOSPC if st.f_bavail * st.f_frsize < 65536 else errno.EIO
+        return OSError(code, os.strerror(code), self.name)
 
     def sync(self) -> None:
         """``sf_write_sync``: the data to the disk and the header's sizes up to date."""
-        self._file.flush()
+        try:
+            self._file.flush()
+        except soundfile.LibsndfileError:
+            raise self._write_error() from None
 
     def close(self) -> None:
-        self._file.close()
+        """The header's sizes written for the last time, and the file closed."""
+        try:
+            self._file.close()
+        except soundfile.LibsndfileError:
+            raise self._write_error() from None
 
     def __enter__(self) -> AudioOutput:
         return self

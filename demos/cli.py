@@ -6,30 +6,23 @@ exit status 2; a failure during the run (a full disk, a lost device) one line an
 run stopped by Ctrl-C exits 130, by SIGTERM 143 (128 + the signal's number, as a shell
 reports a process the signal killed), once what was being written is saved. The signal
 handlers are the first thing this module sets: a signal while it still loads ends the
-process at once with that line and status, as nothing has been written yet.
+process at once with that line and status, as nothing has been written yet
+(:mod:`demos.entry`, the program's entry point, sets them before this module loads).
 """
 
 from __future__ import annotations
 
-import os
-import signal
-
-
-def _early_exit(signum: int, frame: object) -> None:
-    os.write(2, b"dma-audio: interrupted\n")
-    os._exit(128 + signum)
-
-
-_BEFORE = {sig: signal.signal(sig, _early_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-import argparse  # noqa: E402  (after the handlers, on purpose)
+import argparse  # noqa: E402, I001
 import json  # noqa: E402
 import math  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from demos import interrupt  # noqa: E402
+from demos.entry import BEFORE as _BEFORE  # first: the early signal handlers
 from demos.interrupt import Terminated, raise_interrupt  # noqa: E402
 from demos.usage import UsageError  # noqa: E402
 
@@ -241,7 +234,7 @@ def _cmd_play(args: argparse.Namespace) -> int:
     if args.files.count("-") > 1:
         raise UsageError("play: standard input ('-') can be read once")
     for out in (args.tap, args.trace):
-        if out:
+        if out is not None:
             check_output(out, tuple(args.files))
     sources = []
     try:
@@ -318,7 +311,7 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     from demos.sched import fifo_priority
 
     for out in (args.output, args.trace):
-        if out:
+        if out is not None:
             check_output(out, (args.source,) if args.source else ())
     if args.format and args.format not in WAV_FORMATS:  # as arecord refuses it
         raise UsageError(f"-f {args.format}: a WAV file cannot hold it (it holds "
@@ -505,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     from soc.card import CardError
 
     running = [False]
+    interrupt.received.clear()
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):  # from here, the run's own handling
             signal.signal(sig, raise_interrupt)
@@ -523,7 +517,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         print("dma-audio: interrupted", file=sys.stderr)
         return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
-    except (OSError, ValueError) as e:
+    except Exception as e:
+        if interrupt.received:  # the signal, come out as another error (an import's)
+            print("dma-audio: interrupted", file=sys.stderr)
+            return 128 + interrupt.received[0]
+        if not isinstance(e, (OSError, ValueError)):
+            raise
         where = f": {e.filename}" if isinstance(e, OSError) and e.filename else ""
         text = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         print(f"dma-audio: {text.splitlines()[0] if text else type(e).__name__}{where}",

@@ -20,9 +20,15 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C."""
 
 
+received: list[int] = []  # the signals raise_interrupt was given, in order
+
+
 def raise_interrupt(signum: int, frame: Any) -> None:
     """The command line's handler: SIGTERM raises :class:`Terminated`, SIGINT a plain
-    KeyboardInterrupt; either unwinds through the ``finally`` blocks that save."""
+    KeyboardInterrupt; either unwinds through the ``finally`` blocks that save. A
+    signal that lands in an extension module's import comes out as that import's error:
+    ``received`` still tells the command line that it was the signal."""
+    received.append(signum)
     if signum == signal.SIGTERM:
         raise Terminated()
     raise KeyboardInterrupt()

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from demos.resample import StreamResampler
 from pcm import params as hp
 from pcm.formats import FORMATS
 
@@ -129,7 +128,11 @@ class Converter:
 
     def __init__(self, fmt: str, rate: int, p: PlugPlan) -> None:
         self.fmt, self.plan = fmt, p
-        self.resampler = StreamResampler(rate, p.rate, p.channels) if rate != p.rate else None
+        self.resampler = None
+        if rate != p.rate:
+            from demos.resample import StreamResampler  # scipy.signal: only where needed
+
+            self.resampler = StreamResampler(rate, p.rate, p.channels)
 
     def push(self, frames: np.ndarray) -> np.ndarray:
         """The converted frames these complete (fewer or more where the rate changes)."""

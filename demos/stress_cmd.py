@@ -85,7 +85,7 @@ def stress_command(args: Any, say) -> int:
     from demos.session import open_session
 
     for path in (args.tap, args.json, args.plot, args.trace):
-        if path:
+        if path is not None:
             check_output(path, (args.input,) if args.input else ())
     if args.plot:
         check_plot(args.plot)
