@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from demos.audiofile import Wav
-from demos.glitches import Analysis, analyse
+from demos.glitches import MATCHABLE, Analysis, analyse, matchable
 from demos.hogs import Hogs
 from demos.interrupt import Terminated
 from demos.plug import convert, plan
@@ -510,11 +510,17 @@ class Stress:
         else:
             output = ep.tapped()
         ref = np.asarray(data).astype(np.int64)
-        analysis = analyse(ref, output.astype(np.int64)) if len(output) else None
+        share = matchable(ref)
+        can = share >= MATCHABLE
+        analysis = analyse(ref, output.astype(np.int64)) if len(output) and can else None
         written = min(max(pos - self.lead, 0), len(data))
         glitches = analysis.glitches if analysis else []
         matched, unexplained, unseen = _match(glitches, self.events, buffer + period +
                                               ep.latency_frames() + 2 * ep.loop_delay)
+        if not can:
+            self.say(f"the input repeats itself ({share:.0%} of its frames lie in a window "
+                     "that occurs once): the output cannot be matched to it, so no glitch, "
+                     "lost or heard frame is reported")
         xruns = sum(e.kind in ("xrun", "underrun") for e in self.events)
         summary = {
             "mode": self.args.on_xrun,
@@ -533,15 +539,17 @@ class Stress:
             "coalesced_callbacks": max(probe.tcs - probe.callbacks, 0),
             "max_irq_latency_ms": round(probe.max_irq_latency_ns / 1e6, 3),
             "frames_written": written,
-            "frames_played": analysis.frames_found if analysis else 0,
-            "frames_lost": (written - analysis.frames_found) if analysis else written,
+            "matchable": round(share, 4),
+            "frames_played": (analysis.frames_found if analysis else 0) if can else None,
+            "frames_lost": ((written - analysis.frames_found) if analysis else written)
+            if can else None,
             "recoveries": self.recoveries,
             "glitches": [dict(g.as_dict(rate), at_s=round((self._output_ns(g.at_frame)
                                                            - self.t0) / NS, 6))
                          for g in glitches],
-            "glitches_explained": matched,
-            "glitches_unexplained": unexplained,
-            "xruns_without_glitch": unseen,
+            "glitches_explained": matched if can else None,
+            "glitches_unexplained": unexplained if can else None,
+            "xruns_without_glitch": unseen if can else None,
             "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
             "cpu_per_audio_s": round(cpu / max(len(data) / rate, 1e-9), 4),
             "log": list(dict.fromkeys(rt.log))[-20:],

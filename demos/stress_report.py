@@ -37,8 +37,10 @@ def table(summary: dict, title: str) -> Any:
     t.add_column("what")
     t.add_column("value", justify="right")
     s = dict(summary, glitch_count=len(summary["glitches"]))
+    if summary.get("frames_lost") is None:  # the input could not be matched
+        s["glitch_count"] = None
     for key, label in ROWS:
-        t.add_row(label, str(s[key]))
+        t.add_row(label, "not measured" if s[key] is None else str(s[key]))
     return t
 
 
@@ -103,9 +105,10 @@ def plot(path: str, result: Result) -> None:
                 label="glitch in the output" if k == 0 else None)
     ax.set_xlabel("seconds into the signal")
     ax.set_ylabel("frames queued in the ring")
-    ax.set_title(f"{s['mode']} mode: {s['xruns']} xruns, {len(s['glitches'])} glitches, "
-                 f"{s['frames_lost']} frames lost (period {s['period_size']}, buffer "
-                 f"{s['buffer_size']})")
+    found = ("output not matched to the input" if s["frames_lost"] is None else
+             f"{len(s['glitches'])} glitches, {s['frames_lost']} frames lost")
+    ax.set_title(f"{s['mode']} mode: {s['xruns']} xruns, {found} (period "
+                 f"{s['period_size']}, buffer {s['buffer_size']})")
     ax.legend(loc="upper right", fontsize=8, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -4,6 +4,7 @@ memory that must not grow with the file."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import struct
@@ -212,3 +213,42 @@ def test_memory_does_not_grow_with_the_file(tmp_path):
              "--clock", "virtual", "--no-progress"])
     for cmd in ("play", "capture"):
         assert peaks[(cmd, 120)] - peaks[(cmd, 10)] < 20, peaks
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["capture", "x.wav", "-d", "inf"], "must be finite"),
+    (["loopback", "--seconds", "nan"], "must be finite"),
+    (["stress", "--duration", "inf"], "must be finite"),
+    (["stress", "--jitter", "nan"], "must be finite"),
+    (["stress", "--lose-irqs", "1.5"], "between 0 and 1"),
+    (["stress", "--irq-latency", "-1"], "must not be negative"),
+    (["loopback", "--seconds", "1e-9"], "shorter than the 10 ms"),
+    (["dmatest", "--inject-corruption", "2"], "between 0 and 1"),
+])
+def test_numbers_are_checked_as_numbers(capsys, argv, says):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0], err
+
+
+def test_random_stalls_place_what_fits_and_say_so(tmp_path, capsys):
+    js = tmp_path / "s.json"
+    assert main(["stress", "--duration", "1", "--random-stalls", "50", "--json",
+                 str(js)]) == 0
+    placed = len(json.loads(js.read_text())["stalls"])
+    assert 0 < placed < 50
+    assert f"--random-stalls 50: {placed} fit in 1 s" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stress_stopped_by_a_signal_saves_its_report_tap_and_plot(tmp_path, sig):
+    js, tap, plot = tmp_path / "s.json", tmp_path / "tap.wav", tmp_path / "p.png"
+    p = _spawn(["stress", "--clock", "wall", "--duration", "5", "--json", str(js), "--tap",
+                str(tap), "--plot", str(plot)])
+    time.sleep(2.0)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 128 + sig and "Traceback" not in err, err
+    doc = json.loads(js.read_text())
+    assert doc["ended_by"] == ("SIGTERM" if sig == signal.SIGTERM else "interrupt")
+    assert soundfile.info(tap).frames > 0 and plot.stat().st_size > 0

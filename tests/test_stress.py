@@ -284,3 +284,39 @@ def test_unplug_disconnects_the_card_and_ends_the_run_as_a_lost_device(tmp_path,
 def test_unplug_outside_the_stream_is_refused(capsys):
     assert main(["stress", "--duration", "2", "--unplug", "2.5"]) == 2
     assert capsys.readouterr().err.strip() == "--unplug 2.5 is not within the stream (0..2 s)"
+
+
+@pytest.mark.parametrize("kind", ["sine", "silence"])
+def test_an_input_that_repeats_itself_is_said_and_not_measured(tmp_path, capsys, kind):
+    """A 440 Hz sine at 48 kHz repeats every 1200 frames, silence everywhere: no window
+    of the output can be placed in the input, so stress says so and reports the kernel's
+    counters (the xrun) but no glitch, heard or lost frame."""
+    t = np.arange(3 * RATE) / RATE
+    x = np.rint(np.sin(2 * np.pi * 440 * t) * 12000) if kind == "sine" else 0 * t
+    src = tmp_path / "in.wav"
+    wavfile.write(src, RATE, np.stack([x, x], axis=1).astype(np.int16))
+    js = tmp_path / "s.json"
+    assert main(["stress", str(src), "--stall", "1:0.2", "--period-size", "1024",
+                 "--periods", "4", "--json", str(js)]) == 0
+    s = json.loads(js.read_text())
+    assert s["xruns"] == 1 and s["matchable"] == 0
+    assert s["frames_played"] is None and s["frames_lost"] is None
+    assert s["glitches"] == [] and s["glitches_unexplained"] is None
+    assert "the input repeats itself" in capsys.readouterr().err
+
+
+def test_the_stress_signal_is_matchable_throughout():
+    from demos.glitches import matchable
+
+    assert matchable(stress_signal(RATE, 2, 2.0, 1)) == 1.0
+
+
+@pytest.mark.parametrize("fault", [["--lose-irqs", "1"], ["--irq-latency", "1e9"]])
+def test_a_drain_with_no_interrupt_gives_up_as_the_kernels_does(tmp_path, fault):
+    """No interrupt ever reaches the PCM: the writes time out (EIO), and the drain,
+    with no pointer moving for a wait's time, is stopped ("playback drain timeout")."""
+    js = tmp_path / "s.json"
+    assert main(["stress", "--duration", "1", "--json", str(js), *fault]) == 0
+    s = json.loads(js.read_text())
+    assert any("playback drain timeout" in line for line in s["log"])
+    assert [e["kind"] for e in s["events"]][-1] == "eio"
