@@ -30,6 +30,10 @@ busy machine slows both:
 3. ``timing``: kselftest pcm-test's check: 4 s written with writei and drained, on the
    card clock (pcm-test passes 4000 +- 100 ms).
 4. ``dmatest``: memcpy throughput of the PL080 model (KB/s and iops, as dmatest prints).
+5. ``memory``: peak RSS of ``play`` (with ``--tap``), ``capture`` (of ``--source``) and
+   ``stress`` on the virtual clock, for a 10 s and a 10 min input of 48 kHz S16_LE stereo
+   noise (10 s and 1 min with ``--quick``), each command in a process of its own; the
+   goal is the same figure for both, within ``MEMORY_GOAL_MB``.
 
 A part that cannot run (no ``jackd``) is null in the JSON, with the reason beside it.
 Each job runs in a process of its own (:mod:`demos.bench_worker`).
@@ -49,7 +53,8 @@ from demos.usage import UsageError
 ROOT = Path(__file__).resolve().parent.parent
 PERIOD_SIZES = (64, 256, 1024, 4096)
 SEARCH_SIZES = (64, 128, 256, 512, 1024, 2048)
-PARTS = ("offline", "realtime", "timing", "dmatest")
+PARTS = ("offline", "realtime", "timing", "dmatest", "memory")
+MEMORY_GOAL_MB = 20  # peak RSS may grow this much from the short input to the long one
 JACK_NAME = "dma-audio-bench"
 # SCHED_FIFO priority of the stack's threads (and the bare application's) where the JACK
 # server runs real-time: one under PortAudio's callback thread (JACK gives its clients'
@@ -193,6 +198,45 @@ def dmatest_figures(iterations: int) -> dict:
     return {"kbps": r.kbps, "iops": round(r.iops, 1), "tests": r.tests}
 
 
+# -- 5. memory --
+
+
+def memory(long_s: int, short_s: int = 10, say=print) -> list[dict]:
+    """Each command's peak RSS for a ``short_s`` and a ``long_s`` input."""
+    import tempfile
+
+    import numpy as np
+    import soundfile
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for secs in (short_s, long_s):
+            files[secs] = f"{tmp}/in{secs}.wav"
+            rng = np.random.default_rng(secs)
+            with soundfile.SoundFile(files[secs], "w", 48000, 2, "PCM_16") as f:
+                for _ in range(secs):
+                    f.write(rng.integers(-30000, 30000, (48000, 2)).astype("<i2"))
+        for cmd in ("play", "capture", "stress"):
+            row: dict[str, Any] = {"command": cmd}
+            for secs in (short_s, long_s):
+                argv = {
+                    "play": ["play", "-D", "virtual", "--clock", "virtual", "--no-progress",
+                             files[secs], "--tap", f"{tmp}/tap.wav"],
+                    "capture": ["capture", f"{tmp}/cap.wav", "-d", str(secs), "--source",
+                                files[secs], "--clock", "virtual", "--no-progress"],
+                    "stress": ["stress", files[secs], "--json", f"{tmp}/s.json", "--tap",
+                               f"{tmp}/tap.wav"],
+                }[cmd]
+                row[f"peak_mb_{secs}s"] = round(job("rss", argv=argv, timeout=1800)
+                                                ["peak_mb"], 1)
+            row["growth_mb"] = round(row[f"peak_mb_{long_s}s"] - row[f"peak_mb_{short_s}s"], 1)
+            rows.append(row)
+            say(f"memory, {cmd}: {row[f'peak_mb_{short_s}s']} MB for {short_s} s, "
+                f"{row[f'peak_mb_{long_s}s']} MB for {long_s} s")
+    return rows
+
+
 # -- the run --
 
 
@@ -203,6 +247,8 @@ def run(quick: bool, parts: tuple[str, ...] = PARTS, say=print) -> dict:
         doc["offline"] = offline(2.0 if quick else 60.0, say=say)
     if "dmatest" in parts:
         doc["dmatest"] = dmatest_figures(300 if quick else 3000)
+    if "memory" in parts:
+        doc["memory"] = memory(60 if quick else 600, say=say)
     rt_parts = [p for p in ("realtime", "timing") if p in parts]
     if rt_parts:
         why = None
@@ -241,6 +287,17 @@ def tables(doc: dict) -> list[Any]:
                       f"{r['floor_ratio']}", f"{r['floor_x_realtime']}", f"{r['peak_mb']}",
                       goal)
         out.append(o)
+    if doc.get("memory"):
+        m = Table(title="memory: peak RSS, virtual clock, 48 kHz S16_LE stereo input",
+                  header_style="bold")
+        keys = [k for k in doc["memory"][0] if k.startswith("peak_mb_")]
+        for col in ("command", *(f"{k[8:-1]} s input, MB" for k in keys), "growth, MB",
+                    "goal"):
+            m.add_column(col, justify="right")
+        for r in doc["memory"]:
+            m.add_row(r["command"], *(f"{r[k]}" for k in keys), f"{r['growth_mb']}",
+                      f"<= {MEMORY_GOAL_MB}")
+        out.append(m)
     t = Table(title="real time, timing, dmatest", header_style="bold")
     t.add_column("what")
     t.add_column("measured", justify="right")

@@ -325,8 +325,18 @@ def timing(device: int, seconds: int = 4) -> dict:
     return {"ms": ms, "period_size": geometry[0], "buffer_size": geometry[1]}
 
 
+def rss(argv: list[str]) -> dict:
+    """``dma-audio ARGV`` in this process; its peak resident memory."""
+    from demos.cli import main as cli_main
+
+    rc = cli_main(argv)
+    if rc != 0:
+        raise RuntimeError(f"dma-audio {' '.join(argv[:1])} exited {rc}")
+    return {"peak_mb": _maxrss_mb()}
+
+
 JOBS = {"stack": stack, "floor": floor, "rt-stack": rt_stack, "rt-bare": rt_bare,
-        "rt-bare-app": rt_bare_app, "timing": timing}
+        "rt-bare-app": rt_bare_app, "timing": timing, "rss": rss}
 
 
 def main(argv: list[str]) -> int:

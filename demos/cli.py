@@ -485,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "a bare sounddevice callback, kselftest timing, dmatest")
     p.add_argument("--quick", action="store_true",
                    help="a few seconds per part (the full run takes several minutes)")
-    p.add_argument("--parts", default="offline,realtime,timing,dmatest",
+    p.add_argument("--parts", default="offline,realtime,timing,dmatest,memory",
                    help="which parts to run (comma list; default all)")
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     p.set_defaults(func=_cmd_bench)
