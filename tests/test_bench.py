@@ -207,3 +207,15 @@ def test_realtime_reports_the_median_pair_and_every_xrun(monkeypatch):
     assert rt["bare_app_cpu"] == 0.015 and rt["cpu_ratio_vs_bare_app"] == 2.0
     assert rt["bare_app_xruns"] == 3
     assert rt["xrun_kinds_by_period"] == {64: {"pcm_xruns": 0, "card_underflows": 0}}
+
+
+def test_the_memory_part_prints_each_commands_peak_for_both_inputs(monkeypatch):
+    """--quick: 10 s and 1 min; play and capture stay flat (the stress analysis, which
+    holds the whole input and output, grows: the bench shows it)."""
+    rows = bench.memory(30, 5, say=lambda s: None)
+    assert [r["command"] for r in rows] == ["play", "capture", "stress"]
+    for r in rows:
+        assert r["peak_mb_5s"] > 10 and r["peak_mb_30s"] > 10
+        assert r["growth_mb"] == pytest.approx(r["peak_mb_30s"] - r["peak_mb_5s"], abs=0.11)
+    assert rows[0]["growth_mb"] <= bench.MEMORY_GOAL_MB
+    assert rows[1]["growth_mb"] <= bench.MEMORY_GOAL_MB
