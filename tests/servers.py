@@ -1,4 +1,4 @@
-"""Private, clocked sound servers for end-to-end tests (see the team's TESTING.md).
+"""Private, clocked sound servers for end-to-end tests (docs/testing.md).
 
 Each fixture starts its own server under a unique name and stops it afterwards. Where the
 server binary is missing the test is skipped with the reason; `.ci/run` installs them.

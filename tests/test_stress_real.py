@@ -1,7 +1,7 @@
 """Real time on JACK's dummy backend: stress with a looped-back capture, and a sound server
 that vanishes under play and capture.
 
-The loop is made the way TESTING.md says: once the stream's ports exist, the PortAudio
+The loop is made the way docs/testing.md says: once the stream's ports exist, the PortAudio
 client's outputs are connected to its own inputs (one JACK period of delay, bit-exact in
 float32). ``stress --duplex`` on a sound server opens with a second of silence, time for
 that. Every glitch a sample-exact comparison finds in the captured stream must be an xrun
