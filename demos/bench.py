@@ -336,6 +336,27 @@ def tables(doc: dict) -> list[Any]:
     return out
 
 
+def machine() -> dict:
+    """Where the figures come from: the commit, the processor, the cores, Python."""
+    import os
+    import platform
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f
+                        if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"commit": commit or "unknown", "cpu": cpu or "unknown",
+            "cores": os.cpu_count(), "python": platform.python_version()}
+
+
 def bench_command(args: Any, say) -> int:
     from rich.console import Console
 
@@ -353,7 +374,10 @@ def bench_command(args: Any, say) -> int:
     except JobError as e:
         say(f"dma-audio: bench: {e}")
         return 1
+    doc["machine"] = machine()
     console = Console()
+    console.print(f"{doc['machine']['commit']} on {doc['machine']['cpu']}, "
+                  f"{doc['machine']['cores']} cores, Python {doc['machine']['python']}")
     for t in tables(doc):
         console.print(t)
     if args.json:
