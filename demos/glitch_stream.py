@@ -20,6 +20,25 @@ from demos.glitches import WINDOW, Analysis, Glitch, _window_hash
 ReadInput = Callable[[int, int], np.ndarray]  # (first frame, frames) -> (n, channels)
 
 
+def matchable_stream(read_input: ReadInput, n_input: int, span: int) -> float:
+    """:func:`demos.glitches.matchable` a span at a time: the share of the input's frames
+    in a window that occurs once within its span."""
+    covered = 0
+    for lo in range(0, n_input, span):
+        hi = min(lo + span, n_input)
+        x = np.asarray(read_input(lo, min(hi + WINDOW - 1, n_input) - lo))
+        h = _window_hash(x.reshape(len(x), -1))
+        if not len(h):
+            continue
+        _, first, counts = np.unique(h, return_index=True, return_counts=True)
+        starts = first[counts == 1]
+        cover = np.zeros(len(x) + WINDOW, np.int64)
+        np.add.at(cover, starts, 1)
+        np.add.at(cover, starts + WINDOW, -1)
+        covered += int((np.cumsum(cover)[: hi - lo] > 0).sum())
+    return covered / n_input if n_input else 0.0
+
+
 class StreamAnalyser:
     """Feed the output with :meth:`push`, in order; :meth:`finish` gives the Analysis.
 

@@ -62,10 +62,14 @@ class TapWriter:
     def drain(self, sess: Session) -> None:
         """Write what the tap took since the last call."""
         for config, blocks in sess.endpoint.take_tap():
-            self._open(config)
-            assert self.out is not None
-            for block in blocks:
-                self.out.write(block)
+            self.write(config, blocks)
+
+    def write(self, config: tuple[int, int, int], blocks: list[np.ndarray]) -> None:
+        """Blocks a stream of ``config`` (rate, channels, word bits) sent the card."""
+        self._open(config)
+        assert self.out is not None
+        for block in blocks:
+            self.out.write(block)
 
     def _open(self, config: tuple[int, int, int]) -> None:
         if config == self.config:

@@ -30,6 +30,7 @@ driver's) is the kernel's "DMA or IRQ trouble?": the writer drops, prepares and 
 from __future__ import annotations
 
 import errno
+import tempfile
 import threading
 import time
 from collections import deque
@@ -38,12 +39,13 @@ from typing import Any
 
 import numpy as np
 
-from demos.audiofile import Wav
-from demos.glitches import MATCHABLE, Analysis, analyse, matchable
+from demos.glitch_stream import StreamAnalyser, matchable_stream
+from demos.glitches import MATCHABLE, Analysis
 from demos.hogs import Hogs
 from demos.interrupt import Terminated
-from demos.plug import convert, plan
+from demos.plug import plan
 from demos.session import Session
+from demos.stress_source import Glide, to_hardware
 from demos.usage import UsageError
 from pcm import alsa
 from pcm.errors import PcmError
@@ -112,18 +114,9 @@ class Faults:
 
 
 def stress_signal(rate: int, channels: int, seconds: float, seed: int = 1) -> np.ndarray:
-    """S16_LE: a slow glide between 220 and 880 Hz at -12 dBFS, with seeded noise at
-    -50 dBFS so that every few frames are unique (what the glitch analysis anchors on)."""
-    n = int(round(rate * seconds))
-    t = np.arange(n) / rate
-    f = 440 * 2 ** (np.sin(2 * np.pi * t / 8.0))
-    phase = 2 * np.pi * np.cumsum(f) / rate
-    rng = np.random.default_rng(seed)
-    out = np.empty((n, channels), np.int16)
-    for c in range(channels):
-        tone = 8192 * np.sin(phase + c * np.pi / 3)
-        out[:, c] = np.clip(np.rint(tone) + rng.integers(-100, 101, n), -32768, 32767)
-    return out
+    """The whole stress signal (:class:`demos.stress_source.Glide`), S16_LE."""
+    g = Glide(rate, channels, seconds, seed)
+    return g.read(0, g.length)
 
 
 @dataclass
@@ -195,8 +188,14 @@ class Result:
 class Stress:
     """One stress run on an open session."""
 
-    def __init__(self, sess: Session, wav: Wav, args: Any, faults: Faults, say) -> None:
-        self.sess, self.wav, self.args, self.faults, self.say = sess, wav, args, faults, say
+    def __init__(self, sess: Session, src: Any, args: Any, faults: Faults, say,
+                 tap: Any = None) -> None:
+        """``src``: what to play, read by range (``format``, ``channels``, ``rate``,
+        ``length``, ``read(first, n)``: :mod:`demos.stress_source`); ``tap``: where the
+        output goes as it comes (:class:`demos.play.TapWriter`), or None."""
+        self.sess, self.src, self.args, self.faults, self.say = sess, src, args, faults, say
+        self.tap = tap
+        self.hw_src: Any = src  # the source in the hardware's format (converted if need be)
         self.clock = sess.clock
         self.i2s = sess.board.soc.hw["i2s0"]
         self.events: list[Event] = []
@@ -223,15 +222,17 @@ class Stress:
 
     # -- setting up --
 
-    def _open(self) -> tuple[Any, Any, np.ndarray]:
-        a, w = self.args, self.wav
+    def _open(self) -> tuple[Any, Any]:
+        a, w = self.args, self.src
         play = alsa.open_pcm("default", PcmStream.PLAYBACK, nonblock=True)
         cap = None
         try:
             space = play.hw_params_any()
             p = plan(space, a.format or w.format, a.channels or w.channels, a.rate or w.rate,
                      (w.format, w.channels, w.rate), play.rate_near)
-            data = convert(w.frames, w.format, w.rate, p)
+            if p.notes:  # converted once, into a file the run reads as it goes
+                self.say(f"plug: {'; '.join(p.notes)}")
+                self.hw_src = to_hardware(w, p, self.say)
             play.set_params(p.format, p.channels, p.rate, a.period_size, a.buffer_size,
                             a.periods)
             rt = play.runtime
@@ -252,7 +253,7 @@ class Stress:
                 if pcm is not None:
                     pcm.close()
             raise
-        return play, cap, data
+        return play, cap
 
     def _arm(self, play: Any, probe: Probe, t0: int) -> None:
         f, soc = self.faults, self.sess.board.soc
@@ -285,25 +286,38 @@ class Stress:
     # -- the loop --
 
     def run(self) -> Result:
-        play, cap, data = self._open()
+        play, cap = self._open()
+        try:
+            return self._run(play, cap)
+        finally:
+            if self.hw_src is not self.src:
+                self.hw_src.close()
+
+    def _run(self, play: Any, cap: Any) -> Result:
         rt = play.runtime
         if self.before_start is not None:
             self.before_start(rt)
         period, buffer = rt.period_size, rt.buffer_size
         fmt = FORMATS[play.substream.format.name]
-        pad = silence(fmt, period, rt.channels).view(fmt.dtype).reshape(period, rt.channels)
+        self.silence = silence(fmt, period, rt.channels).view(fmt.dtype).reshape(
+            period, rt.channels)
         # On a sound server a duplex run opens with a second of silence: time to make the
         # loop from its output to its input (jack_connect) before the signal comes.
         lead = 0 if self.sess.endpoint.is_virtual or cap is None else rt.rate
-        out = np.concatenate([np.zeros((lead, rt.channels), fmt.dtype), data, pad])
         self.lead = lead
+        length = self.hw_src.length
+        total = lead + length + period  # the lead, the input, a period of silence
+        self.horizon = 4 * buffer + rt.rate // 2  # how far a glitch may move the output
+        # the output (tap or capture) goes to a file as it comes; the analysis reads it
+        # after the run, so that the loop keeps time and memory stays flat
+        self.spool = tempfile.TemporaryFile(prefix="dma-audio-stress-")
+        self.heard = 0  # output frames spooled
         probe = Probe(self.clock, pcm=play)
         soc = self.sess.board.soc
         dmac = soc.hw["dma0"]
         self.sess.endpoint.clear_tap()
         self.out_origin_ns = self.clock.now_ns
         hogs = Hogs(self.faults.hogs) if self.faults.hogs else None
-        captured: list[np.ndarray] = []
         wall0, cpu0 = time.monotonic(), time.process_time()
         pos = 0
         irq0, lost0 = soc.irqc.count[DMAC_IRQ], soc.irqc.lost[DMAC_IRQ]
@@ -334,8 +348,8 @@ class Stress:
                 ready = stall_end is None and now >= hold_until
                 if not ready:
                     starved_since = None  # a writer that is not waiting cannot time out
-                if ready and pos < len(out):
-                    n, starved = self._write(play, out, pos)
+                if ready and pos < total:
+                    n, starved = self._write(play, pos, total)
                     if n:
                         pos += n
                         progressed = True
@@ -349,7 +363,7 @@ class Stress:
                             self._eio(play, wait_ns)
                             starved_since = None
                             progressed = True
-                elif pos >= len(out) and not drained:
+                elif pos >= total and not drained:
                     drained = self._drain(play)
                     drained_at = self.i2s.frames
                     progressed = drained
@@ -361,14 +375,15 @@ class Stress:
                 if cap is not None:
                     got = self._read(cap)
                     if got is not None:
-                        captured.append(got)
+                        self._heard(got)
                         progressed = progressed or len(got) > 0
+                self._take_tap(analyse=cap is None)
                 if drained and (cap is None
-                                or self._capture_done(captured, cap_since, drained_at)):
+                                or self._capture_done(cap_since, drained_at)):
                     break
                 if not progressed:
                     self._sleep(play, cap_rt, stalls, hold_until, starved_since, wait_ns,
-                                ready and pos < len(out))
+                                ready and pos < total)
         except KeyboardInterrupt as e:  # the report is made all the same; the caller
             self.ended_by = "SIGTERM" if isinstance(e, Terminated) else "interrupt"
             self.interrupted = e  # saves it, then ends as the signal says
@@ -384,6 +399,7 @@ class Stress:
             if hogs:
                 hogs.stop()
             wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
+            self._take_tap(analyse=cap is None)  # what the card was sent, to the end
             if probe.on_tc in dmac.tc_probes:
                 dmac.tc_probes.remove(probe.on_tc)
             if probe.on_trace in play.substream.tracepoints:  # the substream outlives the run
@@ -394,11 +410,51 @@ class Stress:
                         pcm.close()
                     except Exception as e:  # a lost device: the report matters now
                         self.say(f"close: {e}")
-        return self._result(data, out, captured, probe, wall, cpu, pos,
+        return self._result(length, probe, wall, cpu, pos,
                             soc.irqc.count[DMAC_IRQ] - irq0, soc.irqc.lost[DMAC_IRQ] - lost0,
                             period, buffer, rt, cap_rt)
 
-    def _write(self, play: Any, out: np.ndarray, pos: int) -> tuple[int, bool]:
+    def _frames_at(self, pos: int, n: int) -> np.ndarray:
+        """Up to ``n`` frames of what is written from ``pos``: the lead's silence, the
+        input, a period of silence."""
+        lead, length = self.lead, self.hw_src.length
+        ch, dtype = self.silence.shape[1], self.silence.dtype
+        if pos < lead:
+            return np.zeros((min(n, lead - pos), ch), dtype)
+        if pos < lead + length:
+            return np.asarray(self.hw_src.read(pos - lead, n), dtype)
+        return self.silence[: min(n, lead + length + len(self.silence) - pos)]
+
+    def _heard(self, frames: np.ndarray) -> None:
+        """Output (the tap or the capture) to the spool the analysis reads."""
+        if len(frames):
+            self.channels_heard = frames.shape[1]
+            self.spool.write(np.ascontiguousarray(frames, np.int32).tobytes())
+            self.heard += len(frames)
+
+    def _take_tap(self, analyse: bool) -> None:
+        """What the card was sent since the last take: to the analysis (unless it reads
+        the capture) and to ``tap``."""
+        for config, blocks in self.sess.endpoint.take_tap():
+            if analyse:
+                for block in blocks:
+                    self._heard(block)
+            if self.tap is not None:
+                self.tap.write(config, blocks)
+
+    def _analyse(self, length: int) -> Analysis:
+        """The spooled output against the input, a block at a time."""
+        sa = StreamAnalyser(self.hw_src.read, length, self.horizon)
+        self.spool.seek(0)
+        ch = self.channels_heard
+        while True:
+            raw = self.spool.read(65536 * ch * 4)
+            if not raw:
+                break
+            sa.push(np.frombuffer(raw, np.int32).reshape(-1, ch))
+        return sa.finish()
+
+    def _write(self, play: Any, pos: int, total: int) -> tuple[int, bool]:
         """One write attempt; (frames written, whether the ring had no room)."""
         rt = play.runtime
         try:
@@ -413,7 +469,7 @@ class Stress:
                     self.recoveries += 1
             if rt.state == PcmState.RUNNING and rt.avail() < rt.avail_min:
                 return 0, True  # poll() says no room yet (POLLOUT is avail >= avail_min)
-            n = play.writei(out[pos : pos + rt.period_size])
+            n = play.writei(self._frames_at(pos, min(rt.period_size, total - pos)))
             return n, False
         except PcmError as e:
             if e.errno == errno.EAGAIN:
@@ -463,12 +519,12 @@ class Stress:
             self.recoveries += 1
             return None
 
-    def _capture_done(self, captured: list, since: int, until: int) -> bool:
+    def _capture_done(self, since: int, until: int) -> bool:
         """Capture until what was played by ``until`` (a bit-clock frame) came back,
         after the card's latency and the loop; or for that long, if frames were lost."""
         ep = self.sess.endpoint
         margin = ep.latency_frames() + (ep.loop_delay if ep.is_virtual else 0) + 1024
-        got = sum(len(c) for c in captured)
+        got = self.heard
         return got >= until - since + margin or self.i2s.frames >= until + 2 * margin
 
     def _sleep(self, play: Any, cap_rt: Any, stalls, hold_until: int,
@@ -495,7 +551,7 @@ class Stress:
 
     # -- the report --
 
-    def _result(self, data, out, captured, probe, wall, cpu, pos, irqs, lost, period, buffer,
+    def _result(self, length, probe, wall, cpu, pos, irqs, lost, period, buffer,
                 rt, cap_rt) -> Result:
         ep = self.sess.endpoint
         rate = self.i2s.rate
@@ -505,15 +561,13 @@ class Stress:
         card = ep.card
         for frame in getattr(getattr(card, "stats", None), "underflow_frames", []):
             self._event_quiet("card_underflow", frame)
-        if self.args.duplex:
-            output = np.concatenate(captured) if captured else np.zeros((0, rt.channels))
-        else:
-            output = ep.tapped()
-        ref = np.asarray(data).astype(np.int64)
-        share = matchable(ref)
+        share = matchable_stream(self.hw_src.read, length, self.horizon)
         can = share >= MATCHABLE
-        analysis = analyse(ref, output.astype(np.int64)) if len(output) and can else None
-        written = min(max(pos - self.lead, 0), len(data))
+        try:
+            analysis = self._analyse(length) if self.heard and can else None
+        finally:
+            self.spool.close()
+        written = min(max(pos - self.lead, 0), length)
         glitches = analysis.glitches if analysis else []
         matched, unexplained, unseen = _match(glitches, self.events, buffer + period +
                                               ep.latency_frames() + 2 * ep.loop_delay)
@@ -527,7 +581,7 @@ class Stress:
             "ended_by": self.ended_by,
             "rate": rate, "channels": rt.channels, "format": BY_NUMBER[rt.format].name,
             "period_size": period, "buffer_size": buffer,
-            "duration_s": round(len(data) / rate, 3),
+            "duration_s": round(length / rate, 3),
             "xruns": xruns,
             "fifo_underruns": i2s.tx_underruns,
             "card_underflows": getattr(getattr(card, "stats", None), "output_underflows", 0),
@@ -551,7 +605,7 @@ class Stress:
             "glitches_unexplained": unexplained if can else None,
             "xruns_without_glitch": unseen if can else None,
             "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
-            "cpu_per_audio_s": round(cpu / max(len(data) / rate, 1e-9), 4),
+            "cpu_per_audio_s": round(cpu / max(length / rate, 1e-9), 4),
             "log": list(dict.fromkeys(rt.log))[-20:],
             "capture_log": list(dict.fromkeys(cap_rt.log))[-20:] if cap_rt else [],
         }

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from demos.audiofile import Wav
-from demos.stress import Faults, Stress, Window, stress_signal
+from demos.audiofile import AudioInput
+from demos.stress import Faults, Stress, Window
+from demos.stress_source import Glide
 from demos.usage import UsageError
 
 
@@ -28,23 +29,30 @@ def _faults(args: Any, duration: float, realtime: bool) -> Faults:
     return f
 
 
-def _input(args: Any) -> tuple[Wav, str]:
+def _input(args: Any) -> tuple[Any, str]:
+    """What stress plays, read by range: the generated glide, or the file."""
     rate, ch = args.rate or 48000, args.channels or 2
     if args.input is None:
         seconds = args.duration or 10.0
-        return Wav(rate, "S16_LE", stress_signal(rate, ch, seconds, args.seed + 1)), (
-            f"a {seconds:g} s glide")
-    from demos.audiofile import AudioInput, read_all
+        g = Glide(rate, ch, seconds, args.seed + 1)
+        return g, g.name
+    from demos.stress_source import FileSource
 
-    with AudioInput(args.input) as src:
-        limit = None if not args.duration else int(round(args.duration * src.rate))
-        wav = read_all(src, limit)
-    if not len(wav.frames):
+    try:
+        with AudioInput(args.input) as probe:  # the rate, for --duration
+            rate = probe.rate
+        limit = None if not args.duration else int(round(args.duration * rate))
+        src = FileSource(args.input, limit)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if not src.length:
+        src.close()
         raise UsageError(f"{args.input}: no frames to play")
-    if limit is not None and len(wav.frames) < limit:
+    if limit is not None and src.length < limit:
+        src.close()
         raise UsageError(f"--duration {args.duration:g} is longer than {args.input} "
-                         f"({len(wav.frames) / wav.rate:g} s)")
-    return wav, args.input
+                         f"({src.length / src.rate:g} s)")
+    return src, args.input
 
 
 def _random_stalls(f: Faults, n: int, duration: float, buffer_s: float, seed: int,
@@ -91,41 +99,44 @@ def stress_command(args: Any, say) -> int:
         check_plot(args.plot)
     sizes = _check_sizes(args.sweep) if args.sweep else None
     clock = args.clock or ("virtual" if args.device in (None, "virtual") else "card")
-    wav, name = _input(args)
-    duration = len(wav.frames) / wav.rate
-    faults = _faults(args, duration, clock != "virtual")
-    sess = open_session(args.device or "virtual", clock, tap=True,
-                        loop=bool(args.duplex) and args.device in (None, "virtual"))
+    src, name = _input(args)
     try:
-        if args.trace:
-            sess.trace_to(args.trace)
-        say(f"Sink: {sess.endpoint.describe()} ({sess.why}); clock: {sess.clock_kind}")
-        say(f"Stress: {name}, {args.on_xrun} mode")
-        if sizes:
-            return _sweep(sess, wav, args, faults, sizes, say)
-        return _one(sess, wav, args, faults, duration, say)
+        duration = src.length / src.rate
+        faults = _faults(args, duration, clock != "virtual")
+        sess = open_session(args.device or "virtual", clock, tap=True,
+                            loop=bool(args.duplex) and args.device in (None, "virtual"))
+        try:
+            if args.trace:
+                sess.trace_to(args.trace)
+            say(f"Sink: {sess.endpoint.describe()} ({sess.why}); clock: {sess.clock_kind}")
+            say(f"Stress: {name}, {args.on_xrun} mode")
+            if sizes:
+                return _sweep(sess, src, args, faults, sizes, say)
+            return _one(sess, src, args, faults, duration, say)
+        finally:
+            sess.close()
     finally:
-        sess.close()
+        src.close()
 
 
-def _one(sess, wav: Wav, args: Any, faults: Faults, duration: float, say) -> int:
+def _one(sess, src: Any, args: Any, faults: Faults, duration: float, say) -> int:
     from rich.console import Console
 
     from demos import stress_report as report
     from demos.play import TapWriter
 
-    runner = Stress(sess, wav, args, faults, say)
-    if args.random_stalls:
-        runner.before_start = lambda rt: _random_stalls(
-            faults, args.random_stalls, duration, rt.buffer_size / rt.rate, args.seed, say)
-    result = runner.run()  # Ctrl-C and SIGTERM end it early, with a report all the same
-    s = result.summary
-    if args.tap:
-        tap = TapWriter(args.tap, say)
-        try:
-            tap.drain(sess)
-        finally:
+    tap = TapWriter(args.tap, say, src.length + src.rate) if args.tap else None
+    try:
+        runner = Stress(sess, src, args, faults, say, tap)
+        if args.random_stalls:
+            runner.before_start = lambda rt: _random_stalls(
+                faults, args.random_stalls, duration, rt.buffer_size / rt.rate, args.seed,
+                say)
+        result = runner.run()  # Ctrl-C and SIGTERM end it early, with a report all the same
+    finally:
+        if tap is not None:
             tap.close()
+    s = result.summary
     report.show(result, Console(stderr=True))
     if args.json:
         report.write_json(args.json, result)
@@ -136,7 +147,7 @@ def _one(sess, wav: Wav, args: Any, faults: Faults, duration: float, say) -> int
     return 1 if s["ended_by"].startswith("sound device lost") else 0
 
 
-def _sweep(sess, wav: Wav, args: Any, faults: Faults, sizes: list[int], say) -> int:
+def _sweep(sess, src: Any, args: Any, faults: Faults, sizes: list[int], say) -> int:
     import json
 
     from rich.console import Console
@@ -147,7 +158,7 @@ def _sweep(sess, wav: Wav, args: Any, faults: Faults, sizes: list[int], say) -> 
     for size in sizes:
         a = copy.copy(args)
         a.period_size, a.buffer_size, a.periods = size, None, args.periods or 4
-        result = Stress(sess, wav, a, copy.deepcopy(faults), lambda text: None).run()
+        result = Stress(sess, src, a, copy.deepcopy(faults), lambda text: None).run()
         s = result.summary
         rows.append({"period_size": s["period_size"], "buffer_size": s["buffer_size"],
                      "latency_ms": s["buffer_size"] * 1000 / s["rate"],

@@ -356,7 +356,10 @@ def test_interrupted_capture_leaves_a_valid_wav(tmp_path, sig, plug):
     proc = subprocess.Popen([sys.executable, "-m", "demos.cli", "capture", str(out), "-d", "60",
                              "-D", "virtual", "--no-progress", *extra], cwd=ROOT,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)  # the wall clock runs the virtual card in real time
+    deadline = time.monotonic() + 20
+    while not out.exists() and time.monotonic() < deadline:  # the capture has begun
+        time.sleep(0.02)
+    time.sleep(1.5)  # the wall clock runs the virtual card in real time
     proc.send_signal(getattr(signal, sig))
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 128 + getattr(signal, sig), err  # 143 or 130
