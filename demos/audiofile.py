@@ -168,6 +168,10 @@ class AudioInput:
             return block >> 8
         return block
 
+    def seek(self, frame: int) -> None:
+        """Read on from ``frame`` (a file on disk; a pipe cannot)."""
+        self._file.seek(frame)
+
     def blocks(self, n: int) -> Iterator[np.ndarray]:
         """The file in blocks of ``n`` frames (the last one shorter)."""
         while True:
@@ -244,7 +248,7 @@ class AudioOutput:
                 self._file = soundfile.SoundFile(where, "w", rate, channels, subtype,
                                                  format="WAV" if small else "RF64",
                                                  closefd=path != "-")
-                if not small:
+                if not small:  # python-soundfile has no sf_command of its own
                     soundfile._snd.sf_command(self._file._file, SFC_RF64_AUTO_DOWNGRADE,
                                               soundfile._ffi.NULL, 1)
         except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError) as e:

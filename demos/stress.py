@@ -24,7 +24,13 @@ lost sound device). What the stack does about each depends on ``on_xrun``:
   core silences what was played, so a late writer gives silence instead of stale audio.
 
 A write that waits longer than the PCM's wait time (max(100 ms, 1.1 buffer times), or the
-driver's) is the kernel's "DMA or IRQ trouble?": the writer drops, prepares and goes on.
+driver's) is the kernel's "DMA or IRQ trouble?": the writer drops, prepares and goes on;
+a drain with no pointer moving for as long is stopped, as ``snd_pcm_drain`` gives up.
+
+Memory stays flat whatever the length: the input is read by range
+(:mod:`demos.stress_source`), the output (tap or capture) goes to a spool file as it
+comes, and the glitch analysis reads both a block at a time after the run
+(:mod:`demos.glitch_stream`).
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ class FileSource:
     def read(self, first: int, n: int) -> np.ndarray:
         n = max(min(n, self.length - first), 0)
         if first != self._pos:
-            self.input._file.seek(first)
+            self.input.seek(first)
         block = self.input.read(n) if n else self.input.read(0)
         self._pos = first + len(block)
         return block

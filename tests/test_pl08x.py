@@ -550,27 +550,34 @@ def test_reuse_refused_where_the_device_does_not_support_it():
         b.remove()
 
 
+def _chained_copies(board, a_chan, b_chan):
+    """``a`` copies x to y on ``a_chan`` (fenced), ``b`` y to z on ``b_chan``; each
+    callback appends (name, clock time) to ``order``. Returns (x, z, a, b, order)."""
+    pdev, x, xa = _ring(board, 8192)
+    y, ya = dma_alloc_coherent(pdev, 8192)
+    z, za = dma_alloc_coherent(pdev, 8192)
+    a = dma.prep_dma_memcpy(a_chan, ya, xa, 8192, F.PREP_INTERRUPT | F.PREP_FENCE)
+    b = dma.prep_dma_memcpy(b_chan, za, ya, 8192, F.PREP_INTERRUPT)
+    order = []
+    a.callback = lambda p: order.append(("a", board.soc.clock.now_ns))
+    b.callback = lambda p: order.append(("b", board.soc.clock.now_ns))
+    return x, z, a, b, order
+
+
 def test_a_dependency_on_the_same_channel_is_submitted_at_once(board):
     """async_tx_submit: a channel runs in order, so ``b`` behind ``a`` on one channel is
     submitted directly (a cookie, no -EBUSY parking) and still runs after ``a``."""
     from dma.async_tx import async_tx_submit
 
     chan = dma.request_chan_by_mask(dma.Cap.MEMCPY)
-    pdev, x, xa = _ring(board, 8192)
-    y, ya = dma_alloc_coherent(pdev, 8192)
-    z, za = dma_alloc_coherent(pdev, 8192)
-    a = dma.prep_dma_memcpy(chan, ya, xa, 8192, F.PREP_INTERRUPT | F.PREP_FENCE)
-    b = dma.prep_dma_memcpy(chan, za, ya, 8192, F.PREP_INTERRUPT)
-    order = []
-    a.callback = lambda p: order.append("a")
-    b.callback = lambda p: order.append("b")
+    x, z, a, b, order = _chained_copies(board, chan, chan)
     async_tx_submit(chan, a)
     async_tx_submit(chan, b, depend_tx=a)
     assert b.cookie == a.cookie + 1 and b.parent is None
     assert a.flags & F.CTRL_ACK  # async_tx_submit acks the dependency
     dma.issue_pending(chan)
     assert board.soc.clock.run_until_true(lambda: len(order) == 2, MS)
-    assert order == ["a", "b"]
+    assert [n for n, _ in order] == ["a", "b"]
     np.testing.assert_array_equal(z, x)
     dma.release_channel(chan)
 
@@ -584,14 +591,7 @@ def test_a_dependency_across_channels_without_interrupt_waits_for_its_parent(boa
     a_chan = dma.request_chan_by_mask(dma.Cap.MEMCPY)
     b_chan = dma.request_chan_by_mask(dma.Cap.MEMCPY)
     assert not a_chan.device.cap_mask & dma.Cap.INTERRUPT
-    pdev, x, xa = _ring(board, 8192)
-    y, ya = dma_alloc_coherent(pdev, 8192)
-    z, za = dma_alloc_coherent(pdev, 8192)
-    a = dma.prep_dma_memcpy(a_chan, ya, xa, 8192, F.PREP_INTERRUPT | F.PREP_FENCE)
-    b = dma.prep_dma_memcpy(b_chan, za, ya, 8192, F.PREP_INTERRUPT)
-    order = []
-    a.callback = lambda p: order.append(("a", board.soc.clock.now_ns))
-    b.callback = lambda p: order.append(("b", board.soc.clock.now_ns))
+    x, z, a, b, order = _chained_copies(board, a_chan, b_chan)
     async_tx_submit(a_chan, a)
     t0 = board.soc.clock.now_ns
     async_tx_submit(b_chan, b, depend_tx=a)  # returns once a is complete
