@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from demos.audiofile import AudioInput
 from demos.stress import Faults, Stress, Window
 from demos.stress_source import Glide
 from demos.usage import UsageError
@@ -39,19 +38,19 @@ def _input(args: Any) -> tuple[Any, str]:
     from demos.stress_source import FileSource
 
     try:
-        with AudioInput(args.input) as probe:  # the rate, for --duration
-            rate = probe.rate
-        limit = None if not args.duration else int(round(args.duration * rate))
-        src = FileSource(args.input, limit)
+        src = FileSource(args.input)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    limit = None if not args.duration else int(round(args.duration * src.rate))
+    whole = src.length
+    src.length = whole if limit is None else min(whole, limit)
     if not src.length:
         src.close()
         raise UsageError(f"{args.input}: no frames to play")
-    if limit is not None and src.length < limit:
+    if limit is not None and whole < limit:
         src.close()
         raise UsageError(f"--duration {args.duration:g} is longer than {args.input} "
-                         f"({src.length / src.rate:g} s)")
+                         f"({whole / src.rate:g} s)")
     return src, args.input
 
 

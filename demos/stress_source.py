@@ -73,10 +73,10 @@ class Glide:
 
 
 class FileSource:
-    """A seekable audio file, read by range in its ALSA format (at most ``limit``
-    frames)."""
+    """A seekable audio file, read by range in its ALSA format (its first ``length``
+    frames: a caller may make that fewer)."""
 
-    def __init__(self, path: str, limit: int | None = None, remove: bool = False) -> None:
+    def __init__(self, path: str, remove: bool = False) -> None:
         self.input = AudioInput(path)
         self.path, self.remove = path, remove
         self.name = self.input.name
@@ -87,7 +87,7 @@ class FileSource:
             self.input.close()
             raise ValueError(f"{self.name}: stress reads its input twice (to write it and "
                              "to find it in the output): a pipe cannot be")
-        self.length = length if limit is None else min(length, limit)
+        self.length = length
         self._pos = -1
 
     def read(self, first: int, n: int) -> np.ndarray:

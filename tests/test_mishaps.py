@@ -252,3 +252,15 @@ def test_stress_stopped_by_a_signal_saves_its_report_tap_and_plot(tmp_path, sig)
     doc = json.loads(js.read_text())
     assert doc["ended_by"] == ("SIGTERM" if sig == signal.SIGTERM else "interrupt")
     assert soundfile.info(tap).frames > 0 and plot.stat().st_size > 0
+
+
+def test_stress_on_an_empty_file_or_a_pipe_is_one_line(tmp_path, capsys):
+    empty = tmp_path / "empty.wav"
+    soundfile.write(empty, np.zeros((0, 2), np.int16), RATE)
+    assert main(["stress", str(empty)]) == 2
+    assert capsys.readouterr().err.strip() == f"{empty}: no frames to play"
+    r = subprocess.run([sys.executable, "-m", "demos.cli", "stress", "-"],
+                       input=(tmp_path / "empty.wav").read_bytes(), capture_output=True,
+                       cwd=ROOT, timeout=60)
+    err = r.stderr.decode().strip().splitlines()
+    assert r.returncode == 2 and len(err) == 1 and "a pipe cannot be" in err[0], err
