@@ -39,16 +39,17 @@ def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
                   pcm.rate_near)
         pcm.set_params(hw.format, hw.channels, hw.rate, args.period_size, args.buffer_size,
                        args.periods)
+        back = plan_exact(fmt, channels, rate, (hw.format, hw.channels, hw.rate))  # to file
+        conv = Converter(hw.format, hw.rate, back)
         out = AudioOutput(path, rate, fmt, channels, int(round(seconds * rate)))
     except BaseException:
         pcm.close()
         raise
-    back = plan_exact(fmt, channels, rate, (hw.format, hw.channels, hw.rate))  # read -> file
     if back.notes:
         say(f"plug: {'; '.join(back.notes)}")
     want = int(round(seconds * rate))  # the file's frames
     total = -(-want * hw.rate // rate)  # the hardware's that give them (resample_poly: ceil)
-    sink = _FileSink(out, Converter(hw.format, hw.rate, back), want, rate)
+    sink = _FileSink(out, conv, want, rate)
     try:
         _read_into(sink, pcm, seconds, total, result, args, say)
     except KeyboardInterrupt as e:

@@ -356,12 +356,15 @@ def test_interrupted_capture_leaves_a_valid_wav(tmp_path, sig, plug):
     proc = subprocess.Popen([sys.executable, "-m", "demos.cli", "capture", str(out), "-d", "60",
                              "-D", "virtual", "--no-progress", *extra], cwd=ROOT,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while not out.exists() and time.monotonic() < deadline:  # the capture has begun
-        time.sleep(0.02)
+    said = []
+    while not (said and said[-1].startswith("Capturing")):  # the capture has begun
+        line = proc.stderr.readline()
+        assert line, "capture ended before it began"
+        said.append(line)
     time.sleep(1.5)  # the wall clock runs the virtual card in real time
     proc.send_signal(getattr(signal, sig))
     _, err = proc.communicate(timeout=20)
+    err = "".join(said) + err
     assert proc.returncode == 128 + getattr(signal, sig), err  # 143 or 130
     rate, frames = wavfile.read(out)
     want_rate = 12345 if plug else RATE
