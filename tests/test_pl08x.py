@@ -181,27 +181,13 @@ def _copies(board, nr_chans, order):
     return chans, src, s, dst, d, done
 
 
-def test_of_channels_waiting_since_the_same_jiffy_the_last_in_list_order_runs_first():
+@pytest.mark.parametrize("gap_ns", [0, 8_000_000])
+def test_a_freed_physical_channel_goes_to_the_channel_waiting_longest(gap_ns):
     """pl08x_phy_free picks the WAITING channel with the smallest ``waiting_at`` (jiffies),
-    comparing with <=, so of channels that began waiting in the same jiffy the last in
-    list order wins. The first-in-list-order rule it replaced would run memcpy1 first."""
-    board, _ = build(dmac_channels=4)
-    try:
-        held = _hold_phys(board, 3)
-        chans, _, _, _, _, done = _copies(board, 4, (0, 3, 1))
-        assert [c.state.value for c in chans] == ["running", "waiting", "idle", "waiting"]
-        assert board.soc.clock.run_until_true(lambda: len(done) == 3, MS)
-        assert done == [0, 3, 1]
-        for c in chans:
-            dma.release_channel(c)
-        _release(held)
-    finally:
-        board.remove()
-
-
-def test_of_two_waiting_channels_the_one_waiting_longer_runs_first():
-    """memcpy3 and memcpy1 wait behind a long copy on the only physical channel; memcpy1
-    began waiting 8 ms (two jiffies) after memcpy3 but comes first in list order."""
+    comparing with <=. memcpy3 and memcpy1 wait behind a long copy on the one free
+    physical channel: issued in the same jiffy, the last in list order (memcpy3) wins;
+    issued 8 ms (two jiffies) apart, the one waiting longer (memcpy3) wins. The
+    first-in-list-order rule it replaced would run memcpy1 first both times."""
     board, _ = build(dmac_channels=4, dmac_bytes_per_us=1)  # the long copy takes 40 ms
     try:
         held = _hold_phys(board, 3)
@@ -215,7 +201,7 @@ def test_of_two_waiting_channels_the_one_waiting_longer_runs_first():
             tx.callback_param = i
             dma.submit(tx)
             dma.issue_pending(chans[i])
-            board.soc.clock.run_for(8_000_000 if i == 3 else 0)
+            board.soc.clock.run_for(gap_ns if i == 3 else 0)
         assert [c.state.value for c in chans] == ["running", "waiting", "idle", "waiting"]
         assert board.soc.clock.run_until_true(lambda: len(done) == 3, 100 * MS)
         assert done == [0, 3, 1]
