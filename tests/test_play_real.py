@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 from scipy.io import wavfile
@@ -76,6 +77,13 @@ def test_capture_of_paplay_is_bit_exact(pulse_server, tmp_path):  # noqa: F811
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert wait_for_recorder(env, 20), "capture did not connect"
+        # the stream connects at the PCM's prepare, a moment before it records: wait until
+        # the WAV holds a quarter second (under load the gap outlasted the known WAV's
+        # leading silence, and the take missed it)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (
+                not out_wav.exists() or out_wav.stat().st_size < 48000):
+            time.sleep(0.05)
         subprocess.run(["paplay", f"--device={sink}", str(src)], env=env, check=True,
                        timeout=30)
         stdout, stderr = cap.communicate(timeout=60)
