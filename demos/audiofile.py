@@ -190,22 +190,6 @@ class AudioInput:
         self.close()
 
 
-def read_all(src: AudioInput, limit: int | None = None) -> Wav:
-    """The whole of ``src`` (at most ``limit`` frames) in memory, for what must hold it:
-    stress compares its output with all of its input."""
-    blocks, got = [], 0
-    for block in src.blocks(65536):
-        if limit is not None:
-            block = block[: limit - got]
-        blocks.append(block)
-        got += len(block)
-        if limit is not None and got >= limit:
-            break
-    dtype = blocks[0].dtype if blocks else np.int16
-    frames = np.concatenate(blocks) if blocks else np.zeros((0, src.channels), dtype)
-    return Wav(src.rate, src.format, frames, src.name)
-
-
 def _stream_header(rate: int, fmt: str, channels: int) -> bytes:
     """A WAV header with a stream's sizes (0xffffffff), for a pipe."""
     bits = {"U8": 8, "S16_LE": 16, "S24_LE": 24, "S32_LE": 32, "FLOAT_LE": 32}[fmt]

@@ -20,9 +20,13 @@ from demos.glitches import WINDOW, Analysis, Glitch, _window_hash
 ReadInput = Callable[[int, int], np.ndarray]  # (first frame, frames) -> (n, channels)
 
 
+MATCHABLE = 0.9  # the share of input frames in a unique window the analysis needs
+
+
 def matchable_stream(read_input: ReadInput, n_input: int, span: int) -> float:
-    """:func:`demos.glitches.matchable` a span at a time: the share of the input's frames
-    in a window that occurs once within its span."""
+    """The share of the input's frames that lie in a ``WINDOW``-frame window occurring
+    once within its ``span``: where a glitch can be located. A sine or digital silence
+    has none."""
     covered = 0
     for lo in range(0, n_input, span):
         hi = min(lo + span, n_input)
@@ -86,13 +90,14 @@ class StreamAnalyser:
         keys, first, counts = np.unique(h, return_index=True, return_counts=True)
         once = counts == 1
         self.keys, self.first_at = keys[once], first[once].astype(np.int64) + lo
+        # an index that reaches the input's end serves every centre up to it
         self.lo, self.hi = lo, hi if hi < self.n_input else hi + self.horizon
 
     # -- output --
 
     def push(self, block: np.ndarray) -> None:
         block = np.asarray(block).astype(np.int64).reshape(len(block), -1)
-        if not self.out.size and not len(self.out):
+        if self.out.shape[1] != block.shape[1]:  # the first block sets the channels
             self.out = np.zeros((0, block.shape[1]), np.int64)
         if len(block):
             self.out = np.concatenate([self.out, block])

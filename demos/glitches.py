@@ -16,8 +16,8 @@ Each glitch says where it starts in the output, how many frames were inserted an
 many input frames were lost. The analysis needs an input whose windows are unique (the
 stress signal is made so); in runs of repeated input (digital silence) it can anchor
 only where the input is distinct again, and an input of which less than
-:data:`MATCHABLE` is distinct (a sine, silence) cannot be matched at all
-(:func:`matchable`): stress then says so and reports no figure it could not measure.
+:data:`demos.glitch_stream.MATCHABLE` is distinct (a sine, silence) cannot be matched
+at all: stress then says so and reports no figure it could not measure.
 """
 
 from __future__ import annotations
@@ -85,24 +85,6 @@ def _anchors(inp: np.ndarray, out: np.ndarray) -> np.ndarray:
     hit = keys[pos] == hout if len(keys) else np.zeros(len(hout), bool)
     idx[: len(hout)][hit] = first[pos[hit]]
     return idx
-
-
-MATCHABLE = 0.9  # the share of input frames in a unique window the analysis needs
-
-
-def matchable(inp: np.ndarray) -> float:
-    """The share of ``inp``'s frames that lie in a ``WINDOW``-frame window occurring
-    once in it: where a glitch can be located. A sine or digital silence has none."""
-    inp = inp.reshape(len(inp), -1)
-    h = _window_hash(inp)
-    if not len(h):
-        return 0.0
-    _, first, counts = np.unique(h, return_index=True, return_counts=True)
-    starts = first[counts == 1]
-    covered = np.zeros(len(inp) + 1, np.int64)
-    np.add.at(covered, starts, 1)
-    np.add.at(covered, starts + WINDOW, -1)
-    return float((np.cumsum(covered)[: len(inp)] > 0).mean())
 
 
 def _run_length(inp: np.ndarray, out: np.ndarray, i: int, j: int) -> int:

@@ -75,16 +75,15 @@ class TapWriter:
         if config == self.config:
             return
         rate, channels, bits = config
+        stem, ext = os.path.splitext(self.path)
         if self.out is not None:
             self.out.close()
             if len(self.names) == 1:  # a second kind of stream: number the files
-                stem, ext = os.path.splitext(self.path)
                 os.replace(self.path, f"{stem}-1{ext}")
                 self.names = [f"{stem}-1{ext}"]
                 self.say(f"tap: the streams differ in rate, channels or format, so one WAV "
                          f"each: {stem}-1{ext}, {stem}-2{ext}, ...")
-        name = self.path if not self.names else "{0}-{2}{1}".format(
-            *os.path.splitext(self.path), len(self.names) + 1)
+        name = f"{stem}-{len(self.names) + 1}{ext}" if self.names else self.path
         self.out = AudioOutput(name, rate, WORD_FORMAT[bits], channels, self.hint)
         self.names.append(name)
         self.config = config

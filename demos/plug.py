@@ -152,12 +152,3 @@ class Converter:
     @staticmethod
     def _rounded(y: np.ndarray) -> np.ndarray:
         return np.clip(np.rint(y), -(2**31), 2**31 - 1).astype(np.int64)
-
-
-def convert(frames: np.ndarray, fmt: str, rate: int, p: PlugPlan) -> np.ndarray:
-    """``frames`` (n, channels) of ``fmt`` at ``rate``, as the plan's format and layout,
-    in one go."""
-    c = Converter(fmt, rate, p)
-    head = c.push(frames)
-    tail = c.finish()
-    return np.concatenate([head, tail]) if len(tail) else head

@@ -45,8 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from demos.glitch_stream import StreamAnalyser, matchable_stream
-from demos.glitches import MATCHABLE, Analysis
+from demos.glitch_stream import MATCHABLE, StreamAnalyser, matchable_stream
+from demos.glitches import Analysis
 from demos.hogs import Hogs
 from demos.interrupt import Terminated
 from demos.plug import plan
@@ -238,7 +238,7 @@ class Stress:
                      (w.format, w.channels, w.rate), play.rate_near)
             if p.notes:  # converted once, into a file the run reads as it goes
                 self.say(f"plug: {'; '.join(p.notes)}")
-                self.hw_src = to_hardware(w, p, self.say)
+                self.hw_src = to_hardware(w, p)
             play.set_params(p.format, p.channels, p.rate, a.period_size, a.buffer_size,
                             a.periods)
             rt = play.runtime

@@ -94,7 +94,7 @@ class FileSource:
         n = max(min(n, self.length - first), 0)
         if first != self._pos:
             self.input.seek(first)
-        block = self.input.read(n) if n else self.input.read(0)
+        block = self.input.read(n)
         self._pos = first + len(block)
         return block
 
@@ -104,7 +104,7 @@ class FileSource:
             os.unlink(self.path)
 
 
-def to_hardware(src, p: PlugPlan, say) -> FileSource:
+def to_hardware(src, p: PlugPlan) -> FileSource:
     """``src`` converted by the plug to the plan's format, channels and rate, a block at
     a time, into a temporary WAV that is removed on close."""
     fd, path = tempfile.mkstemp(suffix=".wav", prefix="dma-audio-stress-")

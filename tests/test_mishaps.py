@@ -223,7 +223,6 @@ def test_memory_does_not_grow_with_the_file(tmp_path):
     (["stress", "--lose-irqs", "1.5"], "between 0 and 1"),
     (["stress", "--irq-latency", "-1"], "must not be negative"),
     (["loopback", "--seconds", "1e-9"], "shorter than the 10 ms"),
-    (["dmatest", "--inject-corruption", "2"], "between 0 and 1"),
 ])
 def test_numbers_are_checked_as_numbers(capsys, argv, says):
     assert main(argv) == 2

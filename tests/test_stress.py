@@ -306,9 +306,10 @@ def test_an_input_that_repeats_itself_is_said_and_not_measured(tmp_path, capsys,
 
 
 def test_the_stress_signal_is_matchable_throughout():
-    from demos.glitches import matchable
+    from demos.glitch_stream import matchable_stream
 
-    assert matchable(stress_signal(RATE, 2, 2.0, 1)) == 1.0
+    sig = stress_signal(RATE, 2, 2.0, 1)
+    assert matchable_stream(lambda i, n: sig[i : i + n], len(sig), 4096) == 1.0
 
 
 @pytest.mark.parametrize("fault", [["--lose-irqs", "1"], ["--irq-latency", "1e9"]])
