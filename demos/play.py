@@ -4,7 +4,9 @@ What aplay does, on this board: open the PCM, set hw_params (through the plug st
 the hardware cannot take the file as it is) and aplay's sw_params (the DMA starts once the
 ring is full), prepare, write period by period (recovering from an underrun with prepare,
 and counting it), the last period filled out with silence as aplay pads its last chunk,
-then drain, which ends at that period's boundary. The file is read, converted and written
+then drain, which ends at that period's boundary. Where that padding is shorter than the
+FIFO hw_params reports (``fifo_size``), periods of silence more: the drain's stop flushes
+the FIFO, and aplay would lose the file's last frames there. The file is read, converted and written
 a block at a time, and the tap is written to its file as the card is sent it, so memory
 stays a few buffers whatever the file's length. ``play`` returns only once the card has
 had the time to play its own buffer (PortAudio drops what is still queued when a stream
@@ -110,8 +112,8 @@ def play_one(sess: Session, src: Any, args: Any, say,
                  pcm.rate_near)
         if p.notes:
             say(f"plug: {'; '.join(p.notes)}")
-        pcm.set_params(p.format, p.channels, p.rate, args.period_size, args.buffer_size,
-                       args.periods)
+        hw = pcm.set_params(p.format, p.channels, p.rate, args.period_size, args.buffer_size,
+                            args.periods)
         # aplay's sw_params: wake a period at a time, start once the ring is full, stop
         # (underrun) when it is empty
         rt = pcm.runtime
@@ -132,7 +134,8 @@ def play_one(sess: Session, src: Any, args: Any, say,
                 writer.feed(conv.push(block))
             writer.feed(conv.finish())
             writer.flush_padded(silence(FORMATS[p.format], period, p.channels)
-                                .view(FORMATS[p.format].dtype).reshape(period, p.channels))
+                                .view(FORMATS[p.format].dtype).reshape(period, p.channels),
+                                hw.fifo_size)
             pcm.drain()
             prog.update(writer.done, 0.0, writer.xruns, final=True)
         if tap is not None:
@@ -142,7 +145,8 @@ def play_one(sess: Session, src: Any, args: Any, say,
             tap.drain(sess)
         return {"file": src.name, "frames": writer.done, "format": p.format,
                 "rate": p.rate, "channels": p.channels, "xruns": writer.xruns,
-                "period_size": rt.period_size, "buffer_size": rt.buffer_size}
+                "padded": writer.padded, "period_size": rt.period_size,
+                "buffer_size": rt.buffer_size}
     finally:
         pcm.close()
 
@@ -157,6 +161,7 @@ class _Writer:
         self.period = rt.period_size
         self.pending = np.zeros((0, rt.channels), FORMATS[pcm.substream.format.name].dtype)
         self.done = 0  # frames of the file written
+        self.padded = 0  # frames of closing silence written
         self.xruns = 0
         self.progress: StreamProgress | None = None
 
@@ -167,11 +172,17 @@ class _Writer:
         self.pending = data[whole:]
         self.done += len(frames)
 
-    def flush_padded(self, pad: np.ndarray) -> None:
-        """The last frames, filled out to a whole period with ``pad`` (silence)."""
-        if len(self.pending):
-            self._write(np.concatenate([self.pending, pad[: -len(self.pending) % self.period]]))
-            self.pending = self.pending[:0]
+    def flush_padded(self, pad: np.ndarray, fifo_size: int) -> None:
+        """The last frames, filled out to a whole period with ``pad`` (a period of
+        silence); whole periods more while that leaves less than ``fifo_size`` frames
+        of silence, since the drain's stop flushes what the FIFO still holds."""
+        if not self.done:
+            return  # an empty file: nothing to drain
+        short = -len(self.pending) % self.period
+        short += -(-max(fifo_size - short, 0) // self.period) * self.period
+        self._write(np.concatenate([self.pending, np.resize(pad, (short, pad.shape[1]))]))
+        self.padded = short
+        self.pending = self.pending[:0]
 
     def _write(self, data: np.ndarray) -> None:
         done = 0

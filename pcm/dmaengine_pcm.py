@@ -110,6 +110,7 @@ class GenericDmaenginePcm:
         hw.period_bytes_min = dma_data.maxburst * DMA_SLAVE_BUSWIDTH_8_BYTES or 256
         hw.period_bytes_max = dma_get_max_seg_size(chan.device)
         hw.buffer_bytes_max = PREALLOC_BUFFER_BYTES
+        hw.fifo_size = dma_data.fifo_size
         caps = dma.get_slave_caps(chan)
         if caps.cmd_pause and caps.cmd_resume:
             hw.info |= INFO_PAUSE | INFO_RESUME

@@ -49,6 +49,9 @@ class DwI2sDai:
         param = self.readl(reg.COMP_PARAM_1)
         self.fifo_depth = 2 << ((param >> 2) & 3) if param else 16
         self.fifo_th = self.fifo_depth // 2
+        # Departs from mainline: the FIFOs' bytes (four pairs of 32-bit words deep
+        # fifo_depth), not fifo_depth * fifo_width >> 8
+        self.fifo_bytes = self.fifo_depth * 8 * 4
 
     def readl(self, off: int) -> int:
         return self.bus.read32(self.base + off)
@@ -105,8 +108,8 @@ def probe(pdev: PlatformDevice) -> None:
         return PcmStreamCaps(name, formats, RATES, 8000, 192000, 2, 8)
 
     dai = Dai(pdev.name, pdev, caps("Playback"), caps("Capture"), drv, {
-        PcmStream.PLAYBACK: DmaData(drv.base + reg.TXDMA, 0, 16, "tx"),
-        PcmStream.CAPTURE: DmaData(drv.base + reg.RXDMA, 0, 16, "rx"),
+        PcmStream.PLAYBACK: DmaData(drv.base + reg.TXDMA, 0, 16, "tx", drv.fifo_bytes),
+        PcmStream.CAPTURE: DmaData(drv.base + reg.RXDMA, 0, 16, "rx", drv.fifo_bytes),
     })
     pdev.drvdata = drv
     snd_soc_register_component(pdev, dai)

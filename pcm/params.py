@@ -174,11 +174,12 @@ class HwParams:
     intervals: dict[str, Interval] = field(
         default_factory=lambda: {name: Interval() for name in INTERVALS})
     info: int = 0
+    fifo_size: int = 0  # frames, once format and channels are single
 
     def copy(self) -> HwParams:
         return HwParams({k: set(v) for k, v in self.masks.items()},
                         {k: Interval(**vars(v)) for k, v in self.intervals.items()},
-                        self.info)
+                        self.info, self.fifo_size)
 
     def __getitem__(self, name: str) -> Interval:
         return self.intervals[name]

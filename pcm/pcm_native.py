@@ -35,6 +35,7 @@ INFO_RESUME = 0x00040000
 INFO_BATCH = 0x00000010
 INFO_INTERLEAVED = 0x00000100
 INFO_BLOCK_TRANSFER = 0x00010000
+INFO_FIFO_IN_FRAMES = 0x80000000
 
 ULONG_MAX = 2**64 - 1
 
@@ -65,6 +66,7 @@ class PcmHardware:
     period_bytes_max: int = hp.UINT_MAX
     periods_min: int = 1
     periods_max: int = hp.UINT_MAX
+    fifo_size: int = 0  # bytes, or frames with INFO_FIFO_IN_FRAMES
 
 
 @dataclass
@@ -218,7 +220,16 @@ class Substream:
                 if i.empty():
                     raise ParamError(name, f"hw_params: {name} {asked} cannot be met "
                                      f"(the hardware allows {before})")
-        return hp.refine(p, self.extra_rules())
+        p = hp.refine(p, self.extra_rules())
+        if len(p.masks["FORMAT"]) == 1 and p["CHANNELS"].single():
+            self.ioctl_fifo_size(p)
+        return p
+
+    def ioctl_fifo_size(self, p: hp.HwParams) -> None:
+        """``snd_pcm_lib_ioctl_fifo_size``: the hardware's FIFO size, in frames."""
+        p.fifo_size = self.hw.fifo_size
+        if not self.hw.info & INFO_FIFO_IN_FRAMES:
+            p.fifo_size //= p.format.phys // 8 * p.get("CHANNELS")
 
     def hw_params(self, params: hp.HwParams | None = None) -> hp.HwParams:
         """``snd_pcm_hw_params``: refine, choose, let the driver set up; state SETUP."""

@@ -46,6 +46,7 @@ class DmaData:
     addr_width: int
     maxburst: int
     chan_name: str | None = None
+    fifo_size: int = 0  # bytes
 
 
 @dataclass

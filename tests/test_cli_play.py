@@ -519,7 +519,8 @@ def test_play_starts_the_dma_once_the_ring_is_full_as_aplay_does(monkeypatch):
     sw = seen["sw"]
     assert (sw.avail_min, sw.start_threshold, sw.stop_threshold) == (256, 1024, 1024)
     assert seen["states"][:5] == ["PREPARED"] * 3 + ["RUNNING"] * 2
-    assert len(seen["states"]) == 2560 // 256  # whole periods: aplay pads none
+    # whole periods: aplay pads none; play a period more, as the FIFO's tail is flushed
+    assert len(seen["states"]) == 2560 // 256 + 1
 
 
 def test_on_the_wall_clock_a_short_files_tap_is_silence_after_the_data(tmp_path):
@@ -537,7 +538,7 @@ def test_on_the_wall_clock_a_short_files_tap_is_silence_after_the_data(tmp_path)
         _, out = wavfile.read(tap)
         out = out[np.flatnonzero(out.any(axis=1))[0]:]  # the bus idles at zero before
         n = min(len(out), len(data))
-        assert len(data) - n <= 16  # at most the I2S FIFO's depth is not heard
+        assert n == len(data), f"run {run}: {len(data) - n} frames not heard"
         assert np.array_equal(out[:n], data[:n]), f"run {run}: the data differs"
         assert not out[len(data):].any(), f"run {run}: stale audio after the data"
 
@@ -553,4 +554,20 @@ def test_lengths_off_the_period_end_in_silence_not_stale_ring(tmp_path, n):
     _, tap = _play(tmp_path, src)
     assert np.array_equal(tap[:n], data)
     assert len(tap) == -(-n // 6000) * 6000 - 15  # the drain's boundary, less the FIFO's 15
+    assert not tap[n:].any()
+
+
+@pytest.mark.parametrize("n", [48000, 47999, 47900, 47873, 47872])
+def test_a_file_ending_within_the_fifo_of_a_boundary_is_heard_to_its_last_frame(tmp_path, n):
+    """The drain's stop flushes the I2S FIFO (hw_params' fifo_size: 128 frames of S16
+    stereo): a file whose last period leaves less silence than that gets a period more,
+    so the flush takes only silence (48000 frames once lost their last 15)."""
+    src = tmp_path / "in.wav"
+    data = _wav(src, "<i2", 2, n=n, seed=13)
+    data[data == 0] = 1
+    wavfile.write(src, RATE, data)
+    _, tap = _play(tmp_path, src)
+    bound = -(-n // 6000) * 6000
+    assert np.array_equal(tap[:n], data)
+    assert len(tap) == bound + (6000 if bound - n < 128 else 0) - 15
     assert not tap[n:].any()

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from dma.dmaengine import ResidueGranularity
-from pcm import dmaengine_pcm
+from pcm import alsa, dmaengine_pcm
 from pcm.errors import PcmError
 from pcm.formats import BY_NUMBER
 from pcm.pcm_native import INFO_BATCH, PcmHardware, Trigger
@@ -80,5 +80,21 @@ def test_an_unknown_trigger_is_einval(audio_board):
         with pytest.raises(PcmError) as e:
             platform.trigger(pcm.substream, Trigger.DRAIN)
         assert e.value.errno == errno.EINVAL
+    finally:
+        pcm.close()
+
+
+@pytest.mark.parametrize(("fmt", "channels", "frames"),
+                         [("S16_LE", 2, 128), ("S32_LE", 2, 64), ("S16_LE", 8, 32),
+                          ("S32_LE", 8, 16)])
+def test_hw_params_fifo_size_is_the_dais_fifo_bytes_over_the_frame(audio_board, fmt,
+                                                                   channels, frames):
+    """dmaengine_pcm_set_runtime_hwparams copies dma_data's fifo_size (bytes: 16 entries
+    of four 32-bit pairs); snd_pcm_lib_ioctl_fifo_size divides it by the frame once
+    refinement has made format and channels single, and leaves it 0 before."""
+    pcm = alsa.open_pcm("hw:0,0", PcmStream.PLAYBACK)
+    try:
+        assert pcm.hw_params_any().fifo_size == 0
+        assert pcm.set_params(fmt, channels, 48000, 1024, None, 4).fifo_size == frames
     finally:
         pcm.close()
