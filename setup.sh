@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Set up everything dma-audio needs on a Debian machine (run as root for apt-get):
 # system packages where missing, a virtual environment in .venv, the project in it.
+# --tests: also what the tests' kernel oracle needs on the host (QEMU, a static C build).
 set -euo pipefail
 cd "$(dirname "$0")"
 pkgs=(python3-venv procps libportaudio2 jackd2 pulseaudio pulseaudio-utils libasound2-plugins)
+if [ "${1:-}" = "--tests" ]; then
+  pkgs+=(qemu-system-x86 gcc libc6-dev linux-libc-dev)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

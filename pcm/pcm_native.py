@@ -232,17 +232,27 @@ class Substream:
             p.fifo_size //= p.format.phys // 8 * p.get("CHANNELS")
 
     def hw_params(self, params: hp.HwParams | None = None) -> hp.HwParams:
-        """``snd_pcm_hw_params``: refine, choose, let the driver set up; state SETUP."""
+        """``snd_pcm_hw_params``: refine, choose, let the driver set up; state SETUP.
+        Refused (the refinement, or the driver), the stream falls back to OPEN."""
         rt = self._rt()
         with self.lock:
             if rt.state not in (PcmState.OPEN, PcmState.SETUP, PcmState.PREPARED):
                 raise PcmError(errno.EBADFD, f"{self.name}: hw_params in state {rt.state.name}")
         self.sync_stop()
-        p = hp.choose(self.hw_refine(params), self.extra_rules())
-        if self.hw_params_current is not None:
-            self.ops.hw_free(self)
-            self.hw_params_current = None
-        self.ops.hw_params(self, p)
+        try:
+            p = hp.choose(self.hw_refine(params), self.extra_rules())
+            if self.hw_params_current is not None:
+                self.ops.hw_free(self)
+                self.hw_params_current = None
+            self.ops.hw_params(self, p)
+        except PcmError:
+            # the hardware may be unusable now: the application must set it up again
+            with self.lock:
+                rt.state = PcmState.OPEN
+            if self.hw_params_current is not None:
+                self.ops.hw_free(self)
+                self.hw_params_current = None
+            raise
         self.hw_params_current = p
         with self.lock:
             period, buffer = p.get("PERIOD_SIZE"), p.get("BUFFER_SIZE")
@@ -768,6 +778,12 @@ class Substream:
                                f"{'playback write' if self.is_playback else 'capture read'} "
                                "timed out (DMA or IRQ trouble?)")
 
+    def _sanity_check(self) -> None:
+        """``pcm_sanity_check``: EBADFD before hw_params (OPEN)."""
+        rt = self.runtime
+        if rt is None or rt.state == PcmState.OPEN:
+            raise PcmError(errno.EBADFD, f"{self.name}: transfer before hw_params")
+
     def _check_accessible(self) -> None:
         """``pcm_accessible_state``: raise the errno of a state that cannot transfer."""
         rt = self.runtime
@@ -841,13 +857,16 @@ class Substream:
         ``data`` is ``(frames, channels)`` in the sample format, or raw bytes."""
         if not self.is_playback:
             raise PcmError(errno.EINVAL, f"{self.name}: writei on a capture stream")
-        self._check_accessible()
+        self._sanity_check()
         fb = self.frame_bytes
         raw = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else (
             np.ascontiguousarray(data).reshape(-1).view(np.uint8))
         if raw.size % fb:
             raise PcmError(errno.EINVAL, f"{self.name}: {raw.size} bytes is not whole frames "
                            f"of {fb} bytes")
+        if raw.size == 0:
+            return 0  # before the state's check, as __snd_pcm_lib_xfer returns it
+        self._check_accessible()
         area = self.dma_area
         assert area is not None
 
@@ -860,9 +879,12 @@ class Substream:
         """``snd_pcm_lib_read``: up to ``frames`` frames as ``(n, channels)``."""
         if self.is_playback:
             raise PcmError(errno.EINVAL, f"{self.name}: readi on a playback stream")
-        self._check_accessible()
+        self._sanity_check()
         rt = self._rt()
         fb = self.frame_bytes
+        if frames == 0:
+            return np.empty((0, rt.channels), self.format.dtype)  # before the state's check
+        self._check_accessible()
         out = np.empty(frames * fb, np.uint8)
         area = self.dma_area
         assert area is not None

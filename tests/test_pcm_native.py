@@ -811,3 +811,44 @@ def test_a_draining_playback_suspended_and_resumed_finishes_its_drain(audio_boar
     audio_board.soc.clock.run_until_true(lambda: pcm.state != S.DRAINING, 10**9)
     assert pcm.state == S.SETUP and pcm.runtime.hw_ptr >= 2048
     pcm.close()
+
+
+@pytest.mark.parametrize("refused", [
+    {"RATE": 4000},  # the refinement refuses it
+    {"CHANNELS": 3},  # the refinement passes it, the DAI's hw_params refuses it
+])
+def test_a_refused_hw_params_leaves_the_stream_open(audio_board, refused):
+    """snd_pcm_hw_params' error path: state OPEN, the driver's hw_free called, so what
+    needs hw_params (prepare, sw_params, transfers) is EBADFD until it succeeds again.
+    Found by the kernel oracle: the model kept SETUP."""
+    pcm = _open()
+    p = hp.HwParams()
+    p.set_mask("FORMAT", {pcm.runtime.format})
+    for name, v in {"CHANNELS": 2, "RATE": 48000, "PERIOD_SIZE": 1024,
+                    "BUFFER_SIZE": 4096, **refused}.items():
+        p.set_minmax(name, v, v)
+    with pytest.raises(PcmError) as e:
+        pcm.substream.hw_params(p)
+    assert e.value.errno == errno.EINVAL and pcm.state == S.OPEN
+    assert pcm.substream.hw_params_current is None
+    assert _errno(pcm.prepare) == errno.EBADFD
+    assert _errno(pcm.substream.sw_params, SwParams()) == errno.EBADFD
+    pcm.set_params("S16_LE", 2, 48000, period_size=1024, periods=4)
+    pcm.prepare()
+    assert pcm.state == S.PREPARED
+    pcm.close()
+
+
+def test_a_transfer_of_no_frames_returns_0_in_any_state_but_open(audio_board):
+    """__snd_pcm_lib_xfer returns 0 for size 0 before it checks the state; only
+    pcm_sanity_check's OPEN comes first. Found by the kernel oracle (EBADFD in SETUP)."""
+    pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
+    assert _errno(pcm.substream.writei, _frames(0)) == errno.EBADFD  # OPEN
+    pcm.set_params("S16_LE", 2, 48000, period_size=1024, periods=4)
+    assert pcm.substream.writei(_frames(0)) == 0  # SETUP
+    assert _errno(pcm.substream.writei, _frames(8)) == errno.EBADFD
+    pcm.close()
+    cap = _open(PcmStream.CAPTURE)
+    assert cap.substream.readi(0).shape == (0, 2)  # SETUP
+    assert _errno(cap.substream.readi, 8) == errno.EBADFD
+    cap.close()
