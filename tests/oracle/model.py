@@ -5,7 +5,7 @@ Each scenario gets a fresh virtual board. The ioctls map to the substream's call
 (``pcm.pcm_native.Substream``: the kernel's side of the ioctl, not alsa-lib's); before a
 step the clock runs to the time at which the guest's previous step ended, and a sleep
 runs it to the time the guest's sleep ended, so both sides see the same elapsed time. The
-records have the guest's shape: ret (or -errno), state, hw_ptr, appl_ptr, t.
+records have the guest's shape: ret, err (the errno, or 0), state, hw_ptr, appl_ptr, t.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def run(sc: Scenario, kernel_times: list[int]) -> list[dict]:
                 clock.run_until(max(t0 + kernel_times[i - 1], clock.now_ns))
             began = clock.now_ns
             extra: dict = {}
-            ret = 0
+            ret = err = 0
             try:
                 if op == "open":
                     ss.open()
@@ -114,17 +114,18 @@ def run(sc: Scenario, kernel_times: list[int]) -> list[dict]:
                 else:
                     ret = -errno.ENOSYS
             except PcmError as e:
-                ret = -(e.errno or errno.EIO)
-                if ret == -errno.EIO and clock.now_ns - began >= BLOCKED_NS:
-                    ret = -errno.EINTR  # blocked past the probe's alarm
+                err = e.errno or errno.EIO
+                if err == errno.EIO and clock.now_ns - began >= BLOCKED_NS:
+                    err = errno.EINTR  # blocked past the probe's alarm
+                ret = -err
             rt = ss.runtime if is_open else None
-            rec = {"s": sc.name, "i": i, "op": op, "ret": ret,
+            rec = {"s": sc.name, "i": i, "op": op, "ret": ret, "err": err,
                    "state": int(rt.state) if rt is not None else -1,
                    "hw": rt.hw_ptr if rt is not None else 0,
                    "appl": rt.appl_ptr if rt is not None else 0,
                    "t": clock.now_ns - t0, **extra}
             records.append(rec)
-            if ret == -errno.EINTR:
+            if err == errno.EINTR:
                 break
     finally:
         if is_open:

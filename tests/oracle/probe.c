@@ -6,7 +6,7 @@
  * "hw FORMAT CHANNELS RATE PERIOD BUFFER", "sw AVAIL_MIN START STOP SIL_THRESH SIL_SIZE"
  * (-1 stands for the boundary), "prepare", "start", "write N", "read N", "sleep US",
  * "status", "delay", "avail", "hwsync", "drain", "drop", "pause 0|1", "reset",
- * "forward N", "close"; "E" ends it. Each step's line carries its return (or -errno),
+ * "forward N", "close"; "E" ends it. Each step's line carries its return and errno,
  * then the state, hw_ptr and appl_ptr read through SYNC_PTR without a hwsync, and the
  * time since the scenario began. A step still blocked after three seconds is
  * interrupted (EINTR) and the rest of its scenario skipped.
@@ -158,6 +158,7 @@ int main(int argc, char **argv)
 	while (fgets(line, sizeof(line), in)) {
 		char extra[160] = "";
 		long ret = 0;
+		int err = -1;  /* -1: the errno is -ret where ret < 0 */
 		int state, n;
 		unsigned long hw, appl;
 		long long t;
@@ -219,7 +220,10 @@ int main(int argc, char **argv)
 				}
 			} else if (strcmp(op, "delay") == 0) {
 				snd_pcm_sframes_t d = 0;
-				ret = ioctl(fd, SNDRV_PCM_IOCTL_DELAY, &d) < 0 ? -errno : d;
+				if (ioctl(fd, SNDRV_PCM_IOCTL_DELAY, &d) < 0)
+					ret = -errno;
+				else
+					ret = d, err = 0;  /* a delay may be negative */
 			} else if (strcmp(op, "hwsync") == 0 || strcmp(op, "avail") == 0) {
 				ret = ioctl(fd, SNDRV_PCM_IOCTL_HWSYNC) < 0 ? -errno : 0;
 			} else if (strcmp(op, "drain") == 0) {
@@ -254,9 +258,11 @@ int main(int argc, char **argv)
 				a -= (long)boundary;
 			ret = a;
 		}
+		if (err < 0)
+			err = ret < 0 ? (int)-ret : 0;
 		printf("@@ {\"s\":\"%s\",\"i\":%d,\"op\":\"%s\",\"arg\":\"%s\",\"ret\":%ld,"
-		       "\"state\":%d,\"hw\":%lu,\"appl\":%lu,\"t\":%lld%s}\n",
-		       name, step++, op, n > 1 ? a1 : "", ret, state, hw, appl, t, extra);
+		       "\"err\":%d,\"state\":%d,\"hw\":%lu,\"appl\":%lu,\"t\":%lld%s}\n",
+		       name, step++, op, n > 1 ? a1 : "", ret, err, state, hw, appl, t, extra);
 	}
 	printf("@@ {\"done\":1}\n");
 	return 0;

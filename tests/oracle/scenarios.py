@@ -8,7 +8,8 @@ boundary), ``("prepare",)``, ``("start",)``, ``("write", N)``, ``("read", N)``,
 ``("close",)``. :func:`to_text` gives probe.c's input. :data:`FIXED` covers each state
 transition and each errno of the states table; :func:`generated` draws more with
 hypothesis, within what both the guest's cards (snd-dummy, snd-aloop) and the model's
-hardware accept: S16_LE stereo, rates of both, periods of 2 to 50 ms.
+hardware accept: S16_LE stereo, rates of both, periods of 2 to 50 ms (rings of 20 ms at
+least on snd-aloop, whose jiffies timer lets a smaller one run dry by itself).
 """
 
 from __future__ import annotations
@@ -159,6 +160,10 @@ def scenarios(draw, name: str) -> Scenario:
     rate = draw(st.sampled_from(RATES))
     period = draw(st.integers(max(32, rate // 500), rate // 20))
     periods = draw(st.integers(2, 8))
+    if card == "aloop":  # a jiffies timer (4 ms): a ring of under 20 ms xruns by itself
+        least = -(-rate // 50)
+        periods = min(8, max(periods, -(-least // period)))
+        period = max(period, -(-least // periods))
     buffer = period * periods
     if buffer > 16384:  # snd-dummy's 64 KiB
         periods = max(2, 16384 // period)
