@@ -123,6 +123,7 @@ def run(sc: Scenario, kernel_times: list[int]) -> list[dict]:
                    "state": int(rt.state) if rt is not None else -1,
                    "hw": rt.hw_ptr if rt is not None else 0,
                    "appl": rt.appl_ptr if rt is not None else 0,
+                   "avail": rt.avail() if rt is not None and rt.state else 0,
                    "t": clock.now_ns - t0, **extra}
             records.append(rec)
             if err == errno.EINTR:

@@ -7,9 +7,10 @@
  * (-1 stands for the boundary), "prepare", "start", "write N", "read N", "sleep US",
  * "status", "delay", "avail", "hwsync", "drain", "drop", "pause 0|1", "reset",
  * "forward N", "close"; "E" ends it. Each step's line carries its return and errno,
- * then the state, hw_ptr and appl_ptr read through SYNC_PTR without a hwsync, and the
- * time since the scenario began. A step still blocked after three seconds is
- * interrupted (EINTR) and the rest of its scenario skipped.
+ * then the state, hw_ptr and appl_ptr read through SYNC_PTR without a hwsync, avail
+ * from them, and the time since the scenario began (delay where the step reads it: the
+ * ioctl runs an update). A step still blocked after three seconds is interrupted (EINTR)
+ * and the rest of its scenario skipped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -157,7 +158,7 @@ int main(int argc, char **argv)
 	printf("@@ {\"boot\":1}\n");
 	while (fgets(line, sizeof(line), in)) {
 		char extra[160] = "";
-		long ret = 0;
+		long ret = 0, avail;
 		int err = -1;  /* -1: the errno is -ret where ret < 0 */
 		int state, n;
 		unsigned long hw, appl;
@@ -249,20 +250,24 @@ int main(int argc, char **argv)
 		}
 		t = now_ns() - t0;
 		snapshot(&state, &hw, &appl);
-		if (strcmp(op, "avail") == 0 && ret == 0) {  /* snd_pcm_avail's arithmetic */
-			long a = playback ? (long)(hw + buffer_size) - (long)appl
-					  : (long)hw - (long)appl;
-			if (a < 0)
-				a += (long)boundary;
-			else if (playback && (unsigned long)a >= boundary)
-				a -= (long)boundary;
-			ret = a;
+		avail = 0;
+		if (state > SNDRV_PCM_STATE_OPEN) {  /* snd_pcm_avail's arithmetic */
+			avail = playback ? (long)(hw + buffer_size) - (long)appl
+					 : (long)hw - (long)appl;
+			if (avail < 0)
+				avail += (long)boundary;
+			else if (playback && (unsigned long)avail >= boundary)
+				avail -= (long)boundary;
 		}
+		if (strcmp(op, "avail") == 0 && ret == 0)
+			ret = avail;
 		if (err < 0)
 			err = ret < 0 ? (int)-ret : 0;
 		printf("@@ {\"s\":\"%s\",\"i\":%d,\"op\":\"%s\",\"arg\":\"%s\",\"ret\":%ld,"
-		       "\"err\":%d,\"state\":%d,\"hw\":%lu,\"appl\":%lu,\"t\":%lld%s}\n",
-		       name, step++, op, n > 1 ? a1 : "", ret, err, state, hw, appl, t, extra);
+		       "\"err\":%d,\"state\":%d,\"hw\":%lu,\"appl\":%lu,\"avail\":%ld,"
+		       "\"t\":%lld%s}\n",
+		       name, step++, op, n > 1 ? a1 : "", ret, err, state, hw, appl, avail, t,
+		       extra);
 	}
 	printf("@@ {\"done\":1}\n");
 	return 0;
