@@ -256,7 +256,8 @@ def compare(sc: Scenario, guest: list[dict],
         if not same and moving and res.timing < MAX_TIMING_STEPS:
             shifted = _shifted_run(sc, times, i, run, guest)
             if shifted is not None or _xrun_either_side_of_copy(k, m):
-                mine = shifted or mine
+                if shifted is not None:
+                    mine, times = shifted  # later shifts build on this one
                 res.timing += 1
                 in_sync = False
                 res.compared += 1
@@ -297,7 +298,7 @@ def _xrun_either_side_of_copy(k: dict, m: dict) -> bool:
 
 def _shifted_run(sc: Scenario, times: list[int], i: int, run, guest: list[dict]):
     """A model run with step ``i`` moved by the tolerance that agrees with the guest up to
-    and including step ``i``; None when neither does."""
+    and including step ``i``, and the times it ran at; None when neither does."""
     rate = next((s[3] for s in sc.steps if s[0] == "hw"), 48000)
     tol = int((GRANULARITY_MS[sc.card] * 1e-3 + MODEL_LEAD_FRAMES / rate) * 1e9)
     for shift in (tol, -tol):
@@ -308,5 +309,5 @@ def _shifted_run(sc: Scenario, times: list[int], i: int, run, guest: list[dict])
         if len(alt) > i and all(
                 err_name(a) == err_name(g) and a["state"] == g["state"]
                 for a, g in zip(alt[: i + 1], guest[: i + 1], strict=True)):
-            return alt
+            return alt, t
     return None
