@@ -1,29 +1,41 @@
-"""The hw_ptr update and the state changes it causes.
+"""The half of the PCM core that sound/core/pcm_lib.c holds.
 
-Counterpart: ``snd_pcm_update_hw_ptr0`` and ``snd_pcm_update_state`` in
-sound/core/pcm_lib.c. Called with the driver's position (``pointer()``, in frames) from
+Counterpart: ``snd_pcm_update_hw_ptr0`` and ``snd_pcm_update_state`` (the hw_ptr update
+and the state changes it causes), ``snd_pcm_period_elapsed``, ``snd_pcm_playback_silence``,
+``wait_for_avail``, ``pcm_sanity_check``, ``pcm_accessible_state`` and
+``__snd_pcm_lib_xfer`` with its interleaved read and write. :class:`PcmLib` holds the
+ones that act on a substream; :class:`pcm.pcm_native.Substream` inherits them.
+
+The update is called with the driver's position (``pointer()``, in frames) from
 ``period_elapsed`` (``in_interrupt=True``) and from every read, write and status call.
+Of the kernel's jiffies checks it keeps the one for double-acknowledged interrupts: an
+interrupt whose position looks less than a period on, more than half a buffer time after
+the last update, means the ring wrapped, so a buffer is added. Jiffies are the clock's
+time at ``HZ``.
 
-Of the kernel's jiffies checks the model keeps the one for double-acknowledged
-interrupts: an interrupt whose position looks less than a period on, more than half a
-buffer time after the last update, means the ring wrapped (a late or lost interrupt), so
-a buffer is added. Jiffies are the clock's time at ``HZ``. The optional
-XRUN_DEBUG_JIFFIESCHECK ("hw_ptr skipping") is left out: positions come from the DMA's
-residue on the same clock, so they cannot run ahead of time.
-Silence filling (step 5 of the update) belongs to the playback substream, which owns the
-ring; :func:`update_hw_ptr` reports the new pointer before the state update so that the
-caller can fill first.
+Waiting: a blocked writer or reader releases the stream lock and calls the board clock's
+``wait_until``. The timeout is the kernel's: ``max(100 ms, 1.1 * buffer_time)``, or
+``wait_time_ms`` where the driver sets one (``substream->wait_time``); then EIO.
+
+Departs from mainline: XRUN_DEBUG_JIFFIESCHECK ("hw_ptr skipping") is left out
+(docs/departures.md).
 """
-
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from enum import Enum
 
+import numpy as np
+
+from pcm.errors import PcmError
+from pcm.formats import silence
 from pcm.runtime import PcmRuntime, PcmState
 from soc.clock import HZ, jiffies
 
-__all__ = ["HZ", "Update", "jiffies", "update_hw_ptr", "update_state"]
+__all__ = ["HZ", "PcmLib", "Update", "jiffies", "update_hw_ptr", "update_state"]
+
+ULONG_MAX = 2**64 - 1
 
 
 class Update(Enum):
@@ -129,3 +141,261 @@ def update_state(rt: PcmRuntime) -> Update:
     if avail >= rt.avail_min:
         return Update.WAKE
     return Update.NONE
+
+
+class PcmLib:
+    """The substream's pcm_lib.c operations: the update, silence, waiting, transfers.
+
+    Mixed into :class:`pcm.pcm_native.Substream`, whose runtime, ring, lock, clock and
+    state changes (``_act``, ``_start``, ``_stop``) they use.
+    """
+
+    def _update_hw_ptr(self, in_interrupt: bool) -> Update:
+        """Called with the stream lock held and the runtime there."""
+        rt = self.runtime
+        pos = self.ops.pointer(self)
+        fill = None
+        if self.is_playback and rt.silence_size > 0:
+            fill = self._playback_silence
+        tps = self.tracepoints
+        res = update_hw_ptr(rt, pos, in_interrupt, fill, self.clock.now_ns, self.debug_name,
+                            self._trace if tps else None)
+        for trace in tps:
+            trace("hwptr_updated", self, {"in_interrupt": in_interrupt, "hw_ptr": rt.hw_ptr})
+        if res is Update.XRUN or res is Update.DRAIN_DONE:
+            self._act(res)
+        return res
+
+    def _apply_appl_ptr(self, appl: int) -> None:
+        """``pcm_lib_apply_appl_ptr``: move appl_ptr (wrapped at the boundary); applptr."""
+        rt = self._rt()
+        prev = rt.appl_ptr
+        rt.appl_ptr = appl - rt.boundary if appl >= rt.boundary else appl
+        if self.tracepoints:
+            self._trace("applptr", {"prev": prev, "curr": rt.appl_ptr})
+
+    def period_elapsed(self) -> None:
+        """``snd_pcm_period_elapsed``: called by the driver at each period boundary."""
+        with self.lock:
+            if self.runtime is None or not self._running():
+                return
+            self._update_hw_ptr(True)
+
+    def _fill_silence(self, ofs: int, frames: int) -> None:
+        rt = self._rt()
+        fb = rt.frame_bits // 8
+        assert self.dma_area is not None
+        self.dma_area[ofs * fb : (ofs + frames) * fb] = silence(self.format, frames,
+                                                                rt.channels)
+
+    def _playback_silence(self, new_hw_ptr: int) -> None:
+        """``snd_pcm_playback_silence`` (mainline since 6.4): threshold mode keeps
+        ``silence_threshold`` frames of data-or-silence ahead of the new hw_ptr; top-up
+        mode silences what was just played. ``ULONG_MAX`` initialises (start, reset,
+        sw_params)."""
+        rt = self._rt()
+        if rt.silence_size < rt.boundary:
+            appl_ptr = rt.appl_ptr
+            self._update_silence_vars(rt.silence_start, appl_ptr)
+            if new_hw_ptr == ULONG_MAX:  # initialisation outside a pointer update
+                new_hw_ptr = rt.hw_ptr
+            noise_dist = appl_ptr - new_hw_ptr
+            if noise_dist < 0:
+                noise_dist += rt.boundary
+            noise_dist += rt.silence_filled
+            if noise_dist >= rt.silence_threshold:
+                return
+            frames = min(rt.silence_threshold - noise_dist, rt.silence_size)
+        else:
+            hw_ptr = rt.hw_ptr
+            if new_hw_ptr == ULONG_MAX:  # initialisation: the whole unused ring
+                avail = rt.appl_ptr - hw_ptr
+                if avail < 0:
+                    avail += rt.boundary
+                rt.silence_filled = 0 if avail > rt.buffer_size else avail
+                rt.silence_start = hw_ptr
+            else:  # silence what was just played
+                self._update_silence_vars(hw_ptr, new_hw_ptr)
+            frames = rt.buffer_size - rt.silence_filled  # silence_filled counts data too
+        if frames <= 0 or frames > rt.buffer_size:
+            return
+        ofs = (rt.silence_start + rt.silence_filled) % rt.buffer_size
+        while frames > 0:
+            transfer = min(frames, rt.buffer_size - ofs)
+            self._fill_silence(ofs, transfer)
+            rt.silence_filled += transfer
+            frames -= transfer
+            ofs = 0
+
+    def _update_silence_vars(self, ptr: int, new_ptr: int) -> None:
+        """``update_silence_vars``: what moved past ``silence_start`` is no longer silence
+        filled by the core."""
+        rt = self._rt()
+        delta = new_ptr - ptr
+        if delta == 0:
+            return
+        if delta < 0:
+            delta += rt.boundary
+        rt.silence_filled = rt.silence_filled - delta if delta < rt.silence_filled else 0
+        rt.silence_start = new_ptr
+
+    def wait_time_ns(self) -> int:
+        """How long a blocked read or write waits before EIO: the driver's ``wait_time``,
+        else max(100 ms, 1.1 buffer times), as in the kernel's ``wait_for_avail``."""
+        rt = self._rt()
+        ms = self.wait_time_ms or max(100, rt.buffer_size * 1100 // max(rt.rate, 1))
+        return ms * 1_000_000
+
+    def _wait(self, cond: Callable[[], bool]) -> bool:
+        """Sleep without the stream lock until ``cond`` or the timeout."""
+        return self.clock.wait_until(cond, self.wait_time_ns())
+
+    def _wait_for_avail(self) -> int:
+        """``wait_for_avail``: frames available once ``twake`` are, or the state's errno.
+        Returns 0 for a draining capture (the caller then stops)."""
+        rt = self._rt()
+        while True:
+            avail = rt.avail()
+            if avail >= rt.twake:
+                return avail
+            state = rt.state
+            self.lock.release()
+            try:
+                woke = self._wait(lambda s=state: rt.avail() >= rt.twake or rt.state != s)
+            finally:
+                self.lock.acquire()
+            if rt.state == PcmState.SUSPENDED:
+                raise PcmError(errno.ESTRPIPE, f"{self.name}: suspended")
+            if rt.state == PcmState.XRUN:
+                raise PcmError(errno.EPIPE, f"{self.name}: xrun")
+            if rt.state == PcmState.DRAINING:
+                if self.is_playback:
+                    raise PcmError(errno.EPIPE, f"{self.name}: draining")
+                return 0
+            if rt.state in (PcmState.OPEN, PcmState.SETUP, PcmState.DISCONNECTED):
+                raise self._badfd()
+            if rt.state == PcmState.PAUSED:
+                continue
+            if not woke and rt.avail() < rt.twake:
+                rt.log.append(f"{'playback write' if self.is_playback else 'capture read'} "
+                              "error (DMA or IRQ trouble?)")
+                raise PcmError(errno.EIO, f"{self.name}: "
+                               f"{'playback write' if self.is_playback else 'capture read'} "
+                               "timed out (DMA or IRQ trouble?)")
+
+    def _sanity_check(self) -> None:
+        """``pcm_sanity_check``: EBADFD before hw_params (OPEN)."""
+        rt = self.runtime
+        if rt is None or rt.state == PcmState.OPEN:
+            raise self._badfd("transfer")
+
+    def _check_accessible(self) -> None:
+        """``pcm_accessible_state``: raise the errno of a state that cannot transfer."""
+        rt = self.runtime
+        if rt is None:
+            raise PcmError(errno.EBADFD, f"{self.name}: not open")
+        s = rt.state
+        if s in (PcmState.PREPARED, PcmState.RUNNING, PcmState.PAUSED):
+            return
+        if s == PcmState.XRUN:
+            raise PcmError(errno.EPIPE, f"{self.name}: xrun (call prepare to recover)")
+        if s == PcmState.SUSPENDED:
+            raise PcmError(errno.ESTRPIPE, f"{self.name}: suspended")
+        if s == PcmState.DISCONNECTED:
+            raise PcmError(errno.ENODEV, f"{self.name}: disconnected")
+        raise self._badfd("transfer")
+
+    def _xfer(self, size: int, copy: Callable[[int, int, int], None], nonblock: bool) -> int:
+        """``__snd_pcm_lib_xfer``: move ``size`` frames with ``copy(ofs, done, n)``."""
+        rt = self._rt()
+        if size == 0:
+            return 0
+        xfer = 0
+        err: PcmError | None = None
+        with self.lock:
+            self._check_accessible()
+            rt.twake = rt.avail_min or 1
+            if rt.state == PcmState.RUNNING:
+                self._update_hw_ptr(False)
+            try:
+                if (not self.is_playback and rt.state == PcmState.PREPARED
+                        and size >= rt.start_threshold):
+                    self._start(PcmState.RUNNING)
+                avail = rt.avail()
+                while size > 0:
+                    if avail == 0:
+                        if not self.is_playback and rt.state == PcmState.DRAINING:
+                            self._stop(PcmState.SETUP)
+                            break
+                        if nonblock:
+                            raise PcmError(errno.EAGAIN, f"{self.name}: would block")
+                        rt.twake = min(size, rt.avail_min or 1)
+                        avail = self._wait_for_avail()
+                        if avail == 0:
+                            continue
+                    self._check_accessible()  # an xrun may have struck while we slept
+                    frames = min(size, avail)
+                    ofs = rt.appl_ptr % rt.buffer_size
+                    frames = min(frames, rt.buffer_size - ofs)
+                    copy(ofs, xfer, frames)
+                    self._apply_appl_ptr(rt.appl_ptr + frames)
+                    xfer += frames
+                    size -= frames
+                    avail -= frames
+                    if (self.is_playback and rt.state == PcmState.PREPARED
+                            and rt.hw_avail() >= rt.start_threshold):
+                        self._start(PcmState.RUNNING)
+            except PcmError as e:
+                err = e
+            rt.twake = 0
+            if xfer > 0 and err is None:  # in any state: a prepared stream can xrun too
+                self._act(update_state(rt))
+        if xfer > 0:
+            return xfer
+        if err is not None:
+            raise err
+        return 0
+
+    def writei(self, data: np.ndarray | bytes, nonblock: bool = False) -> int:
+        """``snd_pcm_lib_write``: interleaved frames into the ring; returns frames written.
+
+        ``data`` is ``(frames, channels)`` in the sample format, or raw bytes."""
+        if not self.is_playback:
+            raise PcmError(errno.EINVAL, f"{self.name}: writei on a capture stream")
+        self._sanity_check()
+        fb = self.frame_bytes
+        raw = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else (
+            np.ascontiguousarray(data).reshape(-1).view(np.uint8))
+        if raw.size % fb:
+            raise PcmError(errno.EINVAL, f"{self.name}: {raw.size} bytes is not whole frames "
+                           f"of {fb} bytes")
+        if raw.size == 0:
+            return 0  # before the state's check, as __snd_pcm_lib_xfer returns it
+        self._check_accessible()
+        area = self.dma_area
+        assert area is not None
+
+        def copy(ofs: int, done: int, n: int) -> None:
+            area[ofs * fb : (ofs + n) * fb] = raw[done * fb : (done + n) * fb]
+
+        return self._xfer(raw.size // fb, copy, nonblock)
+
+    def readi(self, frames: int, nonblock: bool = False) -> np.ndarray:
+        """``snd_pcm_lib_read``: up to ``frames`` frames as ``(n, channels)``."""
+        if self.is_playback:
+            raise PcmError(errno.EINVAL, f"{self.name}: readi on a playback stream")
+        self._sanity_check()
+        rt = self._rt()
+        fb = self.frame_bytes
+        if frames == 0:
+            return np.empty((0, rt.channels), self.format.dtype)  # before the state's check
+        self._check_accessible()
+        out = np.empty(frames * fb, np.uint8)
+        area = self.dma_area
+        assert area is not None
+
+        def copy(ofs: int, done: int, n: int) -> None:
+            out[done * fb : (done + n) * fb] = area[ofs * fb : (ofs + n) * fb]
+
+        n = self._xfer(frames, copy, nonblock)
+        return out[: n * fb].view(self.format.dtype).reshape(n, rt.channels)

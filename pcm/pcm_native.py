@@ -1,16 +1,10 @@
-"""The PCM substream: its state machine, hw/sw params, the ring, and read/write.
+"""The PCM substream: its state machine, hw and sw params, the ring.
 
 Counterpart: sound/core/pcm_native.c (open, hw_refine, hw_params, hw_free, sw_params,
-prepare, start, stop, drain, drop, pause, reset, status, delay) and the transfer half of
-pcm_lib.c (``__snd_pcm_lib_xfer``, ``wait_for_avail``, ``snd_pcm_period_elapsed``,
-``snd_pcm_playback_silence``). The driver below is a :class:`PcmOps` (``struct
-snd_pcm_ops``): in this project the ASoC runtime of :mod:`pcm.soc_pcm`.
-
-Waiting: a blocked writer or reader releases the stream lock and calls the board clock's
-``wait_until``: on the virtual clock that runs the hardware forward until the condition
-holds; in real time it sleeps until the card's callback or a bottom half notifies. The
-timeout is the kernel's: ``max(100 ms, 1.1 * buffer_time)``, or ``wait_time_ms`` when the
-driver sets one (``substream->wait_time``), after which the call fails with EIO.
+prepare, start, stop, drain, drop, pause, reset, hwsync, status, delay). The update,
+silence, waiting and transfers are pcm_lib.c's: :class:`pcm.pcm_lib.PcmLib`. The driver
+below is a :class:`PcmOps` (``struct snd_pcm_ops``): here the ASoC runtime of
+:mod:`pcm.soc_pcm`.
 """
 
 from __future__ import annotations
@@ -26,8 +20,8 @@ import numpy as np
 
 from pcm import params as hp
 from pcm.errors import ParamError, PcmError
-from pcm.formats import BY_NUMBER, PcmFormat, silence
-from pcm.pcm_lib import HZ, Update, jiffies, update_hw_ptr, update_state
+from pcm.formats import BY_NUMBER, PcmFormat
+from pcm.pcm_lib import HZ, ULONG_MAX, PcmLib, Update, jiffies, update_state
 from pcm.runtime import PcmRuntime, PcmState, PcmStream
 
 INFO_PAUSE = 0x00080000
@@ -36,9 +30,6 @@ INFO_BATCH = 0x00000010
 INFO_INTERLEAVED = 0x00000100
 INFO_BLOCK_TRANSFER = 0x00010000
 INFO_FIFO_IN_FRAMES = 0x80000000
-
-ULONG_MAX = 2**64 - 1
-
 
 class Trigger(IntEnum):
     STOP = 0
@@ -111,7 +102,7 @@ class PcmOps(Protocol):
     def sync_stop(self, substream: Substream) -> None: ...
 
 
-class Substream:
+class Substream(PcmLib):
     """``struct snd_pcm_substream`` with its runtime while open."""
 
     def __init__(self, name: str, stream: PcmStream, ops: PcmOps, clock: Any) -> None:
@@ -169,6 +160,12 @@ class Substream:
                 self.hw_params_current = None
             self.ops.close(self)
             self.runtime = None
+
+    def _badfd(self, what: str = "") -> PcmError:
+        """The EBADFD of a call its state does not allow (``-EBADFD`` in the kernel)."""
+        state = self.runtime.state.name if self.runtime is not None else "closed"
+        return PcmError(errno.EBADFD, f"{self.name}: {what + ' in ' if what else ''}state "
+                        f"{state}")
 
     def _rt(self) -> PcmRuntime:
         if self.runtime is None:
@@ -237,7 +234,7 @@ class Substream:
         rt = self._rt()
         with self.lock:
             if rt.state not in (PcmState.OPEN, PcmState.SETUP, PcmState.PREPARED):
-                raise PcmError(errno.EBADFD, f"{self.name}: hw_params in state {rt.state.name}")
+                raise self._badfd("hw_params")
         self.sync_stop()
         try:
             p = hp.choose(self.hw_refine(params), self.extra_rules())
@@ -270,7 +267,7 @@ class Substream:
         rt = self._rt()
         with self.lock:
             if rt.state not in (PcmState.OPEN, PcmState.SETUP, PcmState.PREPARED):
-                raise PcmError(errno.EBADFD, f"{self.name}: hw_free in state {rt.state.name}")
+                raise self._badfd("hw_free")
         self.sync_stop()
         if self.hw_params_current is not None:
             self.ops.hw_free(self)
@@ -297,7 +294,7 @@ class Substream:
         rt = self._rt()
         with self.lock:
             if rt.state == PcmState.OPEN:
-                raise PcmError(errno.EBADFD, f"{self.name}: sw_params before hw_params")
+                raise self._badfd("sw_params")
             if sw.avail_min == 0:
                 raise ParamError("avail_min", "sw_params: avail_min must not be 0")
             if sw.silence_size >= rt.boundary:
@@ -322,23 +319,7 @@ class Substream:
                     self._playback_silence(ULONG_MAX)
                 self._act(update_state(rt))
 
-    # -- the hw_ptr update and the interrupt path --
-
-    def _update_hw_ptr(self, in_interrupt: bool) -> Update:
-        """Called with the stream lock held and the runtime there."""
-        rt = self.runtime
-        pos = self.ops.pointer(self)
-        fill = None
-        if self.is_playback and rt.silence_size > 0:
-            fill = self._playback_silence
-        tps = self.tracepoints
-        res = update_hw_ptr(rt, pos, in_interrupt, fill, self.clock.now_ns, self.debug_name,
-                            self._trace if tps else None)
-        for trace in tps:
-            trace("hwptr_updated", self, {"in_interrupt": in_interrupt, "hw_ptr": rt.hw_ptr})
-        if res is Update.XRUN or res is Update.DRAIN_DONE:
-            self._act(res)
-        return res
+    # -- what an update decides, and the pointer calls --
 
     def _act(self, res: Update) -> None:
         rt = self._rt()
@@ -354,26 +335,11 @@ class Substream:
         for trace in self.tracepoints:
             trace(event, self, fields)
 
-    def _apply_appl_ptr(self, appl: int) -> None:
-        """``pcm_lib_apply_appl_ptr``: move appl_ptr (wrapped at the boundary); applptr."""
-        rt = self._rt()
-        prev = rt.appl_ptr
-        rt.appl_ptr = appl - rt.boundary if appl >= rt.boundary else appl
-        if self.tracepoints:
-            self._trace("applptr", {"prev": prev, "curr": rt.appl_ptr})
-
     def _running(self) -> bool:
         """Called with the runtime there (every caller has checked it)."""
         rt = self.runtime
         return rt.state == PcmState.RUNNING or (
             rt.state == PcmState.DRAINING and self.is_playback)
-
-    def period_elapsed(self) -> None:
-        """``snd_pcm_period_elapsed``: called by the driver at each period boundary."""
-        with self.lock:
-            if self.runtime is None or not self._running():
-                return
-            self._update_hw_ptr(True)
 
     def hwsync(self) -> None:
         """``do_pcm_hwsync``: bring hw_ptr up to date, or raise the state's errno; EPIPE
@@ -382,7 +348,7 @@ class Substream:
         rt = self._rt()
         with self.lock:
             if rt.state == PcmState.DRAINING and not self.is_playback:
-                raise PcmError(errno.EBADFD, f"{self.name}: capture is draining")
+                raise self._badfd("hwsync")
             if rt.state in (PcmState.RUNNING, PcmState.DRAINING):
                 res = self._update_hw_ptr(False)
                 if res is Update.XRUN or res is Update.DRAIN_DONE:
@@ -395,7 +361,7 @@ class Substream:
             elif rt.state == PcmState.XRUN:
                 raise PcmError(errno.EPIPE, f"{self.name}: xrun")
             else:
-                raise PcmError(errno.EBADFD, f"{self.name}: state {rt.state.name}")
+                raise self._badfd()
 
     def avail(self) -> int:
         """``snd_pcm_avail`` (the ioctl): hwsync, then frames free (playback) or ready."""
@@ -450,7 +416,7 @@ class Substream:
                     self._pause(False)
                 self._stop(PcmState.SETUP)
             if rt.state in (PcmState.OPEN, PcmState.DISCONNECTED):
-                raise PcmError(errno.EBADFD, f"{self.name}: prepare in state {rt.state.name}")
+                raise self._badfd("prepare")
             if self._running():
                 raise PcmError(errno.EBUSY, f"{self.name}: prepare while {rt.state.name}")
         self.sync_stop()
@@ -495,7 +461,7 @@ class Substream:
         with self.lock:
             if rt.state not in (PcmState.RUNNING, PcmState.PREPARED, PcmState.PAUSED,
                                 PcmState.SUSPENDED):
-                raise PcmError(errno.EBADFD, f"{self.name}: reset in state {rt.state.name}")
+                raise self._badfd("reset")
             self._do_reset()
             rt.appl_ptr = rt.hw_ptr
             if self.is_playback and rt.silence_size > 0:
@@ -513,7 +479,7 @@ class Substream:
     def _start(self, state: PcmState) -> None:
         rt = self._rt()
         if rt.state != PcmState.PREPARED:
-            raise PcmError(errno.EBADFD, f"{self.name}: start in state {rt.state.name}")
+            raise self._badfd("start")
         if self.is_playback and not self._playback_data():
             raise PcmError(errno.EPIPE, f"{self.name}: start with an empty ring")
         self.ops.trigger(self, Trigger.START)
@@ -528,7 +494,7 @@ class Substream:
         """``snd_pcm_stop`` under the stream lock: trigger STOP if running, set state."""
         rt = self._rt()
         if rt.state == PcmState.OPEN:
-            raise PcmError(errno.EBADFD, f"{self.name}: stop in state OPEN")
+            raise self._badfd("stop")
         if self._running():
             self.ops.trigger(self, Trigger.STOP)
             rt.stop_operating = True
@@ -548,7 +514,7 @@ class Substream:
         rt = self._rt()
         with self.lock:
             if rt.state in (PcmState.OPEN, PcmState.DISCONNECTED):
-                raise PcmError(errno.EBADFD, f"{self.name}: drop in state {rt.state.name}")
+                raise self._badfd("drop")
             if rt.state == PcmState.PAUSED:
                 self._pause(False)
             self._stop(PcmState.SETUP)
@@ -593,7 +559,7 @@ class Substream:
         rt = self._rt()
         with self.lock:
             if rt.state != PcmState.SUSPENDED:
-                raise PcmError(errno.EBADFD, f"{self.name}: resume in state {rt.state.name}")
+                raise self._badfd("resume")
             if not rt.info & INFO_RESUME:
                 raise PcmError(errno.ENOSYS, f"{self.name}: the hardware cannot resume")
             was = rt.suspended_state
@@ -612,9 +578,9 @@ class Substream:
         if not rt.info & INFO_PAUSE:
             raise PcmError(errno.ENOSYS, f"{self.name}: the hardware cannot pause")
         if push and rt.state != PcmState.RUNNING:
-            raise PcmError(errno.EBADFD, f"{self.name}: pause in state {rt.state.name}")
+            raise self._badfd("pause")
         if not push and rt.state != PcmState.PAUSED:
-            raise PcmError(errno.EBADFD, f"{self.name}: pause release in state {rt.state.name}")
+            raise self._badfd("pause release")
         # No hw_ptr update on push: the kernel dropped it in 6.5 (it served one driver's
         # interrupt delay), so a paused stream reports the position of its last update.
         # hw_ptr_jiffies goes HZ * 1000 back, as snd_pcm_do_pause sets it: the kernel's
@@ -635,7 +601,7 @@ class Substream:
         rt = self._rt()
         with self.lock:
             if rt.state in (PcmState.OPEN, PcmState.DISCONNECTED, PcmState.SUSPENDED):
-                raise PcmError(errno.EBADFD, f"{self.name}: drain in state {rt.state.name}")
+                raise self._badfd("drain")
             if rt.state == PcmState.PAUSED:
                 self._pause(False)
             if self.is_playback:
@@ -671,226 +637,3 @@ class Substream:
                     self._stop(PcmState.SETUP)
                 raise PcmError(errno.EIO, f"{self.name}: drain timed out (DMA or IRQ "
                                "trouble?)")
-
-    # -- silence --
-
-    def _fill_silence(self, ofs: int, frames: int) -> None:
-        rt = self._rt()
-        fb = rt.frame_bits // 8
-        assert self.dma_area is not None
-        self.dma_area[ofs * fb : (ofs + frames) * fb] = silence(self.format, frames,
-                                                                rt.channels)
-
-    def _playback_silence(self, new_hw_ptr: int) -> None:
-        """``snd_pcm_playback_silence`` (mainline since 6.4): threshold mode keeps
-        ``silence_threshold`` frames of data-or-silence ahead of the new hw_ptr; top-up
-        mode silences what was just played. ``ULONG_MAX`` initialises (start, reset,
-        sw_params)."""
-        rt = self._rt()
-        if rt.silence_size < rt.boundary:
-            appl_ptr = rt.appl_ptr
-            self._update_silence_vars(rt.silence_start, appl_ptr)
-            if new_hw_ptr == ULONG_MAX:  # initialisation outside a pointer update
-                new_hw_ptr = rt.hw_ptr
-            noise_dist = appl_ptr - new_hw_ptr
-            if noise_dist < 0:
-                noise_dist += rt.boundary
-            noise_dist += rt.silence_filled
-            if noise_dist >= rt.silence_threshold:
-                return
-            frames = min(rt.silence_threshold - noise_dist, rt.silence_size)
-        else:
-            hw_ptr = rt.hw_ptr
-            if new_hw_ptr == ULONG_MAX:  # initialisation: the whole unused ring
-                avail = rt.appl_ptr - hw_ptr
-                if avail < 0:
-                    avail += rt.boundary
-                rt.silence_filled = 0 if avail > rt.buffer_size else avail
-                rt.silence_start = hw_ptr
-            else:  # silence what was just played
-                self._update_silence_vars(hw_ptr, new_hw_ptr)
-            frames = rt.buffer_size - rt.silence_filled  # silence_filled counts data too
-        if frames <= 0 or frames > rt.buffer_size:
-            return
-        ofs = (rt.silence_start + rt.silence_filled) % rt.buffer_size
-        while frames > 0:
-            transfer = min(frames, rt.buffer_size - ofs)
-            self._fill_silence(ofs, transfer)
-            rt.silence_filled += transfer
-            frames -= transfer
-            ofs = 0
-
-    def _update_silence_vars(self, ptr: int, new_ptr: int) -> None:
-        """``update_silence_vars``: what moved past ``silence_start`` is no longer silence
-        filled by the core."""
-        rt = self._rt()
-        delta = new_ptr - ptr
-        if delta == 0:
-            return
-        if delta < 0:
-            delta += rt.boundary
-        rt.silence_filled = rt.silence_filled - delta if delta < rt.silence_filled else 0
-        rt.silence_start = new_ptr
-
-    # -- read / write --
-
-    def wait_time_ns(self) -> int:
-        """How long a blocked read or write waits before EIO: the driver's ``wait_time``,
-        else max(100 ms, 1.1 buffer times), as in the kernel's ``wait_for_avail``."""
-        rt = self._rt()
-        ms = self.wait_time_ms or max(100, rt.buffer_size * 1100 // max(rt.rate, 1))
-        return ms * 1_000_000
-
-    def _wait(self, cond: Callable[[], bool]) -> bool:
-        """Sleep without the stream lock until ``cond`` or the timeout."""
-        return self.clock.wait_until(cond, self.wait_time_ns())
-
-    def _wait_for_avail(self) -> int:
-        """``wait_for_avail``: frames available once ``twake`` are, or the state's errno.
-        Returns 0 for a draining capture (the caller then stops)."""
-        rt = self._rt()
-        while True:
-            avail = rt.avail()
-            if avail >= rt.twake:
-                return avail
-            state = rt.state
-            self.lock.release()
-            try:
-                woke = self._wait(lambda s=state: rt.avail() >= rt.twake or rt.state != s)
-            finally:
-                self.lock.acquire()
-            if rt.state == PcmState.SUSPENDED:
-                raise PcmError(errno.ESTRPIPE, f"{self.name}: suspended")
-            if rt.state == PcmState.XRUN:
-                raise PcmError(errno.EPIPE, f"{self.name}: xrun")
-            if rt.state == PcmState.DRAINING:
-                if self.is_playback:
-                    raise PcmError(errno.EPIPE, f"{self.name}: draining")
-                return 0
-            if rt.state in (PcmState.OPEN, PcmState.SETUP, PcmState.DISCONNECTED):
-                raise PcmError(errno.EBADFD, f"{self.name}: state {rt.state.name}")
-            if rt.state == PcmState.PAUSED:
-                continue
-            if not woke and rt.avail() < rt.twake:
-                rt.log.append(f"{'playback write' if self.is_playback else 'capture read'} "
-                              "error (DMA or IRQ trouble?)")
-                raise PcmError(errno.EIO, f"{self.name}: "
-                               f"{'playback write' if self.is_playback else 'capture read'} "
-                               "timed out (DMA or IRQ trouble?)")
-
-    def _sanity_check(self) -> None:
-        """``pcm_sanity_check``: EBADFD before hw_params (OPEN)."""
-        rt = self.runtime
-        if rt is None or rt.state == PcmState.OPEN:
-            raise PcmError(errno.EBADFD, f"{self.name}: transfer before hw_params")
-
-    def _check_accessible(self) -> None:
-        """``pcm_accessible_state``: raise the errno of a state that cannot transfer."""
-        rt = self.runtime
-        if rt is None:
-            raise PcmError(errno.EBADFD, f"{self.name}: not open")
-        s = rt.state
-        if s in (PcmState.PREPARED, PcmState.RUNNING, PcmState.PAUSED):
-            return
-        if s == PcmState.XRUN:
-            raise PcmError(errno.EPIPE, f"{self.name}: xrun (call prepare to recover)")
-        if s == PcmState.SUSPENDED:
-            raise PcmError(errno.ESTRPIPE, f"{self.name}: suspended")
-        if s == PcmState.DISCONNECTED:
-            raise PcmError(errno.ENODEV, f"{self.name}: disconnected")
-        raise PcmError(errno.EBADFD, f"{self.name}: transfer in state {s.name}")
-
-    def _xfer(self, size: int, copy: Callable[[int, int, int], None], nonblock: bool) -> int:
-        """``__snd_pcm_lib_xfer``: move ``size`` frames with ``copy(ofs, done, n)``."""
-        rt = self._rt()
-        if size == 0:
-            return 0
-        xfer = 0
-        err: PcmError | None = None
-        with self.lock:
-            self._check_accessible()
-            rt.twake = rt.avail_min or 1
-            if rt.state == PcmState.RUNNING:
-                self._update_hw_ptr(False)
-            try:
-                if (not self.is_playback and rt.state == PcmState.PREPARED
-                        and size >= rt.start_threshold):
-                    self._start(PcmState.RUNNING)
-                avail = rt.avail()
-                while size > 0:
-                    if avail == 0:
-                        if not self.is_playback and rt.state == PcmState.DRAINING:
-                            self._stop(PcmState.SETUP)
-                            break
-                        if nonblock:
-                            raise PcmError(errno.EAGAIN, f"{self.name}: would block")
-                        rt.twake = min(size, rt.avail_min or 1)
-                        avail = self._wait_for_avail()
-                        if avail == 0:
-                            continue
-                    self._check_accessible()  # an xrun may have struck while we slept
-                    frames = min(size, avail)
-                    ofs = rt.appl_ptr % rt.buffer_size
-                    frames = min(frames, rt.buffer_size - ofs)
-                    copy(ofs, xfer, frames)
-                    self._apply_appl_ptr(rt.appl_ptr + frames)
-                    xfer += frames
-                    size -= frames
-                    avail -= frames
-                    if (self.is_playback and rt.state == PcmState.PREPARED
-                            and rt.hw_avail() >= rt.start_threshold):
-                        self._start(PcmState.RUNNING)
-            except PcmError as e:
-                err = e
-            rt.twake = 0
-            if xfer > 0 and err is None:  # in any state: a prepared stream can xrun too
-                self._act(update_state(rt))
-        if xfer > 0:
-            return xfer
-        if err is not None:
-            raise err
-        return 0
-
-    def writei(self, data: np.ndarray | bytes, nonblock: bool = False) -> int:
-        """``snd_pcm_lib_write``: interleaved frames into the ring; returns frames written.
-
-        ``data`` is ``(frames, channels)`` in the sample format, or raw bytes."""
-        if not self.is_playback:
-            raise PcmError(errno.EINVAL, f"{self.name}: writei on a capture stream")
-        self._sanity_check()
-        fb = self.frame_bytes
-        raw = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else (
-            np.ascontiguousarray(data).reshape(-1).view(np.uint8))
-        if raw.size % fb:
-            raise PcmError(errno.EINVAL, f"{self.name}: {raw.size} bytes is not whole frames "
-                           f"of {fb} bytes")
-        if raw.size == 0:
-            return 0  # before the state's check, as __snd_pcm_lib_xfer returns it
-        self._check_accessible()
-        area = self.dma_area
-        assert area is not None
-
-        def copy(ofs: int, done: int, n: int) -> None:
-            area[ofs * fb : (ofs + n) * fb] = raw[done * fb : (done + n) * fb]
-
-        return self._xfer(raw.size // fb, copy, nonblock)
-
-    def readi(self, frames: int, nonblock: bool = False) -> np.ndarray:
-        """``snd_pcm_lib_read``: up to ``frames`` frames as ``(n, channels)``."""
-        if self.is_playback:
-            raise PcmError(errno.EINVAL, f"{self.name}: readi on a playback stream")
-        self._sanity_check()
-        rt = self._rt()
-        fb = self.frame_bytes
-        if frames == 0:
-            return np.empty((0, rt.channels), self.format.dtype)  # before the state's check
-        self._check_accessible()
-        out = np.empty(frames * fb, np.uint8)
-        area = self.dma_area
-        assert area is not None
-
-        def copy(ofs: int, done: int, n: int) -> None:
-            out[done * fb : (done + n) * fb] = area[ofs * fb : (ofs + n) * fb]
-
-        n = self._xfer(frames, copy, nonblock)
-        return out[: n * fb].view(self.format.dtype).reshape(n, rt.channels)
