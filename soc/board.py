@@ -22,6 +22,7 @@ RAM_BASE = 0x8000_0000
 RAM_SIZE = 64 << 20
 DMAC_BASE = 0x1013_0000
 DMAC_IRQ = 15
+I2S_FIFO_DEPTH = 16  # entries, a frame each
 I2S_BASE = 0x1014_0000
 I2S_IRQ = 16
 I2S_TX_REQUEST = 0
@@ -53,7 +54,7 @@ def make_board(
     bh_latency_ns: int = 0,
     dmac_channels: int = 8,
     dmac_bytes_per_us: int = 400,
-    i2s_fifo_depth: int = 16,
+    i2s_fifo_depth: int = I2S_FIFO_DEPTH,
     extra_nodes: list[DtNode] | None = None,
     i2s_enabled: bool = False,
 ) -> PlatformBus:

@@ -2,6 +2,10 @@
 
 Counterpart: ARM PrimeCell PL080 (driven in Linux by drivers/dma/amba-pl08x.c), and in
 spirit QEMU's hw/dma/pl080.c: this file knows registers and bus cycles, never a driver.
+Registers are decoded through tables; an offset the block does not have is logged and
+counted (``unknown_accesses``) and reads as 0. The channels' CONFIG registers are decoded
+when written (who serves each request line, which memory-to-memory channels run, the
+interrupt masks).
 
 What it keeps of the real block:
 - global status/clear registers, enable, per-channel SRC, DST, LLI, CONTROL, CONFIG;
@@ -24,6 +28,7 @@ What it simplifies, and why:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +87,8 @@ CFG_LOCK = 1 << 16
 CFG_ACTIVE = 1 << 17
 CFG_HALT = 1 << 18
 FLOW_M2M, FLOW_M2P, FLOW_P2M, FLOW_P2P = 0, 1, 2, 3
+
+log = logging.getLogger(__name__)
 
 
 def width_of(code: int) -> int:
@@ -164,13 +171,35 @@ class Pl080:
         self.tc_probes: list[Callable[[int, Pl080Channel, int], None]] = []
         self.bytes_moved = 0
         self.peripherals: dict[int, Any] = {}  # request line -> the peripheral driving it
-        # What the channels' CONFIG registers say about who serves a request line and who
-        # runs memory to memory, worked out once and dropped whenever a CONFIG changes.
-        self._routes: dict[tuple[int, bool], tuple[int, Pl080Channel] | None] = {}
-        self._m2m_now: list[tuple[int, Pl080Channel]] | None = None
-        # The channels whose CONFIG has ITC / IE set, as bit masks (None: to work out).
-        self._itc_mask: int | None = None
-        self._ie_mask: int | None = None
+        self.sync = 0
+        self.unknown_accesses = 0  # reads and writes of offsets the block does not have
+        # Decoded from the CONFIG registers whenever one changes (and on starvation):
+        # the channel serving each (request line, towards the peripheral), the
+        # memory-to-memory channels running, and the ITC / IE channel masks.
+        self._routes: dict[tuple[int, bool], tuple[int, Pl080Channel]] = {}
+        self._m2m: list[tuple[int, Pl080Channel]] = []
+        self._itc_mask = 0
+        self._ie_mask = 0
+        self._ch_read: dict[int, Callable[[Pl080Channel], int]] = {
+            CH_SRC: lambda ch: ch.src, CH_DST: lambda ch: ch.dst, CH_LLI: lambda ch: ch.lli,
+            CH_CONTROL: lambda ch: ch.control, CH_CONFIG: self._read_ch_config}
+        self._ch_write: dict[int, Callable[[int, Pl080Channel, int], None]] = {
+            CH_SRC: lambda n, ch, v: setattr(ch, "src", v),
+            CH_DST: lambda n, ch, v: setattr(ch, "dst", v),
+            CH_LLI: lambda n, ch, v: setattr(ch, "lli", v),
+            CH_CONTROL: lambda n, ch, v: setattr(ch, "control", v),
+            CH_CONFIG: self._write_config}
+        self._read: dict[int, Callable[[], int]] = {
+            INT_STATUS: lambda: self._tc_status() | self._err_status(),
+            INT_TC_STATUS: self._tc_status, INT_ERR_STATUS: self._err_status,
+            RAW_INT_TC_STATUS: lambda: self.raw_tc, RAW_INT_ERR_STATUS: lambda: self.raw_err,
+            ENBLD_CHNS: lambda: sum(1 << i for i, c in enumerate(self.channels) if c.enabled),
+            CONFIG: lambda: self.config, SYNC: lambda: self.sync,
+            **{0xFE0 + 4 * i: (lambda v=v: v) for i, v in enumerate(PERIPH_ID)},
+            **{0xFF0 + 4 * i: (lambda v=v: v) for i, v in enumerate(PCELL_ID)}}
+        self._write: dict[int, Callable[[int], None]] = {
+            INT_TC_CLEAR: self._clear_tc, INT_ERR_CLEAR: self._clear_err,
+            CONFIG: self._write_global_config, SYNC: lambda v: setattr(self, "sync", v & 0xFFFF)}
         bus.add_mmio(name, base, 0x1000, self)
         clock.add_agent(self)
 
@@ -178,62 +207,49 @@ class Pl080:
 
     def mmio_read(self, off: int) -> int:
         if CH_BASE <= off < self._ch_end:
-            ch = self.channels[(off - CH_BASE) // CH_STRIDE]
-            reg = (off - CH_BASE) % CH_STRIDE
-            if reg == CH_LLI:
-                return ch.lli
-            if reg == CH_CONTROL:
-                return ch.control
-            if reg == CH_SRC:
-                return ch.src
-            if reg == CH_DST:
-                return ch.dst
-            if reg == CH_CONFIG:
-                active = ch.enabled and not ch.halted and ch.flow == FLOW_M2M
-                return (ch.config & ~CFG_ACTIVE) | (CFG_ACTIVE if active else 0)
-            return 0
-        if 0xFE0 <= off < 0xFF0:
-            return PERIPH_ID[(off - 0xFE0) // 4]
-        if 0xFF0 <= off < 0x1000:
-            return PCELL_ID[(off - 0xFF0) // 4]
-        if off == INT_STATUS:
-            return self._tc_status() | self._err_status()
-        if off == INT_TC_STATUS:
-            return self._tc_status()
-        if off == INT_ERR_STATUS:
-            return self._err_status()
-        if off == RAW_INT_TC_STATUS:
-            return self.raw_tc
-        if off == RAW_INT_ERR_STATUS:
-            return self.raw_err
-        if off == ENBLD_CHNS:
-            return sum(1 << i for i, c in enumerate(self.channels) if c.enabled)
-        if off == CONFIG:
-            return self.config
+            read = self._ch_read.get((off - CH_BASE) % CH_STRIDE)
+            if read is not None:
+                return read(self.channels[(off - CH_BASE) // CH_STRIDE])
+        else:
+            read_global = self._read.get(off)
+            if read_global is not None:
+                return read_global()
+        self._unknown("read", off)
         return 0
 
     def mmio_write(self, off: int, value: int) -> None:
         if CH_BASE <= off < self._ch_end:
-            n = (off - CH_BASE) // CH_STRIDE
-            ch = self.channels[n]
-            reg = (off - CH_BASE) % CH_STRIDE
-            if reg == CH_SRC:
-                ch.src = value
-            elif reg == CH_DST:
-                ch.dst = value
-            elif reg == CH_LLI:
-                ch.lli = value
-            elif reg == CH_CONTROL:
-                ch.control = value
-            elif reg == CH_CONFIG:
-                self._write_config(n, ch, value)
-            return
-        if off == INT_TC_CLEAR:
-            self.raw_tc &= ~value
-        elif off == INT_ERR_CLEAR:
-            self.raw_err &= ~value
-        elif off == CONFIG:
-            self.config = value & 0x7
+            write = self._ch_write.get((off - CH_BASE) % CH_STRIDE)
+            if write is not None:
+                n = (off - CH_BASE) // CH_STRIDE
+                write(n, self.channels[n], value)
+                return
+        else:
+            write_global = self._write.get(off)
+            if write_global is not None:
+                write_global(value)
+                return
+        self._unknown("write", off)
+
+    def _unknown(self, access: str, off: int) -> None:
+        """An offset the block does not decode: logged, as QEMU's models log it."""
+        self.unknown_accesses += 1
+        log.warning("%s: %s of unknown register offset 0x%03x", self.name, access, off)
+
+    def _read_ch_config(self, ch: Pl080Channel) -> int:
+        active = ch.enabled and not ch.halted and ch.flow == FLOW_M2M
+        return (ch.config & ~CFG_ACTIVE) | (CFG_ACTIVE if active else 0)
+
+    def _clear_tc(self, value: int) -> None:
+        self.raw_tc &= ~value
+        self._update_irq()
+
+    def _clear_err(self, value: int) -> None:
+        self.raw_err &= ~value
+        self._update_irq()
+
+    def _write_global_config(self, value: int) -> None:
+        self.config = value & 0x7
         self._update_irq()
 
     def _write_config(self, n: int, ch: Pl080Channel, value: int) -> None:
@@ -260,16 +276,10 @@ class Pl080:
         return sum(1 << i for i, c in enumerate(self.channels) if c.config & bit)
 
     def _tc_status(self) -> int:
-        mask = self._itc_mask
-        if mask is None:
-            mask = self._itc_mask = self._mask(CFG_ITC)
-        return self.raw_tc & mask
+        return self.raw_tc & self._itc_mask
 
     def _err_status(self) -> int:
-        mask = self._ie_mask
-        if mask is None:
-            mask = self._ie_mask = self._mask(CFG_IE)
-        return self.raw_err & mask
+        return self.raw_err & self._ie_mask
 
     def _update_irq(self) -> None:
         self.irqc.set_level(self.irq, bool(self._tc_status() | self._err_status()))
@@ -277,9 +287,24 @@ class Pl080:
     # -- the transfer engine --
 
     def _config_changed(self) -> None:
-        self._routes.clear()
-        self._m2m_now = None
-        self._itc_mask = self._ie_mask = None
+        """Decode the channels' CONFIG registers: routes, running M2M channels, masks."""
+        routes: dict[tuple[int, bool], tuple[int, Pl080Channel]] = {}
+        m2m = []
+        for n, ch in enumerate(self.channels):
+            if not ch.enabled or ch.halted:
+                continue
+            if ch.flow == FLOW_M2M:
+                m2m.append((n, ch))
+            elif ch.flow == FLOW_M2P:
+                line = (ch.config >> CFG_DST_PERIPH_SHIFT) & 0xF
+                if line not in self.starved_lines:
+                    routes.setdefault((line, True), (n, ch))  # the lowest channel wins
+            elif ch.flow == FLOW_P2M:
+                line = (ch.config >> CFG_SRC_PERIPH_SHIFT) & 0xF
+                if line not in self.starved_lines:
+                    routes.setdefault((line, False), (n, ch))
+        self._routes, self._m2m = routes, m2m
+        self._itc_mask, self._ie_mask = self._mask(CFG_ITC), self._mask(CFG_IE)
 
     def _fault(self, n: int, ch: Pl080Channel) -> None:
         ch.config &= ~CFG_E
@@ -344,35 +369,18 @@ class Pl080:
     # -- peripheral request lines --
 
     def _channel_for(self, line: int, to_periph: bool) -> tuple[int, Pl080Channel] | None:
-        key = (line, to_periph)
-        if key in self._routes:
-            return self._routes[key]
-        found = self._routes[key] = self._route(line, to_periph)
-        return found
-
-    def _route(self, line: int, to_periph: bool) -> tuple[int, Pl080Channel] | None:
-        if line in self.starved_lines:
-            return None
-        for n, ch in enumerate(self.channels):
-            if not ch.enabled or ch.halted:
-                continue
-            if to_periph and ch.flow == FLOW_M2P:
-                if (ch.config >> CFG_DST_PERIPH_SHIFT) & 0xF == line:
-                    return n, ch
-            if not to_periph and ch.flow == FLOW_P2M:
-                if (ch.config >> CFG_SRC_PERIPH_SHIFT) & 0xF == line:
-                    return n, ch
-        return None
+        return self._routes.get((line, to_periph))
 
     def starve(self, line: int, on: bool) -> None:
         """Fault injection: stop (or resume) serving request ``line``; the channel keeps
         its registers and carries on where it was when the starvation ends."""
         with self.clock.hw_lock:
-            self._config_changed()
             if on:
                 self.starved_lines.add(line)
+                self._config_changed()
                 return
             self.starved_lines.discard(line)
+            self._config_changed()
             peripheral = self.peripherals.get(line)
             if peripheral is not None:
                 peripheral.dma_request_ready(line)
@@ -409,18 +417,9 @@ class Pl080:
 
     # -- the clock agent (memory-to-memory channels) --
 
-    def _m2m(self) -> list[tuple[int, Pl080Channel]]:
-        if self._m2m_now is None:
-            self._m2m_now = [
-                (n, c)
-                for n, c in enumerate(self.channels)
-                if c.enabled and not c.halted and c.flow == FLOW_M2M
-            ]
-        return self._m2m_now
-
     def next_event_ns(self) -> int | None:
         best = None
-        for _, ch in self._m2m():
+        for _, ch in self._m2m:
             need = max(ch.bytes_left * 1000 - ch.carry, 0)
             t = self.now_ns + -(-need // self.bytes_per_us)
             best = t if best is None else min(best, t)
@@ -430,11 +429,11 @@ class Pl080:
         elapsed = t_ns - self.now_ns
         self.now_ns = t_ns
         if elapsed <= 0:
-            for n, ch in self._m2m():  # a channel just enabled with nothing to move
+            for n, ch in list(self._m2m):  # a channel just enabled with nothing to move
                 if ch.bytes_left == 0:
                     self._end_of_lli(n, ch)
             return
-        for n, ch in self._m2m():
+        for n, ch in list(self._m2m):
             ch.carry += elapsed * self.bytes_per_us
             budget = ch.carry // 1000
             budget -= budget % ch.swidth

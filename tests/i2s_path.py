@@ -19,8 +19,9 @@ from dma.mapping import dma_alloc_coherent
 from soc import dw_i2s as r
 from soc.board import I2S_BASE, make_board
 from soc.clock import RealtimeClock
+from soc.dw_i2s import WLEN_BITS
 
-WLEN = {16: 2, 24: 4, 32: 5}
+WLEN = {bits: code for code, bits in WLEN_BITS.items()}  # bits per word -> TCR/RCR code
 
 
 def start_tx(board, ring: np.ndarray, period_frames: int, bits: int = 16):

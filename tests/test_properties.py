@@ -32,13 +32,14 @@ from demos.cli import main
 from demos.play import play_one
 from demos.session import open_session
 from pcm import alsa
+from soc.board import I2S_FIFO_DEPTH
 from tests.test_stress import RATE, L, frame, written_at
 
 HW_FORMATS = {"S16_LE": ("<i2", 15, 2), "S24_LE": ("<i4", 23, 4), "S32_LE": ("<i4", 31, 4)}
 PERIOD_BYTES_MIN, PERIOD_BYTES_MAX, BUFFER_BYTES_MAX = 128, 65536, 524288
 
 
-FIFO_FRAMES = 16  # the audio board's I2S FIFO depth
+FIFO_FRAMES = I2S_FIFO_DEPTH
 
 
 @st.composite

@@ -20,9 +20,10 @@ import time
 import numpy as np
 from scipy.io import wavfile
 
+from soc.board import I2S_FIFO_DEPTH
 from tests.servers import ROOT, jack_server, run_py  # noqa: F401
 
-FIFO_FRAMES = 15
+FIFO_FRAMES = I2S_FIFO_DEPTH - 1  # what the FIFO holds past the word on the wire
 
 
 def test_stress_on_jack_every_glitch_is_a_reported_xrun(jack_server, tmp_path):  # noqa: F811

@@ -1,0 +1,99 @@
+"""The PL080 hardware model: its register decode, request-line routing, reads of the
+position while another thread moves the hardware."""
+
+from __future__ import annotations
+
+import threading
+
+import dma
+from soc import pl080 as hw
+from tests.conftest import TX_LINE
+from tests.dma_helpers import _finish, _request, _start_cyclic
+
+
+def test_request_line_routing_follows_every_config_change(board_fifo):
+    """Who serves a request line is worked out once per CONFIG change: a halt, a restart,
+    a starved line and a channel that ends its chain must each be seen at once."""
+    board, _ = board_fifo
+    chan, tx, cookie, _, ring = _start_cyclic(board)
+    dmac = board.soc.hw["dma0"]
+    n = next(i for i, c in enumerate(dmac.channels) if c.enabled)
+    cfg_addr = dmac.base + hw.CH_BASE + n * hw.CH_STRIDE + hw.CH_CONFIG
+    cfg = board.soc.bus.read32(cfg_addr)
+    assert _request(board, 8) == 8
+    board.soc.bus.write32(cfg_addr, cfg | hw.CFG_HALT)
+    assert _request(board, 8) == 0
+    board.soc.bus.write32(cfg_addr, cfg & ~hw.CFG_HALT)
+    assert _request(board, 8) == 8
+    dmac.starve(TX_LINE, True)
+    assert _request(board, 8) == 0
+    dmac.starve(TX_LINE, False)
+    assert _request(board, 8) == 8
+    dmac.channels[n].lli = 0  # the chain ends with this LLI: the channel disables itself
+    assert _request(board, 4096) == 1024 - 3 * 8
+    assert not dmac.channels[n].enabled and _request(board, 8) == 0
+    assert dmac.bytes_to_event(TX_LINE, True) is None
+    assert dmac.burst_bytes(TX_LINE, True) is None
+    _finish(chan, ring)
+
+
+def test_residue_is_read_at_one_instant_while_another_thread_moves_the_hardware(board_fifo):
+    """The card thread may advance the hardware between two of the driver's register reads.
+
+    On silicon the reads are nanoseconds apart; here a whole card callback could fall
+    between them and put the position a period behind (or ahead), which the PCM would
+    then take for a buffer wrap. The driver's read of LLI and CONTROL must see one instant.
+    """
+    board, _ = board_fifo
+    chan, tx, cookie, _, ring = _start_cyclic(board)
+    _request(board, 1020)  # 4 bytes before the first period ends
+    bus = board.soc.bus
+    go, moved = threading.Event(), threading.Event()
+
+    def card() -> None:
+        go.wait()
+        with bus.lock:
+            _request(board, 8)  # into the second period
+        moved.set()
+
+    mover = threading.Thread(target=card)
+    mover.start()
+    read32 = bus.read32
+
+    def read32_then_let_the_card_run(addr: int) -> int:
+        value = read32(addr)
+        if not go.is_set():
+            go.set()
+            moved.wait(0.3)  # the card gets its chance between the two reads
+        return value
+
+    bus.read32 = read32_then_let_the_card_run
+    try:
+        residue = dma.tx_status(chan, cookie)[1].residue
+    finally:
+        bus.read32 = read32
+        mover.join()
+    assert residue == 4096 - 1020
+    assert dma.tx_status(chan, cookie)[1].residue == 4096 - 1028
+    _finish(chan, ring)
+
+
+def test_an_unknown_register_offset_is_logged_and_reads_0(board_fifo, caplog):
+    """As QEMU's device models do: an offset the block does not decode is logged (and
+    counted), reads as 0 and changes nothing; a known one reads back what was written."""
+    board, _ = board_fifo
+    dmac = board.soc.hw["dma0"]
+    before = dmac.mmio_read(hw.CONFIG)
+    with caplog.at_level("WARNING", logger="soc.pl080"):
+        assert dmac.mmio_read(0x020) == 0  # a hole between ENBLD_CHNS and CONFIG
+        dmac.mmio_write(0x020, 0xFFFF)
+        assert dmac.mmio_read(hw.CH_BASE + 0x14) == 0  # past a channel's CONFIG
+    assert dmac.unknown_accesses == 3
+    assert [r.getMessage() for r in caplog.records] == [
+        "dma0: read of unknown register offset 0x020",
+        "dma0: write of unknown register offset 0x020",
+        "dma0: read of unknown register offset 0x114"]
+    assert dmac.mmio_read(hw.CONFIG) == before
+    dmac.mmio_write(hw.SYNC, 0x12345)
+    assert dmac.mmio_read(hw.SYNC) == 0x2345  # 16 request lines
+    assert [dmac.mmio_read(0xFE0 + 4 * i) for i in range(4)] == list(hw.PERIPH_ID)
