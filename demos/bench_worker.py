@@ -129,7 +129,7 @@ def rt_stack(device: int, period: int, seconds: float, rt_priority: int | None =
             res = play_one(sess, Wav(RATE, "S16_LE", data, "bench"), _args(period),
                            lambda s: None)
             wall, cpu = time.monotonic() - wall, time.process_time() - cpu
-            card = sess.endpoint.card or sess.endpoint.last_card
+            card = sess.endpoint.far_end or sess.endpoint.last_far_end
             underflows = card.stats.output_underflows
             pacer = card.pacer
             bh = dict(sess.board.soc.cpu.runs)  # a card's clock is real time: a RealtimeCpu

@@ -108,7 +108,7 @@ def _cmd_dmatest(args: argparse.Namespace) -> int:
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:
-    from soc.card import default_output_device, list_devices
+    from soc.portaudio import default_output_device, list_devices
 
     rows = list_devices()
     width = max(len(str(r.name)) for r in rows)
@@ -495,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from dma.errors import DmaEngineError
     from pcm.errors import PcmError
-    from soc.card import CardError
+    from soc.sound_device import DeviceError
 
     running = [False]
     interrupt.received.clear()
@@ -511,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DmaEngineError, PcmError) as e:
         print(f"dma-audio: {e.strerror}", file=sys.stderr)
         return 2
-    except CardError as e:
+    except DeviceError as e:
         print(f"dma-audio: sound device lost: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:

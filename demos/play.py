@@ -206,10 +206,10 @@ class _Writer:
 def _let_card_play(sess: Session) -> None:
     """Wait, on the card's clock, for the card's own buffer to play out."""
     ep = sess.endpoint
-    if ep.is_virtual or ep.card is None:
+    if ep.is_virtual or ep.far_end is None:
         return
     clock = sess.clock
     rate = ep.config[0]
-    frames = ep.latency_frames() + 2 * max(ep.card.blocksize, 1024)
+    frames = ep.latency_frames() + 2 * max(ep.far_end.blocksize, 1024)
     target = clock.now_ns + frames * 1_000_000_000 // rate + 200_000_000
     clock.wait_until(lambda: clock.now_ns >= target, 10_000_000_000)

@@ -21,9 +21,10 @@ from pcm.errors import PcmError
 from pcm.pcm_trace import TraceWriter
 from pcm.runtime import PcmStream
 from soc.board import make_audio_board
-from soc.card import CardError, default_device
 from soc.clock import RealtimeClock, VirtualClock
 from soc.platform import PlatformBus
+from soc.portaudio import default_device
+from soc.sound_device import DeviceError
 
 
 @dataclass
@@ -68,14 +69,14 @@ class Session:
     def loss_reported(self) -> Iterator[None]:
         """Report a lost sound device as the loss: once the far end went away the card
         is disconnected, so the PCM answers EBADFD to the call the disconnect woke and
-        ENODEV to every call after; those become :class:`CardError` with the reason."""
+        ENODEV to every call after; those become :class:`DeviceError` with the reason."""
         try:
             yield
         except PcmError as e:
             lost = self.endpoint.lost
             if lost is None:
                 raise
-            raise CardError(f"{lost}; the card is disconnected ({e.strerror})") from e
+            raise DeviceError(f"{lost}; the card is disconnected ({e.strerror})") from e
 
 
 def resolve_device(arg: str | None, capture: bool = False) -> tuple[Any, str]:

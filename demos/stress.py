@@ -280,10 +280,10 @@ class Stress:
         """The far end goes away, as a lost sound device does: the card is disconnected.
         In real time this is a clock event on the card's thread, which must not wait: the
         unplug runs in a thread of its own, as a lost device's does."""
-        from soc.card import CardError
+        from soc.sound_device import DeviceError
 
         ep = self.sess.endpoint
-        err = CardError(f"unplugged at {self.faults.unplug_at:g} s (--unplug)")
+        err = DeviceError(f"unplugged at {self.faults.unplug_at:g} s (--unplug)")
         if self.clock.realtime:
             threading.Thread(target=ep.lose, args=(err,), name="card-lost", daemon=True).start()
         else:
@@ -394,10 +394,10 @@ class Stress:
             self.ended_by = "SIGTERM" if isinstance(e, Terminated) else "interrupt"
             self.interrupted = e  # saves it, then ends as the signal says
         except Exception as e:
-            from soc.card import CardError
+            from soc.sound_device import DeviceError
 
             lost = self.sess.endpoint.lost  # the PCM's EBADFD or ENODEV, once disconnected
-            if not isinstance(e, CardError) and not (isinstance(e, PcmError) and lost):
+            if not isinstance(e, DeviceError) and not (isinstance(e, PcmError) and lost):
                 raise
             self.ended_by = f"sound device lost: {lost or e}"
             self.say(f"dma-audio: {self.ended_by}")
@@ -564,7 +564,7 @@ class Stress:
         i2s = self.i2s
         for frame in i2s.tx_underrun_at:
             self._event_quiet("fifo_underrun", frame)
-        card = ep.card
+        card = ep.far_end
         for frame in getattr(getattr(card, "stats", None), "underflow_frames", []):
             self._event_quiet("card_underflow", frame)
         share = matchable_stream(self.hw_src.read, length, self.horizon)

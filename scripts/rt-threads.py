@@ -62,8 +62,8 @@ def _profile_calls() -> dict:
     import cProfile
 
     from pcm.pcm_native import Substream
-    from soc.card import SoundDeviceCard
-    from soc.card_pacer import CardPacer
+    from soc.device_pacer import DevicePacer
+    from soc.sound_device import PortAudioDevice
 
     def profiled(fn, prof):
         def wrapped(*a, **kw):
@@ -76,8 +76,8 @@ def _profile_calls() -> dict:
         return wrapped
 
     profs = {}
-    for name, cls, attr in (("card callback", SoundDeviceCard, "_tick"),
-                            ("pacer", CardPacer, "_next"), ("writer", Substream, "writei")):
+    for name, cls, attr in (("card callback", PortAudioDevice, "_tick"),
+                            ("pacer", DevicePacer, "_next"), ("writer", Substream, "writei")):
         profs[name] = cProfile.Profile()
         setattr(cls, attr, profiled(getattr(cls, attr), profs[name]))
     return profs
@@ -87,9 +87,9 @@ def _time_phases() -> dict[str, list[int]]:
     """Wrap the pacer's step, its ``irq_exit`` and ``_next``, and ``writei`` each in a
     counter of calls and thread CPU nanoseconds."""
     from pcm.pcm_native import Substream
-    from soc import card_pacer
-    from soc.card_pacer import CardPacer
+    from soc import device_pacer
     from soc.clock import RealtimeClock
+    from soc.device_pacer import DevicePacer
 
     phases: dict[str, list[int]] = {}
 
@@ -107,8 +107,8 @@ def _time_phases() -> dict[str, list[int]]:
         return wrapped
 
     RealtimeClock.step = timed(RealtimeClock.step, "pacer: hardware step to the event")
-    card_pacer.irq_exit = timed(card_pacer.irq_exit, "pacer: bottom halves at irq_exit")
-    CardPacer._next = timed(CardPacer._next, "pacer: _next (the two above included)")
+    device_pacer.irq_exit = timed(device_pacer.irq_exit, "pacer: bottom halves at irq_exit")
+    DevicePacer._next = timed(DevicePacer._next, "pacer: _next (the two above included)")
     Substream.writei = timed(Substream.writei, "writer: writei")
     return phases
 
@@ -183,7 +183,7 @@ def child(device: int, period: int, seconds: float, bare: bool, calls: bool,
           phases: bool, callbacks: bool, switch_interval: float | None,
           rt_priority: int | None) -> None:
     from demos import bench_worker
-    from soc.card import switch_interval as held
+    from soc.switch_interval import switch_interval as held
 
     if switch_interval is not None:
         held.limit_s = switch_interval

@@ -2,8 +2,8 @@
 
 Counterpart: the codec chip on a board. Its driver (pcm/endpoint_codec.py) sets the rate,
 channels and word length at hw_params and powers it up at prepare; here "powering up"
-opens the far-end card (:class:`soc.card.SoundDeviceCard` on a sound device, or
-:class:`soc.card.VirtualCard`) whose clock then drives the whole SoC.
+opens the far end (:class:`soc.sound_device.PortAudioDevice` on a sound device, or
+:class:`soc.sound_device.VirtualDevice`) whose clock then drives the whole SoC.
 
 Power-up delay: a sound server drops what it is sent in its first callbacks while its
 sink wakes up (measured on PulseAudio's null sink: the first ~100 ms of a stream never
@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from soc.card import SoundDeviceCard, VirtualCard
 from soc.clock import VirtualClock
 from soc.dw_i2s import DwI2s
+from soc.sound_device import PortAudioDevice, VirtualDevice
 
 STANDARD_RATES = [8000, 11025, 16000, 22050, 32000, 44100, 48000, 64000, 88200, 96000,
                   176400, 192000]
@@ -64,8 +64,8 @@ class Endpoint:
         self.tap = tap
         self.blocksize, self.latency = blocksize, latency
         self.settle_ms = settle_ms
-        self.card: SoundDeviceCard | VirtualCard | None = None
-        self.last_card: SoundDeviceCard | VirtualCard | None = None  # its stats outlive it
+        self.far_end: PortAudioDevice | VirtualDevice | None = None
+        self.last_far_end: PortAudioDevice | VirtualDevice | None = None  # its stats outlive it
         self.config: tuple[int, int, int] | None = None
         self.directions: tuple[bool, bool] = (False, False)
         # per stream: its (rate, channels, bits) and the frames shifted out, in blocks
@@ -81,7 +81,7 @@ class Endpoint:
 
     @property
     def running(self) -> bool:
-        return self.card is not None
+        return self.far_end is not None
 
     def describe(self) -> str:
         if self.is_virtual:
@@ -122,11 +122,11 @@ class Endpoint:
         return int(info["max_output_channels" if playback else "max_input_channels"])
 
     def latency_frames(self) -> int:
-        return self.card.latency_frames if self.card is not None else 0
+        return self.far_end.latency_frames if self.far_end is not None else 0
 
     def start(self, rate: int, channels: int, bits: int, playback: bool, capture: bool) -> None:
-        """Power up: open the far-end card; on a real clock, wait for its first tick."""
-        if self.card is not None:
+        """Power up: open the far end; on a real clock, wait for its first tick."""
+        if self.far_end is not None:
             raise RuntimeError("endpoint already running")
         self.config, self.directions = (rate, channels, bits), (playback, capture)
         if self.is_virtual:
@@ -138,14 +138,14 @@ class Endpoint:
                 source = self._loop_source
             elif self.source is not None:
                 source = self.source(rate, channels, bits)
-            card: Any = VirtualCard(self.clock, self.i2s, rate, channels, bits, source,
+            far_end: Any = VirtualDevice(self.clock, self.i2s, rate, channels, bits, source,
                                     record=False)
         else:
-            card = SoundDeviceCard(self.clock, self.i2s, self.device, rate, channels, bits,
+            far_end = PortAudioDevice(self.clock, self.i2s, self.device, rate, channels, bits,
                                    playback, capture, self.blocksize, self.latency,
                                    on_lost=self.lose)
-        card.start()
-        self.card = card
+        far_end.start()
+        self.far_end = far_end
         sink: Callable[[np.ndarray], None] | None = self.i2s.tx_sink
         if self.tap or self.loop:
             self.i2s.tx_sink = self._tx_tap(sink, self.config)
@@ -206,14 +206,14 @@ class Endpoint:
         return out
 
     def stop(self) -> None:
-        card, self.card = self.card, None
-        if card is not None:
-            card.stop()
-            self.last_card = card
+        far_end, self.far_end = self.far_end, None
+        if far_end is not None:
+            far_end.stop()
+            self.last_far_end = far_end
 
     def clear_tap(self) -> None:
         """Forget what was tapped so far; a stream that runs goes on being tapped."""
-        running = self._tap[-1:] if self.card is not None else []
+        running = self._tap[-1:] if self.far_end is not None else []
         for _, chunks in running:
             chunks.clear()
         self._tap[:] = running
@@ -228,7 +228,7 @@ class Endpoint:
             while chunks:
                 blocks.append(chunks.popleft())
             taken.append((config, blocks))
-        if self.card is None:  # no stream runs: the taken ones are done
+        if self.far_end is None:  # no stream runs: the taken ones are done
             self._tap.clear()
         else:
             del self._tap[:-1]

@@ -85,7 +85,7 @@ def main() -> int:
 
     import sounddevice as sd
 
-    from soc.card import SoundDeviceCard
+    from soc.sound_device import PortAudioDevice
 
     device, seconds = sys.argv[1], float(sys.argv[2])
     jack = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--loopback" else None
@@ -98,7 +98,7 @@ def main() -> int:
     board.populate()
     try:
         chan, periods = start_tx(board, ring, 1024)
-        card = SoundDeviceCard(board.soc.clock, board.soc.hw["i2s0"], device=device,
+        card = PortAudioDevice(board.soc.clock, board.soc.hw["i2s0"], device=device,
                                rate=48000, channels=2, bits=16, playback=True,
                                capture=jack is not None, blocksize=256 if jack else 0)
         captured: list[np.ndarray] = []

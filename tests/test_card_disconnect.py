@@ -13,9 +13,9 @@ import pytest
 from pcm import alsa
 from pcm.errors import PcmError
 from pcm.runtime import PcmState, PcmStream
-from soc.card import CardError
 from soc.clock import ns_at_frame
 from soc.pl080 import ENBLD_CHNS
+from soc.sound_device import DeviceError
 
 RATE, PERIOD = 48000, 1024
 
@@ -39,7 +39,7 @@ def _lose_after(audio_board, frames: int, seen: dict) -> None:
     def unplug() -> None:
         seen["tapped"] = len(ep.tapped())
         seen["at_ns"] = clock.now_ns
-        ep.lose(CardError("unplugged"))
+        ep.lose(DeviceError("unplugged"))
 
     clock.call_later(ns_at_frame(frames, RATE), unplug)
 
@@ -114,7 +114,7 @@ def test_a_stream_not_running_is_set_disconnected_without_a_trigger(audio_board)
     trigger = ss.ops.trigger
     ss.ops.trigger = lambda s, cmd: (calls.append(cmd), trigger(s, cmd))
     try:
-        audio_board.soc.hw["codec0"].lose(CardError("unplugged"))
+        audio_board.soc.hw["codec0"].lose(DeviceError("unplugged"))
     finally:
         del ss.ops.trigger
     assert pcm.state == PcmState.DISCONNECTED
@@ -133,9 +133,9 @@ def test_a_stream_not_running_is_set_disconnected_without_a_trigger(audio_board)
 def test_an_unopened_device_is_left_alone_and_the_loss_is_told_once(audio_board):
     ep = audio_board.soc.hw["codec0"]
     card = alsa.cards()[0]
-    first = CardError("unplugged")
+    first = DeviceError("unplugged")
     ep.lose(first)
-    ep.lose(CardError("again"))
+    ep.lose(DeviceError("again"))
     assert ep.lost is first and card.shutdown
     assert all(ss.runtime is None for rtd in card.rtds for ss in rtd.substreams.values())
 
@@ -161,7 +161,7 @@ def test_a_capture_cut_by_a_lost_device_keeps_every_frame_it_read(tmp_path, monk
         sess = real(*args, **kw)
         clock = sess.board.soc.clock
         clock.call_later(ns_at_frame(10 * PERIOD + PERIOD // 2, RATE),
-                         lambda: sess.endpoint.lose(CardError("unplugged")))
+                         lambda: sess.endpoint.lose(DeviceError("unplugged")))
         return sess
 
     monkeypatch.setattr(demos.session, "open_session", lost_midway)

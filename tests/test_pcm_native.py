@@ -589,7 +589,7 @@ def test_a_writer_blocked_in_real_time_wakes_when_another_thread_stops_the_strea
         while pcm.runtime.hw_ptr < 1024 and time.monotonic() < deadline:
             time.sleep(0.005)  # the stream is running and the writer waits for room
         assert pcm.state == S.RUNNING and writer.is_alive()
-        board.soc.hw["codec0"].card.stop()  # the card's clock stops: time stands still
+        board.soc.hw["codec0"].far_end.stop()  # the card's clock stops: time stands still
         pcm.drop() if action == "drop" else pcm.substream.suspend()
         writer.join(5.0)
         assert not writer.is_alive()

@@ -76,7 +76,7 @@ def test_vanished_jack_server_ends_the_stream_without_hanging(jack_server):  # n
     out, _ = proc.communicate(timeout=20)
     assert time.monotonic() - t0 < 10
     res = json.loads(out.strip().splitlines()[-1])
-    assert res["lost"] == "CardError", res
+    assert res["lost"] == "DeviceError", res
     # a lost device's stream is waited on for half a second, not the 3 s of a live one
     assert res["errors"] in ([], ["stream did not close within 0.5 s"]), res
     assert proc.returncode == 0

@@ -10,15 +10,10 @@ import pytest
 
 import dma
 from soc.board import make_board
-from soc.card import (
-    CardError,
-    SoundDeviceCard,
-    SwitchInterval,
-    VirtualCard,
-    card_to_line,
-    line_to_card,
-)
 from soc.clock import RealtimeClock, ns_at_frame
+from soc.line_format import device_to_line, line_to_device
+from soc.sound_device import DeviceError, PortAudioDevice, VirtualDevice
+from soc.switch_interval import SwitchInterval
 from tests.i2s_path import compare_to_ring, start_tx
 
 RING = np.random.default_rng(2).integers(-32768, 32768, size=(2048, 2)).astype(np.int32)
@@ -28,16 +23,16 @@ RING = np.random.default_rng(2).integers(-32768, 32768, size=(2048, 2)).astype(n
 def test_line_card_conversion_round_trips(bits):
     values = np.random.default_rng(bits).integers(-(1 << (bits - 1)), 1 << (bits - 1),
                                                   size=(100, 2)).astype(np.int32)
-    card = line_to_card(values, bits)
+    card = line_to_device(values, bits)
     assert card.dtype == (np.int16 if bits <= 16 else np.int32)
-    np.testing.assert_array_equal(card_to_line(card, bits), values)
+    np.testing.assert_array_equal(device_to_line(card, bits), values)
 
 
 def test_virtual_card_on_the_virtual_clock_is_bit_exact():
     board = make_board()
     board.populate()
     try:
-        card = VirtualCard(board.soc.clock, board.soc.hw["i2s0"])
+        card = VirtualDevice(board.soc.clock, board.soc.hw["i2s0"])
         card.start()
         chan, periods = start_tx(board, RING, 512)
         board.soc.clock.run_until(board.soc.clock.now_ns + ns_at_frame(10_000, 48000))
@@ -54,7 +49,7 @@ def test_virtual_card_on_the_wall_clock_with_threaded_bottom_halves():
     board = make_board(clock=RealtimeClock())
     board.populate()
     try:
-        card = VirtualCard(board.soc.clock, board.soc.hw["i2s0"])
+        card = VirtualDevice(board.soc.clock, board.soc.hw["i2s0"])
         chan, periods = start_tx(board, RING, 512)
         card.start()
         t0 = time.monotonic()
@@ -76,8 +71,8 @@ def test_a_missing_device_is_a_clear_error():
     board = make_board(clock=RealtimeClock())
     board.populate()
     try:
-        card = SoundDeviceCard(board.soc.clock, board.soc.hw["i2s0"], device="no such card")
-        with pytest.raises(CardError, match="no such card"):
+        card = PortAudioDevice(board.soc.clock, board.soc.hw["i2s0"], device="no such card")
+        with pytest.raises(DeviceError, match="no such card"):
             card.start()
     finally:
         board.remove()
@@ -89,7 +84,7 @@ def test_virtual_card_wav_record_and_source(tmp_path):
     board = make_board()
     board.populate()
     try:
-        card = VirtualCard(board.soc.clock, board.soc.hw["i2s0"], bits=24)
+        card = VirtualDevice(board.soc.clock, board.soc.hw["i2s0"], bits=24)
         card.start()
         ring = (RING << 8) | 0x5A  # 24-bit words
         chan, _ = start_tx(board, ring, 512, bits=24)
@@ -99,7 +94,7 @@ def test_virtual_card_wav_record_and_source(tmp_path):
         rate, data = wavfile.read(path)
         assert rate == 48000 and data.dtype == np.int32 and data.shape == (3000, 2)
         np.testing.assert_array_equal(data >> 8, np.resize(ring, (3000, 2)))
-        back = VirtualCard.wav_source(str(path), 24)
+        back = VirtualDevice.wav_source(str(path), 24)
         np.testing.assert_array_equal(back, np.resize(ring, (3000, 2)))
         dma.terminate_sync(chan)
         dma.release_channel(chan)

@@ -14,9 +14,9 @@ import numpy as np
 
 import dma
 from soc.board import RAM_BASE, make_board
-from soc.card import line_to_card
-from soc.card_pacer import CardPacer
 from soc.clock import RealtimeClock, frame_at_ns
+from soc.device_pacer import DevicePacer
+from soc.line_format import line_to_device
 from tests.i2s_path import compare_to_ring, start_tx
 
 RING = np.random.default_rng(5).integers(-32768, 32768, size=(1024, 2)).astype(np.int32)
@@ -27,12 +27,12 @@ def _paced_board():
     board = make_board(clock=RealtimeClock())
     board.populate()
     clock, i2s = board.soc.clock, board.soc.hw["i2s0"]
-    pacer = CardPacer(clock, RATE, clock.now_ns)
-    i2s.connect(RATE, lambda frames: pacer.put(line_to_card(frames, 16)), None)
+    pacer = DevicePacer(clock, RATE, clock.now_ns)
+    i2s.connect(RATE, lambda frames: pacer.put(line_to_device(frames, 16)), None)
     return board, clock, i2s, pacer
 
 
-def _callbacks(pacer: CardPacer, blocks: int, out: list[np.ndarray]) -> None:
+def _callbacks(pacer: DevicePacer, blocks: int, out: list[np.ndarray]) -> None:
     """A card asking for BLOCK frames every BLOCK sample periods, as a server's cycle."""
     t0 = time.monotonic()
     for k in range(blocks):

@@ -49,7 +49,7 @@ from soc.clock import RealtimeClock, frame_at_ns, ns_at_frame
 from soc.irq import irq_exit, run_softirqs_here
 
 
-class CardPacer:
+class DevicePacer:
     """Moves a :class:`RealtimeClock` between the callbacks of a playback-only card."""
 
     def __init__(self, clock: RealtimeClock, rate: int, origin_ns: int,
