@@ -68,14 +68,9 @@ def _cmd_dmatest(args: argparse.Namespace) -> int:
     board.populate()
     try:
         if args.inject_corruption:
-            rng = np.random.default_rng(args.seed + 1)
-            rate = args.inject_corruption
+            from soc.faults import FaultInjector
 
-            def corrupt(data: np.ndarray) -> None:
-                if data.size and rng.random() < rate:
-                    data[int(rng.integers(0, data.size))] ^= 0x01
-
-            board.soc.hw["dma0"].corrupt = corrupt
+            FaultInjector(board.soc).corrupt_data(args.inject_corruption, args.seed + 1)
         params = DmatestParams(
             test=args.test,
             iterations=args.iterations,

@@ -41,6 +41,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -59,8 +60,7 @@ from pcm.formats import BY_NUMBER, FORMATS, silence
 from pcm.runtime import PcmState, PcmStream
 from soc.board import DMAC_IRQ, I2S_TX_REQUEST
 from soc.clock import frame_at_ns
-from soc.faults import FaultInjector
-from soc.pl080 import FLOW_M2P
+from soc.faults import FaultInjector, TcWatch
 
 MODES = ("stop", "run", "silence")
 NS = 1_000_000_000
@@ -151,8 +151,8 @@ class Probe:
     irq_marks: list[int] = field(default_factory=list)
     pcm: Any = None
 
-    def on_tc(self, n: int, ch: Any, now_ns: int) -> None:
-        if ch.flow != FLOW_M2P or self.pcm is None:
+    def on_tc(self, now_ns: int) -> None:
+        if self.pcm is None:
             return
         if self.pcm.state not in (PcmState.RUNNING, PcmState.DRAINING):
             return
@@ -189,6 +189,43 @@ class Result:
     def seconds(self, t_ns: int) -> float:
         """Clock time as seconds into the signal, the report's one time axis."""
         return (t_ns - self.t0_ns) / NS
+
+
+class WriterState(Enum):
+    WRITING = "writing"  # frames left to write
+    STARVED = "starved"  # frames left, and the ring had no room at the last attempt
+    DRAINING = "draining"  # everything written; the drain has not ended
+    DONE = "done"  # drained, or the drain timed out
+
+
+@dataclass
+class Writer:
+    """The poll-based writer: where it is in what it writes, and what holds it."""
+
+    total: int  # frames to write: the lead, the input, a period of silence
+    pos: int = 0
+    state: WriterState = WriterState.WRITING
+    hold_until: int = 0  # no write before this clock time (--jitter)
+    starved_since: int = 0  # STARVED: since when the ring has had no room
+    drain_hw: int = -1  # DRAINING: hw_ptr at the last check, and since when
+    drain_since: int = 0
+    drained_at: int = 0  # the bit-clock frame at the last drain call
+
+    @property
+    def writing(self) -> bool:
+        return self.state in (WriterState.WRITING, WriterState.STARVED)
+
+
+@dataclass
+class RunStats:
+    """What a run measured besides its events: for the summary."""
+
+    length: int  # input frames
+    written: int  # frames written, the lead and the closing silence included
+    wall_s: float
+    cpu_s: float
+    irqs: int
+    lost_irqs: int
 
 
 class Stress:
@@ -273,7 +310,7 @@ class Stress:
             inj.starve(t0 + round(w.at * NS), round(w.duration * NS), I2S_TX_REQUEST)
         if f.unplug_at is not None:
             self.clock.schedule(t0 + round(f.unplug_at * NS), self._unplug)
-        soc.hw["dma0"].tc_probes.append(probe.on_tc)
+        self.tc_watch = TcWatch(soc, probe.on_tc)
         play.substream.tracepoints.append(probe.on_trace)
 
     def _unplug(self) -> None:
@@ -309,23 +346,21 @@ class Stress:
             period, rt.channels)
         # On a sound server a duplex run opens with a second of silence: time to make the
         # loop from its output to its input (jack_connect) before the signal comes.
-        lead = 0 if self.sess.endpoint.is_virtual or cap is None else rt.rate
-        self.lead = lead
+        self.lead = 0 if self.sess.endpoint.is_virtual or cap is None else rt.rate
         length = self.hw_src.length
-        total = lead + length + period  # the lead, the input, a period of silence
+        writer = Writer(self.lead + length + period)
         self.horizon = 4 * buffer + rt.rate // 2  # how far a glitch may move the output
         # the output (tap or capture) goes to a file as it comes; the analysis reads it
         # after the run, so that the loop keeps time and memory stays flat
         self.spool = tempfile.TemporaryFile(prefix="dma-audio-stress-")
         self.heard = 0  # output frames spooled
         probe = Probe(self.clock, pcm=play)
+        self.tc_watch: TcWatch | None = None
         soc = self.sess.board.soc
-        dmac = soc.hw["dma0"]
         self.sess.endpoint.clear_tap()
         self.out_origin_ns = self.clock.now_ns
         hogs = Hogs(self.faults.hogs) if self.faults.hogs else None
         wall0, cpu0 = time.monotonic(), time.process_time()
-        pos = 0
         irq0, lost0 = soc.irqc.count[DMAC_IRQ], soc.irqc.lost[DMAC_IRQ]
         cap_rt = cap.runtime if cap is not None else None  # outlives the close
         try:
@@ -342,54 +377,23 @@ class Stress:
             stalls = sorted((t0 + s, t0 + e) for s, e in (w.ns() for w in self.faults.stalls))
             if hogs:
                 hogs.start()
-            hold_until = 0
-            starved_since: int | None = None
             wait_ns = play.substream.wait_time_ns()
-            drained, drained_at = False, 0
-            drain_hw, drain_since = -1, 0  # hw_ptr while draining, and since when
             while True:
                 now = self.clock.now_ns
-                progressed = False
-                stall_end = next((e for s, e in stalls if s <= now < e), None)
-                ready = stall_end is None and now >= hold_until
-                if not ready:
-                    starved_since = None  # a writer that is not waiting cannot time out
-                if ready and pos < total:
-                    n, starved = self._write(play, pos, total)
-                    if n:
-                        pos += n
-                        progressed = True
-                        starved_since = None
-                        if self.faults.jitter_ms:
-                            hold_until = now + round(
-                                self.rng.exponential(self.faults.jitter_ms) * 1e6)
-                    elif starved:
-                        starved_since = now if starved_since is None else starved_since
-                        if now - starved_since >= wait_ns:
-                            self._eio(play, wait_ns)
-                            starved_since = None
-                            progressed = True
-                elif pos >= total and not drained:
-                    drained = self._drain(play)
-                    drained_at = self.i2s.frames
-                    progressed = drained
-                    if not drained and play.runtime.hw_ptr != drain_hw:
-                        drain_hw, drain_since = play.runtime.hw_ptr, now
-                    elif not drained and now - drain_since >= wait_ns:
-                        self._drain_timeout(play, wait_ns)  # snd_pcm_drain's bound
-                        drained = progressed = True
+                stalled = any(s <= now < e for s, e in stalls)
+                ready = not stalled and now >= writer.hold_until
+                progressed = self._step(play, writer, now, ready, wait_ns)
                 if cap is not None:
                     got = self._read(cap)
                     if got is not None:
                         self._heard(got)
                         progressed = progressed or len(got) > 0
                 self._take_tap(analyse=cap is None)
-                if drained and (cap is None
-                                or self._capture_done(cap_since, drained_at)):
+                if writer.state is WriterState.DONE and (
+                        cap is None or self._capture_done(cap_since, writer.drained_at)):
                     break
                 if not progressed:
-                    self._sleep(play, cap_rt, stalls, hold_until, starved_since, wait_ns,
-                                ready and pos < total)
+                    self._sleep(play, cap_rt, stalls, writer, wait_ns, ready)
         except KeyboardInterrupt as e:  # the report is made all the same; the caller
             self.ended_by = "SIGTERM" if isinstance(e, Terminated) else "interrupt"
             self.interrupted = e  # saves it, then ends as the signal says
@@ -405,9 +409,9 @@ class Stress:
             if hogs:
                 hogs.stop()
             wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
-            self._take_tap(analyse=cap is None)  # what the card was sent, to the end
-            if probe.on_tc in dmac.tc_probes:
-                dmac.tc_probes.remove(probe.on_tc)
+            self._take_tap(analyse=cap is None)  # what the device was sent, to the end
+            if self.tc_watch is not None:
+                self.tc_watch.close()
             if probe.on_trace in play.substream.tracepoints:  # the substream outlives the run
                 play.substream.tracepoints.remove(probe.on_trace)
             for pcm in (play, cap):
@@ -416,9 +420,45 @@ class Stress:
                         pcm.close()
                     except Exception as e:  # a lost device: the report matters now
                         self.say(f"close: {e}")
-        return self._result(length, probe, wall, cpu, pos,
-                            soc.irqc.count[DMAC_IRQ] - irq0, soc.irqc.lost[DMAC_IRQ] - lost0,
-                            period, buffer, rt, cap_rt)
+        stats = RunStats(length, writer.pos, wall, cpu, soc.irqc.count[DMAC_IRQ] - irq0,
+                         soc.irqc.lost[DMAC_IRQ] - lost0)
+        return self._result(stats, probe, rt, cap_rt)
+
+    def _step(self, play: Any, w: Writer, now: int, ready: bool, wait_ns: int) -> bool:
+        """Move the writer one step from its state; whether anything moved."""
+        if w.writing:
+            if not ready:
+                w.state = WriterState.WRITING  # a writer that is not waiting cannot time out
+                return False
+            n, starved = self._write(play, w.pos, w.total)
+            if n:
+                w.pos += n
+                w.state = WriterState.WRITING if w.pos < w.total else WriterState.DRAINING
+                if self.faults.jitter_ms:
+                    w.hold_until = now + round(self.rng.exponential(self.faults.jitter_ms) * 1e6)
+                return True
+            if starved:
+                if w.state is not WriterState.STARVED:
+                    w.state, w.starved_since = WriterState.STARVED, now
+                if now - w.starved_since >= wait_ns:
+                    self._eio(play, wait_ns)
+                    w.state = WriterState.WRITING
+                    return True
+            return False
+        if w.state is WriterState.DRAINING:
+            done = self._drain(play)
+            w.drained_at = self.i2s.frames
+            if done:
+                w.state = WriterState.DONE
+                return True
+            hw = play.runtime.hw_ptr
+            if hw != w.drain_hw:
+                w.drain_hw, w.drain_since = hw, now
+            elif now - w.drain_since >= wait_ns:
+                self._drain_timeout(play, wait_ns)  # snd_pcm_drain's bound
+                w.state = WriterState.DONE
+                return True
+        return False
 
     def _frames_at(self, pos: int, n: int) -> np.ndarray:
         """Up to ``n`` frames of what is written from ``pos``: the lead's silence, the
@@ -533,15 +573,18 @@ class Stress:
         got = self.heard
         return got >= until - since + margin or self.i2s.frames >= until + 2 * margin
 
-    def _sleep(self, play: Any, cap_rt: Any, stalls, hold_until: int,
-               starved_since: int | None, wait_ns: int, writing: bool) -> None:
+    def _sleep(self, play: Any, cap_rt: Any, stalls, w: Writer, wait_ns: int,
+               ready: bool) -> None:
+        """Wait on the clock until the writer or the reader can move, or a fault window
+        or the writer's timeout comes."""
         rt = play.runtime
         now = self.clock.now_ns
+        writing = ready and w.writing
         edges = [t for s, e in stalls for t in (s, e) if t > now]
-        if hold_until > now:
-            edges.append(hold_until)
-        if starved_since is not None and starved_since + wait_ns > now:
-            edges.append(starved_since + wait_ns)
+        if w.hold_until > now:
+            edges.append(w.hold_until)
+        if w.state is WriterState.STARVED and w.starved_since + wait_ns > now:
+            edges.append(w.starved_since + wait_ns)
         limit = min(edges) if edges else now + wait_ns
         state = rt.state
 
@@ -557,15 +600,15 @@ class Stress:
 
     # -- the report --
 
-    def _result(self, length, probe, wall, cpu, pos, irqs, lost, period, buffer,
-                rt, cap_rt) -> Result:
+    def _result(self, stats: RunStats, probe: Probe, rt: Any, cap_rt: Any) -> Result:
         ep = self.sess.endpoint
+        length, period, buffer = stats.length, rt.period_size, rt.buffer_size
         rate = self.i2s.rate
         i2s = self.i2s
         for frame in i2s.tx_underrun_at:
             self._event_quiet("fifo_underrun", frame)
-        card = ep.far_end
-        for frame in getattr(getattr(card, "stats", None), "underflow_frames", []):
+        far_end = ep.far_end
+        for frame in getattr(getattr(far_end, "stats", None), "underflow_frames", []):
             self._event_quiet("card_underflow", frame)
         share = matchable_stream(self.hw_src.read, length, self.horizon)
         can = share >= MATCHABLE
@@ -573,7 +616,7 @@ class Stress:
             analysis = self._analyse(length) if self.heard and can else None
         finally:
             self.spool.close()
-        written = min(max(pos - self.lead, 0), length)
+        written = min(max(stats.written - self.lead, 0), length)
         glitches = analysis.glitches if analysis else []
         matched, unexplained, unseen = _match(glitches, self.events, buffer + period +
                                               ep.latency_frames() + 2 * ep.loop_delay)
@@ -590,12 +633,13 @@ class Stress:
             "duration_s": round(length / rate, 3),
             "xruns": xruns,
             "fifo_underruns": i2s.tx_underruns,
-            "card_underflows": getattr(getattr(card, "stats", None), "output_underflows", 0),
+            "card_underflows": getattr(getattr(far_end, "stats", None), "output_underflows",
+                                       0),
             "capture_overruns": sum(e.kind == "capture_overrun" for e in self.events),
             "eio": sum(e.kind == "eio" for e in self.events),
             "periods": probe.tcs,
-            "irqs": irqs,
-            "lost_irqs": lost,
+            "irqs": stats.irqs,
+            "lost_irqs": stats.lost_irqs,
             "coalesced_callbacks": max(probe.tcs - probe.callbacks, 0),
             "max_irq_latency_ms": round(probe.max_irq_latency_ns / 1e6, 3),
             "frames_written": written,
@@ -610,8 +654,8 @@ class Stress:
             "glitches_explained": matched if can else None,
             "glitches_unexplained": unexplained if can else None,
             "xruns_without_glitch": unseen if can else None,
-            "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
-            "cpu_per_audio_s": round(cpu / max(length / rate, 1e-9), 4),
+            "cpu_s": round(stats.cpu_s, 3), "wall_s": round(stats.wall_s, 3),
+            "cpu_per_audio_s": round(stats.cpu_s / max(length / rate, 1e-9), 4),
             "log": list(dict.fromkeys(rt.log))[-20:],
             "capture_log": list(dict.fromkeys(cap_rt.log))[-20:] if cap_rt else [],
         }

@@ -11,15 +11,23 @@ meet the real thing.
 - ``starve(at_ns, duration_ns, line)``: the DMA stops serving a request line for a while,
   so the peripheral's FIFO runs dry (TX) or overflows (RX);
 - ``lose_interrupts(rate, seed)``: that fraction of top-half deliveries is lost;
-- ``irq_latency(ns)``: bottom halves run that long after their top half (a busy CPU).
+- ``irq_latency(ns)``: bottom halves run that long after their top half (a busy CPU);
+- ``corrupt_data(rate, seed)``: that fraction of the DMA's transfers has one bit flipped on
+  its way to the destination (what dmatest's verification must catch).
+
+``TcWatch`` observes instead of breaking: the terminal-count interrupts a DMA controller
+raises on its memory-to-peripheral channels, with the time each was raised.
 
 Each method only arranges the fault; the clock (virtual or real) makes it happen.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from soc.pl080 import FLOW_M2P
 from soc.platform import Soc
 
 
@@ -56,3 +64,32 @@ class FaultInjector:
         if latency_ns < 0:
             raise ValueError(f"interrupt latency {latency_ns} ns is negative")
         self.soc.cpu.bh_latency_ns = latency_ns
+
+    def corrupt_data(self, rate: float, seed: int = 0, dmac: str = "dma0") -> None:
+        if not 0 <= rate <= 1:
+            raise ValueError(f"corruption rate {rate} is not between 0 and 1")
+        rng = np.random.default_rng(seed)
+
+        def flip(data: np.ndarray) -> None:
+            if data.size and rng.random() < rate:
+                data[int(rng.integers(0, data.size))] ^= 0x01
+
+        self.soc.hw[dmac].corrupt = flip if rate else None
+
+
+class TcWatch:
+    """Calls ``fn(now_ns)`` as the DMA controller raises a terminal count on a
+    memory-to-peripheral channel; :meth:`close` stops it."""
+
+    def __init__(self, soc: Soc, fn: Callable[[int], None], dmac: str = "dma0") -> None:
+        self.dma = soc.hw[dmac]
+        self.fn = fn
+        self.dma.tc_probes.append(self._on_tc)
+
+    def _on_tc(self, n: int, ch, now_ns: int) -> None:
+        if ch.flow == FLOW_M2P:
+            self.fn(now_ns)
+
+    def close(self) -> None:
+        if self._on_tc in self.dma.tc_probes:
+            self.dma.tc_probes.remove(self._on_tc)
