@@ -1,19 +1,7 @@
 """Audio files in and out, a block at a time, through libsndfile (python-soundfile).
 
-What libsndfile reads plays: WAV with any chunks (bext, cue, id3, PEAK, smpl), WAVEX,
-RF64, BWF, AIFF, FLAC, OGG and the rest of its list; a file whose data size reads
-0x7fffffff or 0xffffffff (a WAV written to a pipe) plays to its end. ``-`` is standard
-input or output, and a FIFO waits at most :data:`OPEN_WAIT_S` for its writer. Samples
-come as ALSA formats (U8, S8, S16_LE, S24_LE with the sample in the low 24 bits, S32_LE,
-FLOAT_LE), whatever the file's encoding. What cannot be read, or asks for what the plug
-cannot serve (:data:`RATES`, :data:`MAX_CHANNELS`), is one line: a
-:class:`~demos.usage.UsageError`.
-
-Output is WAV; RF64 where the data may pass 4 GiB (libsndfile writes it as WAVEX until it
-does, and as RF64 from then on), with its header rewritten by
-:meth:`AudioOutput.sync` so that a file cut short reads back to the last sync. libsndfile
-does not write WAV to a pipe: on a pipe the header is written here, with the sizes of a
-stream (0xffffffff, as sox and ffmpeg write them), and the samples follow raw.
+Counterpart: aplay/arecord's file handling. Any format libsndfile reads plays; capture
+writes WAV, RF64 past 4 GiB. Details: docs/design-notes.md.
 """
 
 from __future__ import annotations

@@ -1,42 +1,7 @@
 """``dma-audio bench``: what the stack costs, measured beside what it cannot beat.
 
-Four parts, each measured side by side with its reference in the same run, so that a
-busy machine slows both:
-
-1. ``offline``: the full stack on the virtual clock at 48 kHz, S16_LE stereo, 4 periods,
-   for period sizes 64, 256, 1024 and 4096 frames: times real time, periods (DMA
-   interrupts) per second, peak memory, and the ratio of its time to the floor's (a
-   numpy loop making the same copies, :func:`demos.bench_worker.floor_copy`). Both
-   are best-of-three: the stack in three processes, the floor three times in one.
-2. ``realtime``: on JACK's dummy backend (48 kHz, server period 256; a private server is
-   started where ``jackd`` is installed): CPU time over wall time of the full stack and of
-   a bare sounddevice callback making the same copies, with their xruns; then, for each,
-   the smallest period size that plays with no xrun. Stack and bare play back to back,
-   three times over (once with ``--quick``); the pair with the median ratio is reported,
-   every pair beside it, and the xruns are those of all pairs. The bare stream is opened
-   as the stack's card opens its own (the server's block, so as many callbacks); the
-   bare figure with one callback a period (PortAudio regrouping four cycles), which the
-   bench compared against until 2026-11-21, is reported beside it. Each pair has a third
-   run: the bare copies with an application's threads (a writer and an "interrupt"
-   thread, :class:`demos.bench_worker.BareApp`), so the stack's CPU above it is the
-   model's own path, not its threads. The server runs real-time (SCHED_FIFO) where the
-   machine allows it, as JACK does by default (:mod:`demos.jack`); the JSON's
-   ``jack_realtime`` and the table say whether it did. With it, the stack's threads
-   (the writer, the card pacer, the bottom-half worker) and the bare application's run
-   SCHED_FIFO ``STACK_RT_PRIORITY``, as ``dma-audio play --rt-priority 4`` runs them
-   (:mod:`demos.sched`): the bare callback's copies run in PortAudio's SCHED_FIFO thread,
-   and the stack's writer at normal priority is what xruns on a busy host, not the
-   model. The JSON's ``stack_rt_priority`` says which (null: normal).
-3. ``timing``: kselftest pcm-test's check: 4 s written with writei and drained, on the
-   card clock (pcm-test passes 4000 +- 100 ms).
-4. ``dmatest``: memcpy throughput of the PL080 model (KB/s and iops, as dmatest prints).
-5. ``memory``: peak RSS of ``play`` (with ``--tap``), ``capture`` (of ``--source``) and
-   ``stress`` on the virtual clock, for a 10 s and a 10 min input of 48 kHz S16_LE stereo
-   noise (10 s and 1 min with ``--quick``), each command in a process of its own; the
-   goal is the same figure for both, within ``MEMORY_GOAL_MB``.
-
-A part that cannot run (no ``jackd``) is null in the JSON, with the reason beside it.
-Each job runs in a process of its own (:mod:`demos.bench_worker`).
+Counterpart: none in the kernel; the parts, their floors and the JSON are described in
+docs/design-notes.md, the latest run in docs/bench/.
 """
 
 from __future__ import annotations

@@ -1,21 +1,8 @@
 """One measurement of ``dma-audio bench``, in a process of its own.
 
-``python -m demos.bench_worker KIND JSON`` runs one job and prints its figures as JSON on
-the last line. A process per job gives each its own peak memory (``ru_maxrss``) and keeps
-one job's garbage out of the next one's time. Kinds:
-
-- ``stack``: the full stack on the virtual clock, offline (WAV frames -> writei -> the
-  coherent ring -> the PL080 LLI ring -> the I2S FIFO -> the virtual card's tap).
-- ``floor``: the same copies in a plain numpy loop: frames -> ring -> FIFO slice -> output.
-- ``rt-stack``: the full stack playing on a sound device, the card's callback as clock.
-- ``rt-bare``: a bare sounddevice callback making the floor's copies on the same device,
-  its stream opened as the card's (or, with ``blocksize``, one callback a period).
-- ``rt-bare-app``: the same copies with an application's threads (a writer, an
-  "interrupt" thread), still no model: what the stack's threads cost by themselves.
-- ``timing``: kselftest's pcm-test timing: 4 s written with writei, then drained.
-
-Every job checks its output against its input where it can (``exact``): a benchmark
-that drops or garbles frames has measured nothing.
+``python -m demos.bench_worker KIND JSON`` runs one job (``stack``, ``floor``, ``rt-stack``,
+``rt-bare``, ``rt-bare-app``, ``timing``) and prints its figures as JSON on the last line
+(docs/design-notes.md).
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
-"""``dma-audio capture``: the DEV_TO_MEM cyclic path into a WAV file.
+"""``dma-audio capture``: the DEV_TO_MEM cyclic path into an audio file.
 
-What arecord does, on this board: set up the capture PCM (through the plug step when the
-hardware cannot take the file's format, channels or rate: it runs at the nearest setup,
-and what it reads is converted), read period by period (an overrun is recovered with
-prepare and counted) until the duration is reached. Each period read is converted and
-written at once; the header is rewritten about once a second (:data:`SYNC_S`), so that
-whatever ends the run (Ctrl-C, SIGTERM, a lost sound device, a full disk, even SIGKILL
-or a power cut) leaves a WAV that reads back what was captured up to its last rewrite,
-and memory stays a period's whatever the duration.
+Counterpart: arecord. What the file holds after Ctrl-C, SIGTERM, SIGKILL, a full disk or a
+lost device: docs/design-notes.md.
 """
 
 from __future__ import annotations

@@ -1,13 +1,6 @@
-"""The ``dma-audio`` command line.
+"""The ``dma-audio`` command line: play, capture, loopback, devices, dmatest, stress, bench.
 
-Subcommands follow the kernel's and alsa-utils' conventions. One exit path for all:
-bad input (an option, a file, an output that cannot be made) is one line on stderr and
-exit status 2; a failure during the run (a full disk, a lost device) one line and 1; a
-run stopped by Ctrl-C exits 130, by SIGTERM 143 (128 + the signal's number, as a shell
-reports a process the signal killed), once what was being written is saved. The signal
-handlers are the first thing this module sets: a signal while it still loads ends the
-process at once with that line and status, as nothing has been written yet
-(:mod:`demos.entry`, the program's entry point, sets them before this module loads).
+Bad input gets one line on stderr and exit 2, never a traceback (docs/design-notes.md).
 """
 
 from __future__ import annotations

@@ -1,13 +1,4 @@
-"""The glitch analysis of :mod:`demos.glitches`, a block of output at a time.
-
-:func:`demos.glitches.analyse` holds the whole input and output. This does the same walk
-holding only what it needs: the output from the last confirmed frame on, and an index of
-the input's windows within ``horizon`` frames of where the output has got to (the input
-itself is read by range, as the writer read it). A window is an anchor where it occurs
-once within that span; for an input whose windows are unique throughout (the stress
-signal) and glitches that move less than ``horizon`` frames, the result is
-:func:`~demos.glitches.analyse`'s, and memory stays a few horizons whatever the length.
-"""
+"""The glitch analysis of :mod:`demos.glitches`, a block of output at a time."""
 
 from __future__ import annotations
 

@@ -1,23 +1,7 @@
-"""Sample-exact glitch analysis: where did the output stop being the input, and how?
+"""Sample-exact glitch analysis: where the output stopped being the input, and how.
 
-What PortAudio's loopback QA does with a sine's phase, done here frame for frame: the
-output (a tap of what reached the card, or a looped-back capture) is walked as runs of
-frames equal to consecutive input frames. A run is anchored where ``WINDOW`` consecutive
-output frames equal a window that occurs once in the input (found for the whole output at
-once with a rolling hash), then extended by direct comparison. Between two runs that
-continue the input, whatever the output carries is a glitch:
-
-- ``silence``: zeros were inserted (a stopped stream, a FIFO that ran dry, silence fill);
-- ``stale``: earlier input came round again (a free-running ring replayed);
-- ``noise``: something else was inserted;
-- ``skip``: nothing was inserted but input frames are missing.
-
-Each glitch says where it starts in the output, how many frames were inserted and how
-many input frames were lost. The analysis needs an input whose windows are unique (the
-stress signal is made so); in runs of repeated input (digital silence) it can anchor
-only where the input is distinct again, and an input of which less than
-:data:`demos.glitch_stream.MATCHABLE` is distinct (a sine, silence) cannot be matched
-at all: stress then says so and reports no figure it could not measure.
+Counterpart: none in the kernel (kselftest's pcm-test checks timing, not content); the
+method is in docs/design-notes.md.
 """
 
 from __future__ import annotations

@@ -1,12 +1,4 @@
-"""CPU hogs for real-time stress: threads that compete for the CPU and for the GIL.
-
-Each hog thread runs a cycle: 10 ms of pure-Python busy work (the interpreter hands
-the GIL over every switch interval, 5 ms by default), a sort of a large list of
-integers, which runs in C and holds the GIL throughout (about 13 ms here), then 30 ms
-asleep. While it holds the GIL the card's callback, the bottom half and the writer all
-wait, as a driver waits behind a long interrupts-off section. A hog that never slept
-would starve the card's callback itself, and with it the clock of the whole SoC.
-"""
+"""CPU hogs for real-time stress: threads that compete for the CPU and for the GIL."""
 
 from __future__ import annotations
 

@@ -1,17 +1,5 @@
 """A private JACK server on the dummy backend: the clocked sound server with no sound
-hardware that the benchmark and the end-to-end tests play through (docs/testing.md).
-
-``with JackServer(name) as s:`` starts ``jackd -n NAME --realtime -d dummy -r 48000
--p 256``, waits until it answers, and finds the PortAudio device that reaches it
-(``s.device``); ``s.env`` is the environment a client needs (``JACK_DEFAULT_SERVER``).
-``s.loop_back()`` connects a duplex client's outputs to its own inputs.
-
-The server runs as JACK is meant to run, real-time (SCHED_FIFO: its cycle at priority
-10, each client's process thread, PortAudio's callback thread among them, at 5), where
-this machine lets a process take that scheduling; elsewhere with ``--no-realtime``, as
-docs/testing.md says. ``s.realtime`` tells which. Without it, the server's cycle competes
-for the CPUs with the client's own threads on equal terms, and a cycle they delay is an
-xrun that every client of the server sees as a PortAudio underflow.
+hardware, started and stopped by the tests and scripts.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """``dma-audio play``: audio files (or the demo sound) through the simulated cyclic DMA path.
 
-What aplay does, on this board: open the PCM, set hw_params (through the plug step when
-the hardware cannot take the file as it is) and aplay's sw_params (the DMA starts once the
-ring is full), prepare, write period by period (recovering from an underrun with prepare,
-and counting it), the last period filled out with silence as aplay pads its last chunk,
-then drain, which ends at that period's boundary. Where that padding is shorter than the
-FIFO hw_params reports (``fifo_size``), periods of silence more: the drain's stop flushes
-the FIFO, and aplay would lose the file's last frames there. The file is read, converted and written
-a block at a time, and the tap is written to its file as the card is sent it, so memory
-stays a few buffers whatever the file's length. ``play`` returns only once the card has
-had the time to play its own buffer (PortAudio drops what is still queued when a stream
-is closed).
+Counterpart: aplay's playback loop (hw_params and sw_params as aplay sets them, a period
+at a time, underruns recovered by prepare, the last period padded, then drain).
+Departs from aplay: a file ending within hw_params' fifo_size of a period boundary gets
+periods of silence more, since the drain's stop flushes the FIFO (docs/departures.md).
 """
 
 from __future__ import annotations

@@ -1,21 +1,6 @@
 """The plug step: convert between a file's frames and what the hardware takes, and say so.
 
-Counterpart: alsa-lib's ``plug`` PCM (linear format conversion, route, rate). It runs in
-user space: before ``writei`` for playback, after ``readi`` for capture. Every sample goes
-through a 32-bit word, so the conversions are exact where they can be:
-
-- format: U8 ↔ S16_LE as ``(x - 128) << 8`` and back; S8 ↔ S16_LE as ``x << 8``; FLOAT_LE →
-  S32_LE as ``clip(round(x * 2**31))``, back as ``x / 2**31``; between S16/S24/S32 by
-  shifting (widening is exact, narrowing drops the low bits);
-- channels: the default route table of ``snd_pcm_plug_change_channels``, which is the
-  same both ways. Where one side is mono (its "average" policy) a mono source is
-  copied to every channel, and a mono destination gets the mean of all the source
-  channels. Otherwise (its "copy" policy) channel i goes to channel i: extra source
-  channels are dropped, missing ones are silent;
-- rate: what ``scipy.signal.resample_poly`` computes, by the reduced ratio, to the
-  hardware rate nearest the one wanted (``snd_pcm_hw_params_set_rate_near``), a block at
-  a time (:mod:`demos.resample`). This is not alsa-lib's own converter (linear by
-  default, or a plugin's).
+Counterpart: alsa-lib's plug plugin (format, channels by its default routing table, rate).
 """
 
 from __future__ import annotations

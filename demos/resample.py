@@ -1,9 +1,6 @@
 """A polyphase resampler that takes its input a block at a time.
 
-It computes what ``scipy.signal.resample_poly(x, up, down, axis=0)`` computes over the
-whole signal (the same Kaiser-windowed FIR from ``scipy.signal.firwin``, the same
-alignment, zeros past both ends), so a file resampled block by block is the file
-resampled at once, to float rounding, in memory bounded by a block and the filter.
+Counterpart: alsa-lib's rate plugin, in place; built on ``scipy.signal.resample_poly``.
 """
 
 from __future__ import annotations

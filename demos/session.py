@@ -1,12 +1,4 @@
-"""Choosing the far end and the clock, and building the board with sound.
-
-``-D`` names a sounddevice device (an index or a name) or ``virtual``; without it the
-default output (or input) device is used, or the virtual card where there is none, and
-the reason is given. ``--clock``: ``card`` (the sound device's callback is the master
-clock; the default for a sound device), ``wall`` (a timer paces the virtual card in real
-time; the default for the virtual card) or ``virtual`` (deterministic, as fast as the host
-allows; virtual card only).
-"""
+"""Choosing the far end and the clock, and building the board with sound."""
 
 from __future__ import annotations
 

@@ -1,36 +1,7 @@
 """``dma-audio stress``: a playback (optionally duplex) stream under scripted faults.
 
-One loop drives the stream with non-blocking calls, as a poll-based player does: it
-writes a period whenever poll would report room (avail >= avail_min) and the writer is
-not held, reads the capture
-when there is one, and otherwise sleeps on the clock until either can move or a fault
-window opens or closes. On the virtual clock every run is deterministic.
-
-The writer's faults: stalls (no write in ``[at, at + duration)``: a wake-up that falls in
-the window is served at its end), seeded exponential jitter between writes, and in real
-time CPU hogs. The hardware's faults come from :mod:`soc.faults`: a bus error on the
-ring, the DMA request line starved (the I2S FIFO runs dry), interrupts lost, bottom
-halves late; and the far end unplugged (the card disconnected: the run ends as with a
-lost sound device). What the stack does about each depends on ``on_xrun``:
-
-- ``stop`` (the default; stop_threshold = buffer_size): the PCM core stops the stream in
-  XRUN when the ring runs dry; the writer's next call gets EPIPE, it prepares and goes
-  on (start_threshold = buffer_size, so it restarts with a full ring). What the I2S FIFO
-  held at the stop never plays (the DAI's stop strands it, its next start flushes it).
-- ``run`` (stop_threshold = boundary): nothing stops; the cyclic DMA replays the stale
-  ring. The writer sees ``avail > buffer_size``, counts the underrun and forwards
-  appl_ptr to the DMA (``snd_pcm_forward``), as free-running players do.
-- ``silence`` (run, plus silence_size = boundary: the top-up mode): as ``run``, but the
-  core silences what was played, so a late writer gives silence instead of stale audio.
-
-A write that waits longer than the PCM's wait time (max(100 ms, 1.1 buffer times), or the
-driver's) is the kernel's "DMA or IRQ trouble?": the writer drops, prepares and goes on;
-a drain with no pointer moving for as long is stopped, as ``snd_pcm_drain`` gives up.
-
-Memory stays flat whatever the length: the input is read by range
-(:mod:`demos.stress_source`), the output (tap or capture) goes to a spool file as it
-comes, and the glitch analysis reads both a block at a time after the run
-(:mod:`demos.glitch_stream`).
+Counterpart: none in the kernel; a poll-based player under faults from :mod:`soc.faults`.
+The modes (``--on-xrun stop|run|silence``) and the loop: docs/design-notes.md.
 """
 
 from __future__ import annotations

@@ -1,14 +1,5 @@
-"""What stress plays, read by range: the writer reads it in order, the glitch analysis
-goes back to where the output has got to. Neither holds it whole.
-
-- :class:`Glide`: the generated signal, a slow glide between 220 and 880 Hz at -12 dBFS
-  with seeded noise at -50 dBFS, so that every few frames are unique (what the glitch
-  analysis anchors on). It is made a block of :data:`BLOCK` frames at a time, each
-  block's noise from its own seed and its phase carried on from the last, so any range
-  can be made again exactly.
-- :class:`FileSource`: a file on disk, through libsndfile, by seeking.
-- :func:`to_hardware`: a source in another format, channel count or rate than the
-  hardware runs, converted by the plug a block at a time into a temporary WAV.
+"""What stress plays, read by range: the writer in order, the glitch analysis where it
+looks. A generated glide, or a file, converted to the hardware's format once.
 """
 
 from __future__ import annotations

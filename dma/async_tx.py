@@ -1,13 +1,7 @@
 """Dependencies between operations: the submit half of the async_tx API.
 
-Counterpart: crypto/async_tx/async_tx.c (``async_tx_submit``,
-``async_tx_channel_switch``) and ``dma_wait_for_async_tx``/``dma_sync_wait`` in
-drivers/dma/dmaengine.c. An operation that depends on another is submitted at once when
-both are on one channel (a channel runs in order), chained behind a parent that still
-waits, or, across channels, put behind an interrupt descriptor on the parent's channel;
-a device without DMA_INTERRUPT makes the submitter wait for the parent instead. Chains
-run from the provider's cleanup (:func:`dma.core.dma_run_dependencies`), in drivers that
-support async_tx.
+Counterpart: crypto/async_tx/async_tx.c (``async_tx_submit``, ``async_tx_channel_switch``,
+``dma_wait_for_async_tx``) and dmaengine.c's ``dma_sync_wait``.
 """
 
 from __future__ import annotations

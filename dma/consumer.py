@@ -1,16 +1,8 @@
 """The consumer API: configure, prepare, submit, issue, query and stop transfers.
 
-Counterpart: the inline wrappers of include/linux/dmaengine.h (``dmaengine_slave_config``,
+Counterpart: include/linux/dmaengine.h's inline helpers (``dmaengine_slave_config``,
 ``dmaengine_prep_*``, ``dmaengine_submit``, ``dma_async_issue_pending``,
-``dmaengine_tx_status``, ``dmaengine_pause``/``resume``, ``dmaengine_terminate_async``,
-``dmaengine_synchronize``, ``dmaengine_terminate_sync``, ``dmaengine_desc_set_reuse``,
-``dmaengine_desc_free``) and ``dma_get_slave_caps`` from dmaengine.c.
-
-Two places where the model is stricter than the kernel, on purpose:
-- ``slave_config`` checks widths, bursts and direction against the channel's caps
-  (the kernel leaves that to each driver) and names the refused field;
-- ``issue_pending`` between ``terminate_async`` and ``synchronize`` is undefined in
-  the kernel; here it raises EBUSY so the mistake cannot pass unnoticed.
+``dmaengine_tx_status``, ``dmaengine_terminate_*``, ``dmaengine_synchronize``).
 """
 
 from __future__ import annotations

@@ -1,28 +1,7 @@
-"""dmatest: how the kernel checks a DMA engine, on any channel of this framework.
+"""dmatest: the kernel's DMA engine test, on any channel of this framework.
 
-Counterpart: drivers/dma/dmatest.c. Each test copies (or sets) a random length at
-random aligned offsets inside ``buf_size`` buffers filled with a pattern that encodes
-role and position in every byte::
-
-    source       0x80 | (~i & 0x1f)            (0x40 added inside the copied range)
-    destination  0x00 | (~i & 0x1f)            (0x20 added inside the range to overwrite)
-
-(for memset, ``i`` is the constant PATTERN_MEMSET_IDX in every byte, as the kernel's
-``gen_inv_idx`` has it).
-
-After the transfer six ranges are verified (source before/inside/after the copy,
-destination before/inside/after) and each wrong byte is classified as the kernel does:
-source overwritten, destination not copied, destination copied where it should not be,
-or a plain mismatch; at most MAX_ERROR_COUNT of them are printed for each range, then
-"N errors suppressed". A test fails for a data error, a timeout, a completion error
-status, or a prep/submit error. The lines read as the kernel prints them:
-``result #N: 'reason' with src_off=... dst_off=... len=... (data)``, where data is the
-count of wrong bytes for a data error and 0 otherwise, and the summary ends in ``(0)``.
-
-The model times the host, as dmatest times its thread: ``iops`` and ``kbps`` divide by
-the wall-clock time of the whole loop less the time spent filling and verifying the
-buffers. ``kbps`` counts the length of every test, failed ones included, since dmatest
-adds each length to its total before it runs the test.
+Counterpart: drivers/dma/dmatest.c (its parameters, pattern buffers, verification and
+result lines).
 """
 
 from __future__ import annotations

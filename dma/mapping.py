@@ -1,21 +1,7 @@
 """The DMA mapping API and its debug checker.
 
-Counterpart: include/linux/dma-mapping.h, kernel/dma/mapping.c and kernel/dma/debug.c
-(CONFIG_DMA_API_DEBUG).
-
-- Coherent memory (``dma_alloc_coherent``) is one buffer seen by both sides: the CPU
-  view is a numpy view of the very RAM the DMA reads, so no sync is ever needed.
-- Streaming mappings (``dma_map_single``) behave like swiotlb bounce buffering: the
-  device gets a bus address of a separate buffer in its DMA zone and data crosses only
-  at map, unmap and the two ``sync`` calls, in the direction of the mapping. A missing
-  sync is therefore visible as stale data, as it is on a non-coherent machine.
-
-The debug checker records what dma-debug warns about: a device DMA touching memory that
-is neither mapped nor allocated (or already freed); a sync in another direction than a
-one-way mapping, or past its end; an unmap or free of what was never mapped, of another
-size, in another direction, or of a mapping never checked with ``dma_mapping_error``;
-and allocations still held when the device goes away. ``dma_debug_errors()`` returns
-the records.
+Counterpart: kernel/dma/mapping.c (``dma_alloc_coherent``, ``dma_map_single``,
+``dma_sync_*``) and kernel/dma/debug.c (``check_unmap``, the sync checks).
 """
 
 from __future__ import annotations

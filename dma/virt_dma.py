@@ -1,17 +1,7 @@
 """Virtual DMA channels: descriptor lists and the completion tasklet.
 
-Counterpart: drivers/dma/virt-dma.{c,h}. A descriptor lives on exactly one list, named
-after its state:
-
-- ``desc_allocated``: prepared, not yet submitted (and reusable ones after completion);
-- ``desc_submitted``: has a cookie, waits for ``issue_pending``;
-- ``desc_issued``: issued; the driver takes the first one off when it starts it;
-- ``desc_completed``: finished, waiting for the tasklet to run its callback;
-- ``desc_terminated``: was running when the channel was terminated; freed by synchronize.
-
-``cyclic`` points at a cyclic descriptor whose period elapsed; the tasklet invokes its
-callback once however many periods elapsed since it last ran.
-Every list change happens under ``vc.lock`` (``spin_lock_irqsave`` in the kernel).
+Counterpart: drivers/dma/virt-dma.{c,h}.
+Locking: the lists are the channel's, under ``vc.lock``.
 """
 
 from __future__ import annotations

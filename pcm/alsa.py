@@ -1,22 +1,9 @@
-"""The user-space API, in the spirit of alsa-lib: open a PCM by name, set it up, move frames.
+"""The user-space API after alsa-lib: open a PCM by name, set it up, move frames.
 
-Counterpart: alsa-lib's ``snd_pcm_open``, ``snd_pcm_hw_params_*`` (the ``_near`` setters),
-``snd_pcm_sw_params_*``, ``snd_pcm_writei``/``readi``, ``snd_pcm_resume``,
-``snd_pcm_drain`` (with the drain silence alsa-lib adds: the last period filled out with
-silence plus a tenth of a second, so that a DMA that runs past the end plays silence and
-not stale ring data), ``snd_pcm_recover`` and ``snd_pcm_dump_setup``.
+Counterpart: alsa-lib's ``snd_pcm_open``, the ``snd_pcm_hw_params_*_near`` setters,
+``snd_pcm_sw_params_*``, ``snd_pcm_writei``/``readi``, ``snd_pcm_drain`` (with its drain
+silence), ``snd_pcm_recover`` and ``snd_pcm_dump_setup``.
 
-The drain silence is alsa-lib's ``snd_pcm_hw_drain``'s, with the threshold of the
-follow-up patch posted to alsa-devel (one period plus the slack; the whole buffer, as
-first posted, fills far more than meant): where the application's silence_size is
-smaller, size = the rest of the last period (a whole period where the boundary is not a
-multiple of it) plus ``rate / 10`` frames, threshold = one period plus that slack, the
-threshold capped at the buffer and the size at the threshold, as the kernel's sw_params
-checks demand. The application's sw_params go back into the kernel at the next prepare
-(``prepare_reset_sw_params``); until then :meth:`Pcm.sw_params_current` answers with
-them, as alsa-lib's does.
-
-Names: ``hw:CARD,DEV`` (CARD an index or a card name) or ``default`` (card 0, device 0).
 Example::
 
     pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
@@ -24,6 +11,9 @@ Example::
     pcm.writei(frames)          # (n, 2) int16
     pcm.drain()
     pcm.close()
+
+Names: ``default`` (card 0, device 0) or ``hw:CARD,DEV``. The drain silence and the
+application's sw_params: docs/design-notes.md.
 """
 
 from __future__ import annotations

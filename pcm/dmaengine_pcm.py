@@ -1,11 +1,6 @@
 """The generic dmaengine PCM: a cyclic DMA channel per direction drives the ring.
 
-Counterpart: sound/core/pcm_dmaengine.c and sound/soc/soc-generic-dmaengine-pcm.c. Each
-callback does one thing: open sets the PCM hardware from the DMA's caps; hw_params turns
-the hw_params and the CPU DAI's dma_data into a slave config and allocates the ring with
-``dma_alloc_coherent``; trigger START preps, submits and issues a new cyclic descriptor,
-STOP terminates it, PAUSE_PUSH/RELEASE pause and resume; pointer reads the residue;
-sync_stop and close synchronize. It speaks only the DMA engine's consumer API.
+Counterpart: sound/core/pcm_dmaengine.c and sound/soc/soc-generic-dmaengine-pcm.c.
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
-"""The CPU DAI driver for the DesignWare-style I2S controller.
+"""The CPU DAI driver for the DesignWare I2S controller.
 
-Counterpart: sound/soc/dwc/dwc-i2s.c. Probe reads the component parameters, publishes
-``dma_data`` per direction (the TXDMA/RXDMA port address, maxburst 16) and registers the
-DAI plus the generic dmaengine PCM as its platform. hw_params programs the word length
-(TCR/RCR WLEN), the FIFO trigger levels (half the FIFO, minus one) and the channel count;
-trigger START enables the block and TX or RX, STOP disables them (and the block when no
-direction is left). The driver touches the controller only through its registers.
-
-Channels: 2, 4, 6 or 8 (pairs), as ``dw_i2s_hw_params`` takes them; the DAI declares 2 to
-8, so an odd count passes the refinement and hw_params refuses it (EINVAL).
-Model extensions, stated: the channel count goes to the TXCHN/RXCHN registers (the real
-block enables one TER/RER per pair); ``delay`` reports the FIFO level from TXFLR/RXFLR.
+Counterpart: sound/soc/dwc/dwc-i2s.c (probe, hw_params, trigger, dma_data).
+Departs from mainline: TXCHN/RXCHN, the FIFO level in ``delay`` and dma_data's
+fifo_size (docs/departures.md).
 """
 
 from __future__ import annotations

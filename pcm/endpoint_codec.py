@@ -1,16 +1,6 @@
-"""The codec DAI driver for the far end of the I2S bus (a sound card, or the virtual one).
+"""The codec DAI driver for the far end of the I2S bus.
 
-Counterpart: a codec driver such as sound/soc/codecs/spdif_transmitter.c, whose DAI only
-states what it can take, plus the power-up DAPM would do. Rates and channels come from
-the far end (what the sound device accepts); hw_params records the configuration;
-prepare powers the far end up (opens its stream, whose callback then clocks the SoC);
-the last hw_free powers it down. ``delay`` is the card's own latency. When the far end
-goes away (a sound device lost, its server gone) the card is disconnected, as when a
-hot-pluggable codec is unplugged: the PCM goes DISCONNECTED and answers ENODEV.
-
-A real sound server can take a second or more to deliver its first callbacks, so the
-driver sets the substream's ``wait_time`` to 10 s for a sound device (the kernel's
-``substream->wait_time``, which replaces the 100 ms / 1.1 buffer default).
+Counterpart: a codec driver under sound/soc/codecs (startup, hw_params, prepare, hw_free, delay).
 """
 
 from __future__ import annotations

@@ -1,19 +1,7 @@
 """The snd_pcm tracepoints as text, as the kernel's trace buffer shows them.
 
-Counterpart: sound/core/pcm_trace.h (built with CONFIG_SND_PCM_XRUN_DEBUG), read with
-``echo 1 > /sys/kernel/tracing/events/snd_pcm/enable; cat /sys/kernel/tracing/trace``:
-
-- ``hwptr`` at each hw_ptr update, once the driver's position is read and checked and
-  before the pointers move: IRQ from ``period_elapsed``, POS from a read, write or status;
-- ``hw_ptr_error`` with the reason, where the update finds "Unexpected hw_ptr" or
-  "Lost interrupts?";
-- ``xrun`` as an xrun stops the stream;
-- ``applptr`` each time a read, write or forward moves the application's pointer
-  (``pcm_lib_apply_appl_ptr``).
-
-The messages are the events' TP_printk formats. A line is ``<seconds>: <event>:
-<message>``, the seconds on the hardware clock (the virtual clock's, for a virtual run).
-ftrace's task, CPU and flags columns are left out: the model has no tasks or CPUs to name.
+Counterpart: sound/core/pcm_trace.h (hwptr, hw_ptr_error, xrun, applptr).
+Departs from mainline: no task, PID, CPU or flags columns (docs/departures.md).
 """
 
 from __future__ import annotations

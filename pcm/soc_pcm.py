@@ -1,15 +1,6 @@
-"""The ASoC-like layer: DAIs, components, DAI links, cards, and the PCM ops that join them.
+"""The ASoC layer: DAIs, components, DAI links, cards, and the PCM ops that join them.
 
-Counterpart: sound/soc/soc-core.c (component and card registration), soc-dai.c and
-soc-pcm.c (``__soc_pcm_open``: components, then the link, then the DAIs, then the DAIs'
-stream capabilities intersected; hw_params in the order DAIs then components; trigger
-START = link, component, DAIs and STOP = DAIs, component, link, the DAIs CPU first both
-ways; pointer plus the DAIs' and components' delay). A :class:`SocPcmRuntime` is the
-``snd_soc_pcm_runtime`` of one DAI link and is the :class:`~pcm.pcm_native.PcmOps` of its
-substreams.
-
-Simplifications, stated: one CPU DAI and one codec DAI per link, no DPCM, no DAPM (a
-codec powers up in its prepare), one component (the platform) per link.
+Counterpart: sound/soc/soc-core.c, soc-dai.c, soc-component.c and soc-pcm.c.
 """
 
 from __future__ import annotations

@@ -1,39 +1,10 @@
-"""Playback on the card clock, with the interrupts spread over the time between callbacks.
+"""Playback on the sound device's clock, with the period interrupts spread over the time
+between callbacks.
 
-Counterpart: none in the kernel; this is how the model keeps hardware time moving with
-wall time. A sound server asks for audio a block at a time (256 frames on JACK's default
-cycle). Advancing the whole SoC by a block inside the callback compresses the block's
-period interrupts and bottom halves into one burst: a ring no longer than the block is
-then drained before the writer can run, which real hardware, consuming one frame per
-sample period, never does.
-
-For a playback-only stream the frames the card will ask for next are known in advance,
-so the SoC runs a fixed lead ahead of the card, ``lead_blocks`` blocks, as behind a codec
-FIFO of that depth. Two movers share the work:
-
-- the pacer thread runs the *events* (LLI ends: period interrupts), each at the wall time
-  at which the card stands ``lead_blocks`` blocks before it, so interrupts come as far
-  apart in wall time as in sample time. It sleeps in between, and the bottom halves its
-  interrupts raise run on it at ``irq_exit`` (:func:`soc.irq.run_softirqs_here`). When it
-  wakes late (a busy host: 3-4 ms every few seconds on a 2-core VM), the events that
-  fell due meanwhile run at half their spacing, not back to back: a burst of four
-  64-frame periods drains a four-period ring before the writer can run.
-- each callback moves the *data*: if fewer frames are ready than it must hand out, it
-  moves the SoC on by up to the lead, short of any event (nothing falls due, so no
-  interrupt is raised on the card's thread). Only when the pacer is late and an event
-  lies inside the block does the callback move through it, as an unpaced card does
-  (counted in ``catch_ups``).
-
-The card stays the master clock: where the card stands is wall time since its last
-callback, never past the end of its next one, so a card that stops calling stops the SoC
-within the lead. What the serializer shifts out waits in ``ready``; serializer frame ``i``
-is still card frame ``i``. The price is up to ``lead_blocks`` + 1 blocks of output latency
-(16 ms on JACK's 256-frame cycle). A fixed lead keeps the interrupts' wall times at a
-fixed offset from the card's: kselftest's timing check (4 s of writes, then a drain) came
-out 40 ms long with a lead that varied up to 4096 frames.
-
-Capture frames exist only once a callback hands them in, so a stream that captures is
-not paced: its callback moves the SoC.
+Counterpart: none in the kernel: how the model keeps hardware time moving with wall time
+(docs/design-notes.md).
+Context: the pacer thread runs the events and their bottom halves; the device's
+callback moves only data.
 """
 
 from __future__ import annotations

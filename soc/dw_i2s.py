@@ -1,39 +1,7 @@
-"""A DesignWare-APB-I2S-style controller: the hardware model.
+"""Synopsys DesignWare APB I2S controller, the hardware model.
 
-Counterpart: the Synopsys DW_apb_i2s block driven by sound/soc/dwc/ (register names from
-that driver's local.h): IER, IRER, ITER, CER, CCR, RXFFR, TXFFR, per channel pair x the
-LRBR/LTHR, RRBR/RTHR, RER, TER, RCR, TCR, ISR, IMR, ROR, TOR, RFCR, TFCR, RFF, TFF, and
-the DMA data ports RXDMA/TXDMA that a DMA's ``dst_addr``/``src_addr`` points at.
-
-The serializer moves frames at the bit clock's pace (the clock is the codec's, i.e. the
-far end's: the I2S here is bit-clock slave). Each step between events is one numpy
-slice. The FIFOs talk to the DMA controller by request lines:
-
-- TX: the request is asserted while the FIFO level is at or below the trigger level
-  (TFCR) and a burst fits; each request moves one burst. In closed form: after the
-  serializer has consumed ``C`` bytes, the DMA has delivered the least number of whole
-  bursts that leaves the level above the trigger. The agent computes, from that formula
-  and the DMA's bytes-to-next-LLI-end, the frame at which the DMA will cross its next LLI
-  end, so a period interrupt is raised at the exact frame it would be on silicon (to one
-  burst).
-- RX: the request is asserted while the level is at or above the trigger (RFCR + 1) and a
-  whole burst is there; each request takes one burst out.
-
-What the line carries when the TX FIFO runs dry is zeros: the frames are counted
-(``tx_underrun_frames``), ISR.TXFE is set and an underrun event counted, with the frame
-at which it began (``tx_underrun_at``). While the transmitter is off the codec still
-clocks the bus and the data line idles at zero, so the far end is handed zeros then.
-The transmitter starts with an empty FIFO each time it is turned on, so what the FIFO
-held when it was turned off (a pause, a suspend, a stop) is never played: the DW block
-flushes its FIFOs when IER is cleared, as the DAI driver does when its last stream
-stops. An RX FIFO that overflows drops the newest frames (``rx_overrun_frames``) and
-sets ISR.RXFO.
-
-Model extensions, stated: the channel count is the TXCHN/RXCHN register (1..8), since the
-real block is stereo per pair; TXFLR/RXFLR report the FIFO levels in frames (the real
-block has no level register; a driver's ``delay`` needs one); CCR bit 8 selects
-left-justified instead of I2S framing, which changes timing on the wire but not sample
-values, so it is only reported.
+Counterpart: the DW_apb_i2s block driven by sound/soc/dwc/dwc-i2s.c. What it keeps and
+simplifies: docs/design-notes.md.
 """
 
 from __future__ import annotations

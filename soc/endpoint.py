@@ -1,28 +1,8 @@
-"""The codec end of the I2S bus, as a board part that a codec driver can configure.
+"""The codec end of the I2S bus, a board part a codec driver configures; it drives the far
+end (:mod:`soc.sound_device`).
 
-Counterpart: the codec chip on a board. Its driver (pcm/endpoint_codec.py) sets the rate,
-channels and word length at hw_params and powers it up at prepare; here "powering up"
-opens the far end (:class:`soc.sound_device.PortAudioDevice` on a sound device, or
-:class:`soc.sound_device.VirtualDevice`) whose clock then drives the whole SoC.
-
-Power-up delay: a sound server drops what it is sent in its first callbacks while its
-sink wakes up (measured on PulseAudio's null sink: the first ~100 ms of a stream never
-reach the monitor). Like a codec's power-up delay, :meth:`Endpoint.start` returns only
-after ``settle_ms`` (300 ms) of card time, so the stream starts on a settled card.
-
-Three things a user of the demonstrator wants are added at this seam:
-
-- the tap: every frame the serializer shifted out to the card, held until taken
-  (``take_tap()``, as ``play --tap`` writes it to its file after each write) or read
-  whole (``tapped()``). Each power-up starts a new stream in it with its own rate,
-  channels and word length (``tapped_streams()``). Line values of words up to 16 bits
-  are kept as int16, which holds them exactly;
-- what the virtual card hears: ``source(rate, channels, bits)``, called at each power-up
-  with the setup the codec was given, returns the capture input as line values (a file
-  heard at the bus's own rate, channels and word length);
-- the virtual card's loop: with ``loop=True`` what the virtual card plays comes back as
-  its capture input ``loop_delay`` frames later, so that ``loopback`` works without a
-  sound device.
+Counterpart: a codec chip on the I2S bus. Power-up opens the far end; the tap, the virtual
+device's source and loop: docs/design-notes.md.
 """
 
 from __future__ import annotations

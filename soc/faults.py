@@ -1,24 +1,8 @@
-"""Hardware fault injection on a built board, scheduled on its clock.
+"""Fault injection on a built board, scheduled on its clock: bus errors, a starved request
+line, lost and late interrupts, corrupted transfers; and a watch on terminal counts.
 
-Counterpart: the kernel's fault-injection framework and the delayed timer ticks and
-failing callbacks of snd-pcmtest, moved down to the silicon: here the faults are in the
-hardware and the interrupt path, and the drivers above meet them exactly as they would
-meet the real thing.
-
-- ``bus_error(at_ns, addr, size)``: at ``at_ns`` the next bus-master access to the range
-  gets ERROR (for a ring: the DMA's next read of it; the channel then disables itself and
-  raises its error interrupt);
-- ``starve(at_ns, duration_ns, line)``: the DMA stops serving a request line for a while,
-  so the peripheral's FIFO runs dry (TX) or overflows (RX);
-- ``lose_interrupts(rate, seed)``: that fraction of top-half deliveries is lost;
-- ``irq_latency(ns)``: bottom halves run that long after their top half (a busy CPU);
-- ``corrupt_data(rate, seed)``: that fraction of the DMA's transfers has one bit flipped on
-  its way to the destination (what dmatest's verification must catch).
-
-``TcWatch`` observes instead of breaking: the terminal-count interrupts a DMA controller
-raises on its memory-to-peripheral channels, with the time each was raised.
-
-Each method only arranges the fault; the clock (virtual or real) makes it happen.
+Counterpart: the kernel's fault-injection framework and snd-pcmtest's delayed ticks,
+moved down to the silicon (docs/design-notes.md).
 """
 
 from __future__ import annotations

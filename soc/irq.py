@@ -1,26 +1,7 @@
 """Interrupt lines and the CPU side that runs bottom halves.
 
-Counterpart: the GIC (numbered lines, enable/mask, pending) and the softirq machinery
-that tasklets ride on. The top half (the handler a driver registered with
-``request_irq``) runs synchronously where the hardware raised the line; it must be
-short. Bottom halves are deferred to :class:`Cpu`, which runs them later on the
-CPU side: on the virtual clock as an event ``bh_latency_ns`` after they were raised.
-
-In real time, bottom halves run on :class:`RealtimeCpu`'s worker thread (the model's
-ksoftirqd), or, on a thread that asked for it with :func:`run_softirqs_here` (the card
-pacer, which takes the period interrupts), on that thread at :func:`irq_exit`, as Linux
-runs the softirqs a hard interrupt raised on the CPU that took it. A line raised while
-the hardware lock is held (inside a clock step, or a CPU-side register write that set
-the hardware moving) is delivered when that thread releases the lock, on that thread.
-
-Lines are level-triggered, as the PL080's combined interrupt output is: a handler
-runs when an enabled line is asserted and runs again while the line stays asserted.
-
-Fault injection: ``lose`` (a function of the line) drops a delivery, as a lost interrupt
-does. The source keeps its status latched and the line is looked at again when the
-hardware next drives it, so the next event's top half sees both: a lost period
-interrupt becomes two periods in one handler run, the case the PCM core's "Lost
-interrupts?" check exists for.
+Counterpart: kernel/irq (level-triggered lines, one handler each) and kernel/softirq.c
+(tasklets run at ``irq_exit`` or by ksoftirqd). Details: docs/design-notes.md.
 """
 
 from __future__ import annotations

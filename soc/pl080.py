@@ -1,29 +1,7 @@
-"""A PL080-style DMA controller: the hardware model (registers, LLIs, request lines).
+"""ARM PrimeCell PL080 DMA controller, the hardware model (QEMU's hw/dma/pl080.c in spirit).
 
-Counterpart: ARM PrimeCell PL080 (driven in Linux by drivers/dma/amba-pl08x.c), and in
-spirit QEMU's hw/dma/pl080.c: this file knows registers and bus cycles, never a driver.
-Registers are decoded through tables; an offset the block does not have is logged and
-counted (``unknown_accesses``) and reads as 0. The channels' CONFIG registers are decoded
-when written (who serves each request line, which memory-to-memory channels run, the
-interrupt masks).
-
-What it keeps of the real block:
-- global status/clear registers, enable, per-channel SRC, DST, LLI, CONTROL, CONFIG;
-- LLIs of four words ``{src, dst, next, control}`` fetched from memory by the
-  controller itself when a transfer of ``TransferSize`` source beats ends;
-- widths of 1, 2 or 4 bytes, bursts of 1..256 from the PL080 table, SI/DI increment,
-  a 12-bit transfer size counting down as beats move, SRC/DST advancing with them;
-- a terminal-count interrupt at the end of an LLI whose control has the I bit, an
-  error interrupt on a bus error (the channel then disables), masks ITC/IE;
-- HALT (ignore further requests) and ACTIVE, peripheral request lines.
-
-What it simplifies, and why:
-- Memory-to-memory channels move at ``bytes_per_us`` each, in parallel, without bus
-  contention between channels: enough to give transfers a duration and residue a
-  meaning mid-transfer.
-- Peripheral transfers happen at the instant the peripheral requests them (the bus is
-  orders of magnitude faster than an audio FIFO drains), so the channel FIFO never holds
-  data and ACTIVE reads 0 as soon as HALT is set.
+Registers are decoded through tables; an unknown offset is logged, counted and reads 0.
+Channel CONFIG is decoded when written. What is simplified: docs/design-notes.md.
 """
 
 from __future__ import annotations

@@ -1,28 +1,8 @@
-"""The far end of the I2S bus: a real sound card through sounddevice, or the virtual card.
+"""The far end of the I2S bus: a PortAudio device through sounddevice, or the virtual device.
 
-Counterpart: the codec and whatever is behind it. On a board the codec is bit-clock
-master; here the sound card is: each PortAudio callback for ``frames`` frames advances
-the whole SoC by exactly that many sample periods (:meth:`RealtimeClock.advance_frames`),
-and the frames the I2S serializer shifted out during that advance are what the callback
-hands to PortAudio. Capture is the mirror: the frames PortAudio hands in are what the
-serializer shifts into the RX FIFO. Nothing else keeps time, so nothing can drift.
-A playback-only stream is paced (:mod:`soc.device_pacer`): the SoC runs a fixed lead ahead
-of the card, a pacer thread runs its events as wall time passes, and the callback hands
-out what the serializer shifted; frame ``i`` is still frame ``i``.
-
-The callback never blocks on the CPU side: it moves the hardware (taking the hardware
-lock for the length of a step), runs the DMA top half, and returns. Bottom halves run on
-the CPU worker thread.
-
-A device that goes away (PortAudio ends the stream, or no callback comes for
-``watchdog_s``) is reported once, to ``on_lost`` in a thread of its own (the endpoint's
-:meth:`~soc.endpoint.Endpoint.lose`, which has the card disconnected), or, with none, as
-the clock's failure.
-
-PortAudio's dithering and clipping are off: a bit-exact path must stay bit-exact through a
-float32 server such as JACK.
-
-Line samples are int32 values of the I2S word, converted as :mod:`soc.line_format` says.
+Counterpart: the codec's analog side and whatever is behind it. The device's callback is
+the master clock (docs/architecture.md, docs/design-notes.md).
+Context: the callback never blocks; bottom halves run on the CPU worker thread.
 """
 
 from __future__ import annotations
