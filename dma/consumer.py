@@ -57,7 +57,17 @@ def _check_side(caps: SlaveCaps, side: str, width: int, burst: int) -> None:
 
 
 def slave_config(chan: DmaChan, config: SlaveConfig) -> None:
-    """``dmaengine_slave_config``: applies to later prep calls on ``chan``."""
+    """``dmaengine_slave_config``: the peripheral side of later prep calls on ``chan``.
+
+    Parameters
+    ----------
+    chan : DmaChan
+        A slave channel, from :func:`dma.request_chan`.
+    config : SlaveConfig
+        ``direction``; ``dst_addr``, ``dst_addr_width`` (bytes) and ``dst_maxburst``
+        (words) for MEM_TO_DEV, the ``src_*`` fields for DEV_TO_MEM. A width or burst
+        the channel's caps lack raises EINVAL.
+    """
     if chan.device.device_config is None:
         raise DmaEngineError(errno.ENOSYS, f"{chan.name}: device_config not implemented")
     caps = get_slave_caps(chan)
@@ -73,6 +83,8 @@ def slave_config(chan: DmaChan, config: SlaveConfig) -> None:
 def prep_dma_memcpy(
     chan: DmaChan, dst: int, src: int, length: int, flags: PrepFlags = PrepFlags.NONE
 ) -> AsyncTxDescriptor | None:
+    """``dmaengine_prep_dma_memcpy``: copy ``length`` bytes from bus address ``src`` to
+    ``dst``; None where the device cannot or the arguments are refused."""
     op = chan.device.device_prep_dma_memcpy
     return None if op is None else op(chan, dst, src, length, flags)
 
@@ -80,6 +92,8 @@ def prep_dma_memcpy(
 def prep_dma_memset(
     chan: DmaChan, dst: int, value: int, length: int, flags: PrepFlags = PrepFlags.NONE
 ) -> AsyncTxDescriptor | None:
+    """``dmaengine_prep_dma_memset``: fill ``length`` bytes at ``dst`` with the byte
+    ``value``; None where the device cannot."""
     op = chan.device.device_prep_dma_memset
     return None if op is None else op(chan, dst, value, length, flags)
 
@@ -102,6 +116,7 @@ def prep_slave_single(
     direction: TransferDirection,
     flags: PrepFlags = PrepFlags.NONE,
 ) -> AsyncTxDescriptor | None:
+    """``dmaengine_prep_slave_single``: one buffer of ``length`` bytes at ``buf``."""
     return prep_slave_sg(chan, [(buf, length)], direction, flags)
 
 
@@ -113,7 +128,27 @@ def prep_dma_cyclic(
     direction: TransferDirection,
     flags: PrepFlags = PrepFlags.NONE,
 ) -> AsyncTxDescriptor | None:
-    """``dmaengine_prep_dma_cyclic``: a ring of ``buf_len`` in periods of ``period_len``."""
+    """``dmaengine_prep_dma_cyclic``: a ring that the channel runs round until terminated.
+
+    Parameters
+    ----------
+    chan : DmaChan
+        A slave channel, configured by :func:`slave_config`.
+    buf_addr : int
+        The ring's bus address (from :func:`dma.mapping.dma_alloc_coherent`).
+    buf_len, period_len : int
+        The ring's bytes, and a period's: ``buf_len`` a whole number of periods.
+    direction : TransferDirection
+        MEM_TO_DEV (playback) or DEV_TO_MEM (capture).
+    flags : PrepFlags
+        PREP_INTERRUPT for a callback at each period's end.
+
+    Returns
+    -------
+    AsyncTxDescriptor or None
+        Set ``callback`` (or ``callback_result``) on it, then :func:`submit` and
+        :func:`issue_pending`; None where the provider refuses the arguments.
+    """
     op = chan.device.device_prep_dma_cyclic
     return None if op is None else op(chan, buf_addr, buf_len, period_len, direction, flags)
 

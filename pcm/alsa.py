@@ -79,18 +79,29 @@ class Pcm:
     def set_params(self, fmt: str, channels: int, rate: int, period_size: int | None = None,
                    buffer_size: int | None = None, periods: int | None = None,
                    buffer_time_us: int = 500_000) -> hp.HwParams:
-        """Format, channels and rate exactly; period and buffer as asked, or (as aplay)
-        a buffer of ``buffer_time_us`` at most and four periods, each as near as the
-        hardware allows. Where only one of period size and buffer size is given, the
-        other makes four periods, as near as allowed, unless ``periods`` says how many:
-        for a buffer size that is aplay's quarter buffer; for a period size aplay would
-        fill ``buffer_time_us`` instead. Asked values are set exactly (aplay asks for the
-        nearest); EINVAL names the parameter that cannot be met.
+        """``snd_pcm_hw_params`` as aplay sets it up: format, channels and rate exactly,
+        period and buffer as asked or as near as the hardware allows.
 
-        A buffer that is not a whole number of periods is refused here (EINVAL on
-        BUFFER_SIZE). The kernel's refinement allows it (PERIODS is an integer, PERIOD_SIZE
-        need not be), but no cyclic DMA ring can be made of it: the PL08x model's prep
-        then fails at start, which a writer sees only as EIO once its wait times out."""
+        Parameters
+        ----------
+        fmt : str
+            The sample format's ALSA name (S16_LE, S24_LE, S32_LE, ...).
+        channels, rate : int
+            Set exactly; EINVAL names the one that cannot be met (with the nearest rate).
+        period_size, buffer_size : int, optional
+            Frames, set exactly. With only one, the other makes ``periods`` periods
+            (four by default); with neither, ``buffer_time_us`` at most in four periods.
+        periods : int, optional
+            Periods in the buffer.
+        buffer_time_us : int
+            aplay's buffer time, where no size is given.
+
+        Returns
+        -------
+        HwParams
+            What was installed; the stream is in SETUP. A buffer that is not a whole
+            number of periods is EINVAL on BUFFER_SIZE (docs/design-notes.md).
+        """
         p = self.hw_params_any()
         number = pcm_format(fmt).number
         p.set_mask("FORMAT", {number})
@@ -163,8 +174,22 @@ class Pcm:
         return self._set_near(self._fop().hw_refine(p), "RATE", rate)["RATE"].value()
 
     def sw_params(self, **fields: int) -> SwParams:
-        """Change sw_params fields by name (avail_min, start_threshold, ...), starting
-        from the application's (:meth:`sw_params_current`)."""
+        """``snd_pcm_sw_params``: change fields by name, from the application's current
+        ones (:meth:`sw_params_current`).
+
+        Parameters
+        ----------
+        avail_min : int
+            Frames free (playback) or ready (capture) before a blocked transfer wakes.
+        start_threshold : int
+            Frames queued (playback) or asked for (capture) that start the stream.
+        stop_threshold : int
+            Frames available at which the stream stops in XRUN; the boundary
+            (``runtime.boundary``) to never stop.
+        silence_threshold, silence_size : int
+            Silence ahead of the DMA: threshold mode, or top-up mode with
+            ``silence_size`` = boundary and ``silence_threshold`` 0.
+        """
         sw = self.sw_params_current()
         for k, v in fields.items():
             if not hasattr(sw, k):
@@ -203,15 +228,23 @@ class Pcm:
         self._fop().start()
 
     def writei(self, frames: np.ndarray) -> int:
+        """``snd_pcm_writei``: ``frames`` (``(n, channels)`` in the sample format) into the
+        ring; the frames written. Starts the stream at start_threshold; EPIPE after an
+        underrun (:meth:`recover`), EAGAIN when non-blocking and the ring is full."""
         return self._fop().writei(frames, self.nonblock)
 
     def readi(self, frames: int) -> np.ndarray:
+        """``snd_pcm_readi``: up to ``frames`` frames as ``(n, channels)``. Starts a
+        prepared capture; EPIPE after an overrun, EAGAIN when non-blocking and empty."""
         return self._fop().readi(frames, self.nonblock)
 
     def avail(self) -> int:
+        """``snd_pcm_avail``: frames that can be written (playback) or read (capture)."""
         return self._fop().avail()
 
     def delay(self) -> int:
+        """``snd_pcm_delay``: frames until a frame written now is heard (playback), or
+        since a frame now readable was sampled (capture)."""
         return self._fop().delay()
 
     def forward(self, frames: int) -> int:
@@ -221,6 +254,8 @@ class Pcm:
         return self._fop().status()
 
     def pause(self, enable: bool) -> None:
+        """``snd_pcm_pause``: RUNNING to PAUSED (``enable``) and back; ENOSYS where the
+        hardware cannot pause, EBADFD in any other state."""
         self._fop().pause(enable)
 
     def drop(self) -> None:
@@ -281,6 +316,21 @@ class Pcm:
 
 
 def open_pcm(name: str, stream: PcmStream, nonblock: bool = False) -> Pcm:
-    """``snd_pcm_open``."""
+    """``snd_pcm_open``: open a PCM of a registered card.
+
+    Parameters
+    ----------
+    name : str
+        ``default`` (card 0, device 0) or ``hw:CARD,DEV`` (CARD an index or a name).
+    stream : PcmStream
+        PLAYBACK or CAPTURE.
+    nonblock : bool
+        Transfers and drain answer EAGAIN instead of waiting (``SND_PCM_NONBLOCK``).
+
+    Returns
+    -------
+    Pcm
+        In state OPEN; :meth:`Pcm.set_params` next. ENOENT for an unknown name.
+    """
     card, device = find_card(name)
     return Pcm(card, device, stream, nonblock)

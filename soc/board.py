@@ -35,8 +35,25 @@ def make_audio_board(
     bh_latency_ns: int = 0,
     **endpoint: Any,
 ) -> PlatformBus:
-    """The board with its sound: the I2S wired to a card endpoint (``device``: a
-    sounddevice device, or "virtual") and a simple-audio-card machine node."""
+    """The board with its sound: the I2S wired to the codec endpoint and a
+    simple-audio-card machine node; call ``populate()`` on the result to probe.
+
+    Parameters
+    ----------
+    clock : VirtualClock or RealtimeClock, optional
+        The hardware's time; a new virtual clock by default.
+    device : int, str or "virtual"
+        The far end: a sounddevice device (index or name), or the virtual device.
+    bh_latency_ns : int
+        How long after its top half a bottom half runs.
+    **endpoint
+        Passed to :class:`soc.endpoint.Endpoint`: ``tap``, ``loop``, ``source``, ...
+
+    Returns
+    -------
+    PlatformBus
+        ``board.soc.hw`` holds the parts by name ("dma0", "i2s0", "codec0").
+    """
     clock = clock or VirtualClock()
     nodes = [
         DtNode("codec0", "dma-audio,card-endpoint"),
@@ -60,8 +77,22 @@ def make_board(
 ) -> PlatformBus:
     """Build the SoC and its device tree; call ``populate()`` on the result to probe.
 
-    As in an SoC's .dtsi, the I2S node is ``status = "disabled"`` unless the board has
-    sound (:func:`make_audio_board`); tests then program the I2S by hand."""
+    Parameters
+    ----------
+    clock : VirtualClock or RealtimeClock, optional
+        The hardware's time; a new virtual clock by default.
+    bh_latency_ns : int
+        How long after its top half a bottom half runs.
+    dmac_channels, dmac_bytes_per_us : int
+        The PL080's physical channels, and its memory-to-memory speed.
+    i2s_fifo_depth : int
+        Entries in each I2S FIFO.
+    extra_nodes : list of DtNode, optional
+        More device-tree nodes (a sound card, a test peripheral).
+    i2s_enabled : bool
+        As in an SoC's .dtsi the I2S node is ``status = "disabled"`` unless the board
+        has sound (:func:`make_audio_board`).
+    """
     clock = clock or VirtualClock()
     bus = Bus(clock.hw_lock, clock)
     ram = bus.add_ram("ram", RAM_BASE, RAM_SIZE)
