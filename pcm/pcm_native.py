@@ -243,12 +243,12 @@ class Substream(PcmLib):
                 self.hw_params_current = None
             self.ops.hw_params(self, p)
         except PcmError:
-            # the hardware may be unusable now: the application must set it up again
+            # the hardware may be unusable now: the application must set it up again,
+            # and hw_free undoes whatever part of the driver's hw_params had succeeded
             with self.lock:
                 rt.state = PcmState.OPEN
-            if self.hw_params_current is not None:
-                self.ops.hw_free(self)
-                self.hw_params_current = None
+            self.ops.hw_free(self)
+            self.hw_params_current = None
             raise
         self.hw_params_current = p
         with self.lock:

@@ -831,6 +831,8 @@ def test_a_refused_hw_params_leaves_the_stream_open(audio_board, refused):
         pcm.substream.hw_params(p)
     assert e.value.errno == errno.EINVAL and pcm.state == S.OPEN
     assert pcm.substream.hw_params_current is None
+    # the codec DAI took the setup before the CPU DAI refused it: hw_free undid it
+    assert PcmStream.PLAYBACK not in pcm.card.links[0].codec.ops.configured
     assert _errno(pcm.prepare) == errno.EBADFD
     assert _errno(pcm.substream.sw_params, SwParams()) == errno.EBADFD
     pcm.set_params("S16_LE", 2, 48000, period_size=1024, periods=4)
