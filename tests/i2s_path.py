@@ -1,6 +1,6 @@
 """A board with the cyclic TX (and optionally RX) DMA path to the I2S, without the PCM layer.
 
-Used by the card tests and, as a script, by the end-to-end tests that must run in their
+Used by the sound-device tests and, as a script, by the end-to-end tests that must run in their
 own process (PortAudio reads the JACK and PulseAudio environment when it initialises).
 The I2S registers are programmed directly, as the DAI driver of the PCM issue will.
 """
@@ -98,25 +98,25 @@ def main() -> int:
     board.populate()
     try:
         chan, periods = start_tx(board, ring, 1024)
-        card = PortAudioDevice(board.soc.clock, board.soc.hw["i2s0"], device=device,
-                               rate=48000, channels=2, bits=16, playback=True,
-                               capture=jack is not None, blocksize=256 if jack else 0)
+        far_end = PortAudioDevice(board.soc.clock, board.soc.hw["i2s0"], device=device,
+                                  rate=48000, channels=2, bits=16, playback=True,
+                                  capture=jack is not None, blocksize=256 if jack else 0)
         captured: list[np.ndarray] = []
         if jack:
-            inner = card._rx_source
+            inner = far_end._rx_source
 
             def rx(n: int) -> np.ndarray:
                 frames = inner(n)
                 captured.append(frames.copy())
                 return frames
 
-            card._rx_source = rx
-            i2s = board.soc.hw["i2s0"]  # RX on: the serializer pulls the card's input
+            far_end._rx_source = rx
+            i2s = board.soc.hw["i2s0"]  # RX on: the serializer pulls the far end's input
             i2s.mmio_write(r.RCR, WLEN[16])
             i2s.mmio_write(r.RXCHN, 2)
             i2s.mmio_write(r.IRER, 1)
         switch_interval_before = sys.getswitchinterval()
-        card.start()
+        far_end.start()
         if jack:
             time.sleep(0.2)
             ports = subprocess.run(["jack_lsp", "-s", jack], capture_output=True, text=True).stdout
@@ -133,22 +133,23 @@ def main() -> int:
         try:
             board.soc.clock.wait_until(lambda: False, int(seconds * 1e9))
         except Exception as e:  # the device went away: an error, never a hang
-            card.stop()
+            far_end.stop()
             print(json.dumps({"lost": type(e).__name__, "message": str(e),
-                              "errors": card.stats.errors}))
+                              "errors": far_end.stats.errors}))
             return 0 if expect_loss else 1
-        latency = {"latency_frames": card.latency_frames, "stream_latency": card.stream.latency,
+        latency = {"latency_frames": far_end.latency_frames,
+                   "stream_latency": far_end.stream.latency,
                    "switch_interval_before": switch_interval_before,
                    "switch_interval_running": sys.getswitchinterval()}
-        card.stop()
+        far_end.stop()
         latency["switch_interval_stopped"] = sys.getswitchinterval()
-        result = {**latency, "callbacks": card.stats.callbacks, "frames": card.stats.frames,
+        result = {**latency, "callbacks": far_end.stats.callbacks, "frames": far_end.stats.frames,
                   "i2s_frames": board.soc.hw["i2s0"].frames,
-                  "ready_frames": card.pacer.ready_frames if card.pacer else 0,
-                  "lead_frames": card.pacer.lead_frames if card.pacer else 0,
+                  "ready_frames": far_end.pacer.ready_frames if far_end.pacer else 0,
+                  "lead_frames": far_end.pacer.lead_frames if far_end.pacer else 0,
                   "periods": len(periods), "i2s_underruns": board.soc.hw["i2s0"].tx_underruns,
-                  "output_underflows": card.stats.output_underflows,
-                  "errors": card.stats.errors, "portaudio": sd.get_portaudio_version()[1]}
+                  "output_underflows": far_end.stats.output_underflows,
+                  "errors": far_end.stats.errors, "portaudio": sd.get_portaudio_version()[1]}
         if jack:
             result.update(compare_to_ring(np.concatenate(captured), ring))
         dma.terminate_sync(chan)

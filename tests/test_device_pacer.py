@@ -1,6 +1,6 @@
-"""The card pacer, driven by a callback thread of our own in place of PortAudio's.
+"""The device pacer, driven by a callback thread of our own in place of PortAudio's.
 
-The pacer's seam is ``take(outdata, card_frames)``: a card callback asks for the frames
+The pacer's seam is ``take(outdata, card_frames)``: a device callback asks for the frames
 that follow those it already has. A thread calling it every 256 frames of wall time is
 what PortAudio's JACK host does; everything below it is the real SoC.
 """
@@ -33,7 +33,7 @@ def _paced_board():
 
 
 def _callbacks(pacer: DevicePacer, blocks: int, out: list[np.ndarray]) -> None:
-    """A card asking for BLOCK frames every BLOCK sample periods, as a server's cycle."""
+    """A device asking for BLOCK frames every BLOCK sample periods, as a server's cycle."""
     t0 = time.monotonic()
     for k in range(blocks):
         time.sleep(max(t0 + k * BLOCK / RATE - time.monotonic(), 0))
@@ -55,7 +55,7 @@ def test_paced_playback_is_bit_exact_and_the_serializer_leads_by_what_is_ready()
         check = compare_to_ring(played, RING)
         assert check["ok"], check
         assert check["compared"] >= 149 * BLOCK - len(RING)
-        # every frame the serializer shifted out went to the card or waits for it
+        # every frame the serializer shifted out went to the device or waits for it
         assert i2s.frames == 150 * BLOCK + pacer.ready_frames
         assert pacer.ready_frames <= pacer.lead_frames
         # the interrupts came as wall time passed, not in bursts at the callbacks: the
@@ -79,7 +79,7 @@ def test_the_pacer_stops_within_its_lead_when_the_card_stops_calling():
         chan, _ = start_tx(board, RING, 256)
         out: list[np.ndarray] = []
         _callbacks(pacer, 20, out)
-        time.sleep(0.3)  # the card went quiet for 56 blocks
+        time.sleep(0.3)  # the device went quiet for 56 blocks
         soc = frame_at_ns(clock.now_ns - pacer.origin_ns, RATE)
         assert 20 * BLOCK <= soc <= 20 * BLOCK + pacer.lead_frames
         assert soc - 20 * BLOCK == pacer.ready_frames
@@ -92,8 +92,8 @@ def test_the_pacer_stops_within_its_lead_when_the_card_stops_calling():
 
 
 def test_small_periods_come_apart_in_wall_time_not_in_bursts_at_the_callbacks():
-    """16 periods of 64 frames, a card callback every 256: four interrupts a callback,
-    which a card that moved the SoC itself would raise back to back."""
+    """16 periods of 64 frames, a device callback every 256: four interrupts a callback,
+    which a device that moved the SoC itself would raise back to back."""
     board, clock, i2s, pacer = _paced_board()
     try:
         chan, periods = start_tx(board, RING, 64)
@@ -114,12 +114,12 @@ def test_small_periods_come_apart_in_wall_time_not_in_bursts_at_the_callbacks():
 
 def test_a_cpu_write_lands_at_the_present_the_card_plus_the_lead():
     """Idle hardware (no events): the callbacks leave the SoC anywhere up to the lead
-    past the card; a CPU-side write first moves it to where the card stands plus the
+    past the device; a CPU-side write first moves it to where the device stands plus the
     lead, so that what the write starts starts at the lead the interrupts run at."""
     board, clock, i2s, pacer = _paced_board()
     try:
         _callbacks(pacer, 20, [])
-        time.sleep(0.05)  # the card went quiet: it stands at the end of its next block
+        time.sleep(0.05)  # the device went quiet: it stands at the end of its next block
         bus = board.soc.bus
         with clock.hw_lock:  # a thread holding the hardware lock does not move it
             before = clock.now_ns

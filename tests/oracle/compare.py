@@ -29,12 +29,14 @@ import errno
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pcm.runtime import PcmState, compute_boundary
 from tests.oracle import model
 from tests.oracle.scenarios import BOUNDARY, Scenario
 
-STATES = ["OPEN", "SETUP", "PREPARED", "RUNNING", "XRUN", "DRAINING", "PAUSED",
-          "SUSPENDED", "DISCONNECTED"]
-SETUP, PREPARED, RUNNING, XRUN, DRAINING, PAUSED = 1, 2, 3, 4, 5, 6
+# the records carry SNDRV_PCM_STATE_* numbers, which PcmState's values are
+SETUP, PREPARED, RUNNING, XRUN, DRAINING, PAUSED = (
+    PcmState.SETUP, PcmState.PREPARED, PcmState.RUNNING, PcmState.XRUN, PcmState.DRAINING,
+    PcmState.PAUSED)
 MOVING = (RUNNING, DRAINING)
 SYNCING = ("status", "hwsync", "avail", "delay")  # ops that end in a hw_ptr update
 MAX_TIMING_STEPS = 4
@@ -46,7 +48,7 @@ MODEL_LEAD_FRAMES = 32  # the I2S FIFO and a burst the model's DMA runs ahead
 
 
 def state_name(s: int) -> str:
-    return "CLOSED" if s < 0 else STATES[s]
+    return "CLOSED" if s < 0 else PcmState(s).name
 
 
 def err_name(rec: dict) -> str:
@@ -120,10 +122,7 @@ class _Geometry:
         if step[0] == "hw":
             self.rate, self.buffer = step[3], rec.get("buffer", step[5])
             self.stop = self.buffer
-            b = self.buffer
-            while b * 2 <= (1 << 63) - 1 - self.buffer:
-                b *= 2
-            self.boundary = b
+            self.boundary = compute_boundary(self.buffer)
         elif step[0] == "sw":
             self.stop = self.boundary if step[3] == BOUNDARY else step[3]
 
@@ -160,12 +159,12 @@ def invariants(sc: Scenario, recs: list[dict], side: str) -> list[Finding]:
                 reset_xrun = True  # the reset's update found the xrun, then set appl = hw
             if st == XRUN and avail < g.stop and not reset_xrun:
                 bad(f"XRUN with avail {avail} < stop_threshold {g.stop}")
-        if st in MOVING and (prev is None or prev["state"] not in MOVING + (6,)):
+        if st in MOVING and (prev is None or prev["state"] not in MOVING + (PAUSED,)):
             run = (prev["t"] if prev else 0, prev["hw"] if prev else 0)  # started here
             started, steady = rec["t"], True  # no later than this; no pause since
         elif op == "reset" and prev is not None and hw < prev["hw"]:
             run, steady = (run[0], run[1] - (prev["hw"] - hw)), False  # hw_ptr rebased
-        elif prev is not None and prev["state"] in MOVING and st in MOVING + (XRUN, 6) \
+        elif prev is not None and prev["state"] in MOVING and st in MOVING + (XRUN, PAUSED) \
                 and op not in ("prepare", "reset", "hw"):
             if hw < prev["hw"]:
                 bad(f"hw_ptr went back from {prev['hw']} to {hw}")
