@@ -150,3 +150,23 @@ def test_while_the_stream_moves_an_errno_the_pointers_cannot_explain_is_a_mismat
         bad[at][field] = value
         res = cmp.compare(UNDERRUN, bad)
         assert [(f.step, f.kind) for f in res.findings] == [(at, "mismatch")], field
+
+
+def test_recheck_holds_a_reports_records_against_the_model_again(tmp_path, capsys):
+    """``python -m tests.oracle --recheck`` compares a report's stored guest records anew:
+    they pass as they are, and a state the model never reaches is a mismatch (exit 1)."""
+    import json
+
+    from tests.oracle.__main__ import main
+
+    recs, _ = _self(UNDERRUN)
+    trace = {"scenario": [UNDERRUN.card, UNDERRUN.stream, UNDERRUN.nonblock,
+                          [list(s) for s in UNDERRUN.steps]], "guest": recs}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"traces": {"underrun": trace}}))
+    assert main(["--recheck", str(path)]) == 0
+    at = next(i for i, r in enumerate(recs) if r["op"] == "prepare")
+    recs[at]["state"] = 1
+    path.write_text(json.dumps({"traces": {"underrun": trace}}))
+    assert main(["--recheck", str(path)]) == 1
+    assert "rechecked 1 scenarios: 1 mismatches" in capsys.readouterr().out
