@@ -126,8 +126,21 @@ def test_a_transfer_that_moves_appl_ptr_by_other_than_it_returned_is_caught():
 
 
 def test_generated_scenarios_are_reproducible_and_stay_in_the_common_space():
+    """The same seed gives the same scenarios in another process with other modules loaded
+    (the CI run's are the ones a developer's machine gives), and each stays in the space
+    both sides accept."""
+    import subprocess
+    import sys
+
     a, b = generated(50, 7), generated(50, 7)
     assert a == b and len(a) == 50
+    assert generated(60, 7)[:50] == a and generated(50, 8) != a
+    other = subprocess.run(
+        [sys.executable, "-c", "import numpy, scipy.signal, hypothesis; "
+         "from tests.oracle.scenarios import generated, to_text; "
+         "print(to_text(generated(50, 7)), end='')"],
+        capture_output=True, text=True, timeout=60, check=True)
+    assert other.stdout == to_text(a)
     for sc in a:
         hw = sc.steps[0]
         assert hw[0] == "hw" and hw[1:4] == ("S16_LE", 2, hw[3]) and hw[5] <= 16384
@@ -150,6 +163,27 @@ def test_while_the_stream_moves_an_errno_the_pointers_cannot_explain_is_a_mismat
         bad[at][field] = value
         res = cmp.compare(UNDERRUN, bad)
         assert [(f.step, f.kind) for f in res.findings] == [(at, "mismatch")], field
+
+
+def test_a_prepare_refused_busy_as_the_drain_ends_is_a_divergence_not_a_mismatch():
+    """The guest's drain still ran at its prepare (EBUSY) and ended before the status read
+    after it (SETUP); the model's had ended before its prepare (ok, PREPARED). An errno
+    that no running stream gives there (EBADFD) is still a mismatch."""
+    sc = Scenario("drain_then_prepare", "dummy", "p", True, (
+        ("hw", "S16_LE", 2, 48000, 1024, 4096), ("sw", 1024, 4096, 4096, 0, 0),
+        ("prepare",), ("write", 4096), ("drain",), ("prepare",)))
+    recs, _ = _self(sc)
+    at = len(recs) - 1
+    recs[at - 1]["t"] += 200_000_000  # the prepare acts after the ring (85 ms) has played
+    mine = model.run(sc, [r["t"] for r in recs])
+    assert mine[at - 1]["state"] == cmp.DRAINING and mine[at]["state"] == cmp.PREPARED
+    assert recs[at - 1]["state"] == cmp.DRAINING
+    late = copy.deepcopy(recs)
+    late[at].update(err=errno.EBUSY, ret=-errno.EBUSY, state=cmp.SETUP, hw=4096)
+    assert [(f.step, f.kind) for f in cmp.compare(sc, late).findings] == [(at, "diverged")]
+    badfd = copy.deepcopy(late)
+    badfd[at].update(err=errno.EBADFD, ret=-errno.EBADFD)
+    assert [(f.step, f.kind) for f in cmp.compare(sc, badfd).findings] == [(at, "mismatch")]
 
 
 def test_recheck_holds_a_reports_records_against_the_model_again(tmp_path, capsys):

@@ -6,17 +6,17 @@ boundary), ``("prepare",)``, ``("start",)``, ``("write", N)``, ``("read", N)``,
 ``("sleep", US)``, ``("status",)``, ``("delay",)``, ``("avail",)``, ``("hwsync",)``,
 ``("drain",)``, ``("drop",)``, ``("pause", 0|1)``, ``("reset",)``, ``("forward", N)``,
 ``("close",)``. :func:`to_text` gives probe.c's input. :data:`FIXED` covers each state
-transition and each errno of the states table; :func:`generated` draws more with
-hypothesis, within what both the guest's cards (snd-dummy, snd-aloop) and the model's
+transition and each errno of the states table; :func:`generated` draws more from a
+seeded generator (edges weighted, each scenario reproducible from the seed and its index
+alone), within what both the guest's cards (snd-dummy, snd-aloop) and the model's
 hardware accept: S16_LE stereo, rates of both, periods of 2 to 50 ms (rings of 20 ms at
 least on snd-aloop, whose jiffies timer lets a smaller one run dry by itself).
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
-
-from hypothesis import strategies as st
 
 BOUNDARY = -1
 RATES = [8000, 22050, 44100, 48000]
@@ -151,15 +151,38 @@ def _fixed() -> list[Scenario]:
 FIXED = _fixed()
 
 
-@st.composite
-def scenarios(draw, name: str) -> Scenario:
+class Draw:
+    """Seeded draws for :func:`scenario`, the ends of each range weighted as a search's are.
+
+    Hypothesis' engine is not used here: it mixes constants from the loaded modules into
+    its draws, so the same seed gave other scenarios in another process."""
+
+    def __init__(self, seed: str) -> None:
+        self.rng = random.Random(seed)
+
+    def integers(self, lo: int, hi: int) -> int:
+        edge = self.rng.random()
+        if edge < 0.1:
+            return lo
+        if edge < 0.2:
+            return hi
+        return self.rng.randint(lo, hi)
+
+    def sampled_from(self, choices):
+        return self.rng.choice(list(choices))
+
+    def booleans(self) -> bool:
+        return self.rng.random() < 0.5
+
+
+def scenario(draw: Draw, name: str) -> Scenario:
     """One scenario: a geometry both sides take, sw_params, then 3 to 12 operations."""
-    card = draw(st.sampled_from(["dummy", "aloop"]))
-    stream = draw(st.sampled_from(["p", "p", "c"]))
-    nonblock = draw(st.booleans())
-    rate = draw(st.sampled_from(RATES))
-    period = draw(st.integers(max(32, rate // 500), rate // 20))
-    periods = draw(st.integers(2, 8))
+    card = draw.sampled_from(["dummy", "aloop"])
+    stream = draw.sampled_from(["p", "p", "c"])
+    nonblock = draw.booleans()
+    rate = draw.sampled_from(RATES)
+    period = draw.integers(max(32, rate // 500), rate // 20)
+    periods = draw.integers(2, 8)
     if card == "aloop":  # a jiffies timer (4 ms): a ring of under 20 ms xruns by itself
         least = -(-rate // 50)
         periods = min(8, max(periods, -(-least // period)))
@@ -170,42 +193,42 @@ def scenarios(draw, name: str) -> Scenario:
         buffer = period * periods
     steps: list[tuple] = [("hw", "S16_LE", 2, rate, period, buffer)]
     blocking = not nonblock
-    if draw(st.integers(0, 9)):
-        start = draw(st.sampled_from([1, period, buffer, BOUNDARY, -2]))
+    if draw.integers(0, 9):
+        start = draw.sampled_from([1, period, buffer, BOUNDARY, -2])
         if start == -2:
-            start = draw(st.integers(1, buffer))
+            start = draw.integers(1, buffer)
         if blocking and (start == BOUNDARY or stream == "c"):
             start = 1 if stream == "c" else buffer  # a blocking transfer must end
-        stop = draw(st.sampled_from([buffer, buffer, BOUNDARY, -2]))
+        stop = draw.sampled_from([buffer, buffer, BOUNDARY, -2])
         if stop == -2:
-            stop = draw(st.integers(1, buffer))
-        sil = draw(st.sampled_from([(0, 0), (0, 0), (0, BOUNDARY), (-2, -2)]))
+            stop = draw.integers(1, buffer)
+        sil = draw.sampled_from([(0, 0), (0, 0), (0, BOUNDARY), (-2, -2)])
         if sil == (-2, -2):
-            th = draw(st.integers(0, buffer))
-            sil = (th, draw(st.integers(0, th)))
-        steps.append(("sw", draw(st.integers(1, buffer)), start, stop, *sil))
-    if draw(st.integers(0, 9)):
+            th = draw.integers(0, buffer)
+            sil = (th, draw.integers(0, th))
+        steps.append(("sw", draw.integers(1, buffer), start, stop, *sil))
+    if draw.integers(0, 9):
         steps.append(("prepare",))
     buffer_us = buffer * 1_000_000 // rate
     paused = False
-    for _ in range(draw(st.integers(3, 12))):
-        kind = draw(st.sampled_from(
+    for _ in range(draw.integers(3, 12)):
+        kind = draw.sampled_from(
             ["xfer", "xfer", "xfer", "sleep", "sleep", "status", "delay", "avail", "hwsync",
-             "drain", "drop", "pause", "reset", "forward", "start", "prepare"]))
+             "drain", "drop", "pause", "reset", "forward", "start", "prepare"])
         if kind == "xfer":
             if blocking and paused:
                 kind = "status"  # a blocking transfer on a paused stream never ends
             else:
                 steps.append(("write" if stream == "p" else "read",
-                              draw(st.integers(0, buffer))))
+                              draw.integers(0, buffer)))
                 continue
         if kind == "sleep":
-            steps.append(("sleep", draw(st.integers(0, min(2 * buffer_us, 150_000)))))
+            steps.append(("sleep", draw.integers(0, min(2 * buffer_us, 150_000))))
         elif kind == "forward":
-            steps.append(("forward", draw(st.integers(0, buffer))))
+            steps.append(("forward", draw.integers(0, buffer)))
         elif kind == "pause":
             if card == "aloop":  # snd-dummy has no SNDRV_PCM_INFO_PAUSE
-                push = draw(st.integers(0, 1))
+                push = draw.integers(0, 1)
                 paused = paused or bool(push)
                 steps.append(("pause", push))
         else:
@@ -217,20 +240,5 @@ def scenarios(draw, name: str) -> Scenario:
 
 
 def generated(count: int, seed: int) -> list[Scenario]:
-    """``count`` scenarios drawn by hypothesis, reproducibly from ``seed``."""
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import seed as hseed
-
-    out: list[Scenario] = []
-    if count <= 0:
-        return out
-
-    @hseed(seed)
-    @settings(max_examples=count, database=None, deadline=None, phases=["generate"],
-              suppress_health_check=list(HealthCheck))
-    @given(st.data())
-    def draw(data):
-        out.append(data.draw(scenarios(f"g{len(out)}")))
-
-    draw()
-    return out[:count]
+    """``count`` scenarios, scenario ``gI`` drawn from ``seed`` and ``I`` alone."""
+    return [scenario(Draw(f"{seed}:{i}"), f"g{i}") for i in range(max(count, 0))]
