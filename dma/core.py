@@ -34,6 +34,13 @@ class DeviceLike(Protocol):
     node: DtNodeLike
 
 
+def spin_lock_init(dev: Any) -> Any:
+    """``spin_lock_init`` for a lock of ``dev``'s: its board clock's kind (a no-op on a
+    uniprocessor virtual clock), or a re-entrant lock for a device on no board."""
+    soc = getattr(dev, "soc", None)
+    return soc.clock.spinlock() if soc is not None else threading.RLock()
+
+
 class DmaChan:
     """``struct dma_chan``."""
 
@@ -47,7 +54,7 @@ class DmaChan:
         self.slave: Any = None
         # model bookkeeping for the terminate/synchronize rule
         self.terminating = False
-        self.lock = threading.RLock()
+        self.lock = spin_lock_init(device.dev)
 
     @property
     def name(self) -> str:

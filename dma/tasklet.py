@@ -24,14 +24,15 @@ class BottomHalfExecutor(Protocol):
 
 
 class Tasklet:
-    def __init__(self, fn: Callable[[], None], cpu: BottomHalfExecutor) -> None:
+    def __init__(self, fn: Callable[[], None], cpu: BottomHalfExecutor,
+                 lock: Any = None) -> None:
         self.fn = fn
         self.cpu = cpu
         self.scheduled = False
         self.running: int | None = None  # the thread running it
         self.runs = 0
         self._handle: Any = None
-        self._lock = threading.Lock()
+        self._lock = lock if lock is not None else threading.Lock()
 
     def schedule(self) -> None:
         with self._lock:

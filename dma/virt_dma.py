@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dma.cookie import dma_cookie_assign, dma_cookie_complete
-from dma.core import DmaChan, DmaDevice
+from dma.core import DmaChan, DmaDevice, spin_lock_init
 from dma.dmaengine import AsyncTxDescriptor, DmaengineResult, PrepFlags
 from dma.tasklet import BottomHalfExecutor, Tasklet
 
@@ -46,7 +46,7 @@ class VirtChan(DmaChan):
         self.desc_completed: list[VirtDesc] = []
         self.desc_terminated: list[VirtDesc] = []
         self.cyclic: VirtDesc | None = None
-        self.task = Tasklet(self._complete, cpu)
+        self.task = Tasklet(self._complete, cpu, spin_lock_init(device.dev))
         self.cyclic_callbacks = 0
         device.channels.append(self)
 

@@ -112,7 +112,7 @@ class Substream(PcmLib):
         self.is_playback = stream == PcmStream.PLAYBACK
         self.ops = ops
         self.clock = clock  # has now_ns, wait_until(cond, timeout_ns) and notify()
-        self.lock = threading.RLock()  # the stream lock
+        self.lock = clock.spinlock()  # the stream lock
         # pcm->open_mutex (one per substream here): open and close against a disconnect
         self.open_mutex = threading.Lock()
         self.runtime: PcmRuntime | None = None

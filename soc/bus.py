@@ -128,6 +128,8 @@ class Bus:
         # Word-access decode, per address: (RAM bytes, offset) or (register block, offset).
         # Regions are only ever added, and adding one clears it.
         self._words: dict[int, tuple[memoryview | None, MmioDevice | None, int]] = {}
+        # The rwmmio_post_read tracepoint: (addr, value) after each CPU read, the lock let go.
+        self.trace_rwmmio_post_read: Callable[[int, int], None] | None = None
 
     def add_ram(self, name: str, base: int, size: int) -> RamRegion:
         self._check_free(base, size)
@@ -166,8 +168,12 @@ class Bus:
         with self.lock:
             ram, dev, off = self._words.get(addr) or self._word(addr, False)
             if ram is not None:
-                return int.from_bytes(ram[off : off + 4], "little")
-            return dev.mmio_read(off) & 0xFFFFFFFF
+                value = int.from_bytes(ram[off : off + 4], "little")
+            else:
+                value = dev.mmio_read(off) & 0xFFFFFFFF
+        if self.trace_rwmmio_post_read is not None:
+            self.trace_rwmmio_post_read(addr, value)
+        return value
 
     def _word(self, addr: int, write: bool) -> tuple[memoryview | None, MmioDevice | None, int]:
         hit = self._words.get(addr)

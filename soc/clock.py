@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 NSEC_PER_SEC = 1_000_000_000
 HZ = 250  # the timer tick: ``jiffies`` counts it
@@ -42,26 +42,62 @@ def frame_at_ns(t_ns: int, rate: int) -> int:
     return t_ns * rate // NSEC_PER_SEC
 
 
-class HwLock(_thread.RLock):
+class UpLock:
+    """``spinlock_t`` on a kernel built without CONFIG_SMP: taking it does nothing.
+
+    What :meth:`VirtualClock.spinlock` gives on a uniprocessor virtual clock, where the
+    main thread alone runs the model.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> bool:
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
+
+
+class HwLock:
     """The hardware lock, shared by the bus and the clock's step.
 
     Held while the hardware moves and for every bus access, so a CPU-side register access
-    never sees the hardware half-way through a step. It is re-entrant, knows which thread
-    holds it, and runs what :meth:`after_release` queued once its outermost release is
-    done, outside the lock: that is where an interrupt raised inside the hardware is
-    delivered, so a top half never runs with the hardware locked and every path takes a
-    channel's lock before the hardware's, never after. (It is the C re-entrant lock with
-    that one addition, because every register access takes it.)
+    never sees the hardware half-way through a step. It is re-entrant, knows whether this
+    thread holds it, and runs what :meth:`after_release` queued once its outermost release
+    is done, outside the lock: where an interrupt raised inside the hardware is delivered,
+    as ``local_irq_restore`` delivers a pending one.
+    Locking: with ``smp`` False (a uniprocessor virtual clock) only the depth is kept.
     """
 
-    __slots__ = ("_after",)
-
-    def __init__(self) -> None:
+    def __init__(self, smp: bool = True) -> None:
+        self._lock: Any = _thread.RLock() if smp else None
+        self._depth = 0
         self._after: list[Callable[[], None]] = []
+
+    def acquire(self) -> bool:
+        if self._lock is not None:
+            self._lock.acquire()
+        self._depth += 1
+        return True
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> HwLock:
+        self.acquire()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-        if self._after and not self._is_owned():  # that was the outermost hold
+        if self._after and not self.held_here():  # that was the outermost hold
             self.acquire()  # take the queue whole, so each entry runs once
             after, self._after = self._after, []
             self.release()
@@ -75,7 +111,9 @@ class HwLock(_thread.RLock):
             self._after.append(fn)
 
     def held_here(self) -> bool:
-        return self._is_owned()  # what threading.Condition asks an RLock
+        if self._lock is None:
+            return self._depth > 0
+        return bool(self._lock._is_owned())
 
 
 class Agent(Protocol):
@@ -99,6 +137,13 @@ class VirtualClock:
 
     A blocking call does not sleep: it calls :meth:`run_until_true` with its wake-up
     condition, which runs the hardware forward until the condition holds.
+
+    Parameters
+    ----------
+    smp:
+        False (the default): a uniprocessor, where the main thread alone runs the model
+        and :meth:`spinlock` and the hardware lock take nothing, as on a CONFIG_SMP=n
+        kernel. True: real locks, for a test that runs a second thread on this clock.
     """
 
     realtime = False
@@ -106,12 +151,17 @@ class VirtualClock:
     # calls it). Nothing to do here: the hardware only moves when the clock is run.
     present: Callable[[], None] | None = None
 
-    def __init__(self) -> None:
+    def __init__(self, smp: bool = False) -> None:
+        self.smp = smp or self.realtime
         self.now_ns = 0
         self.agents: list[Agent] = []
         self._queue: list[Event] = []
         self._seq = itertools.count()
-        self.hw_lock = HwLock()
+        self.hw_lock = HwLock(self.smp)
+
+    def spinlock(self) -> Any:
+        """``spin_lock_init``: a re-entrant lock, or :class:`UpLock` on a uniprocessor."""
+        return threading.RLock() if self.smp else UpLock()
 
     # -- scheduling --
 
@@ -235,7 +285,7 @@ class RealtimeClock(VirtualClock):
     poll_s = 0.05
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(smp=True)
         self.cv = threading.Condition()
         self.error: BaseException | None = None  # a lost master (device error) lands here
 
