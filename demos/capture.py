@@ -14,6 +14,7 @@ from demos.interrupt import Terminated
 from demos.plug import Converter, plan, plan_exact
 from demos.progress import StreamProgress
 from demos.session import Session
+from demos.version import version_line
 from pcm import alsa
 from pcm.errors import PcmError
 from pcm.runtime import PcmStream
@@ -98,6 +99,7 @@ def _read_into(sink: _FileSink, pcm: alsa.Pcm, seconds: float, total: int,
     """arecord's loop: ``total`` frames (``seconds`` of the file), a period at a time, into
     ``sink``; an overrun is counted and recovered from."""
     if args.verbose:
+        say(version_line())
         say(pcm.dump_setup().rstrip())
     rt = pcm.runtime
     fmt, rate = pcm.substream.format.name, rt.rate

@@ -400,11 +400,21 @@ def _stress_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", metavar="FILE.png", help="draw the timeline (or the sweep)")
 
 
+class _Version(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from demos.version import version_line
+
+        print(version_line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dma-audio", description=(
         "Play, capture and stress audio through a model of Linux's cyclic-DMA stack: an "
         "ALSA/ASoC PCM, the DMA engine with virt-dma, a PL080-style DMA controller and a "
         "DW-style I2S controller, with a sound card (or the virtual card) at the far end."))
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="the version, and which build runs (compiled or pure Python)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("dmatest", help="test a DMA channel the way drivers/dma/dmatest.c does")

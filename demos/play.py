@@ -18,6 +18,7 @@ from demos.audiofile import AudioOutput, Wav
 from demos.plug import WORD_FORMAT, Converter, plan
 from demos.progress import StreamProgress
 from demos.session import Session
+from demos.version import version_line
 from pcm import alsa
 from pcm.errors import PcmError
 from pcm.formats import FORMATS, silence
@@ -113,6 +114,7 @@ def play_one(sess: Session, src: Any, args: Any, say,
         pcm.sw_params(avail_min=rt.period_size, start_threshold=rt.buffer_size,
                       stop_threshold=rt.buffer_size)
         if args.verbose:
+            say(version_line())
             say(pcm.dump_setup().rstrip())
         say(f"Playing {src.name}: {p.format}, {p.rate} Hz, {p.channels} ch, period "
             f"{rt.period_size}, buffer {rt.buffer_size} frames")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 
 from dma.consumer import issue_pending, tx_status
-from dma.core import DmaChan
+from dma.core import DmaChan, issue_pending_op
 from dma.dmaengine import AsyncTxDescriptor, Cap, DmaStatus, PrepFlags
 from dma.errors import DmaEngineError
 
@@ -68,7 +68,7 @@ def async_tx_channel_switch(depend_tx: AsyncTxDescriptor, tx: AsyncTxDescriptor)
     device = chan.device
     if depend_tx.parent is not None and depend_tx.chan is tx.chan:
         txd_chain(depend_tx, tx)
-        device.device_issue_pending(chan)
+        issue_pending_op(device)(chan)
         return
     intr_tx = None
     if device.cap_mask & Cap.INTERRUPT and device.device_prep_dma_interrupt is not None:
@@ -87,7 +87,7 @@ def async_tx_channel_switch(depend_tx: AsyncTxDescriptor, tx: AsyncTxDescriptor)
         intr_tx.parent = None
         intr_tx.tx_submit()
     async_tx_ack(intr_tx)
-    device.device_issue_pending(chan)
+    issue_pending_op(device)(chan)
 
 
 def dma_wait_for_async_tx(tx: AsyncTxDescriptor | None) -> DmaStatus:

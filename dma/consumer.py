@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 
-from dma.core import DmaChan
+from dma.core import DmaChan, issue_pending_op
 from dma.dmaengine import (
     AsyncTxDescriptor,
     Cap,
@@ -166,13 +166,15 @@ def issue_pending(chan: DmaChan) -> None:
             errno.EBUSY,
             f"{chan.name}: issue_pending between terminate_async and synchronize is undefined",
         )
-    chan.device.device_issue_pending(chan)
+    issue_pending_op(chan.device)(chan)
 
 
 def tx_status(chan: DmaChan, cookie: int) -> tuple[DmaStatus, TxState]:
     """``dmaengine_tx_status``: the status of ``cookie`` and the channel's TxState."""
     state = TxState()
-    status = chan.device.device_tx_status(chan, cookie, state)
+    op = chan.device.device_tx_status
+    assert op is not None  # dma_async_device_register refuses a device without it
+    status = op(chan, cookie, state)
     return status, state
 
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from dma.dmaengine import AsyncTxDescriptor, Cap, ResidueGranularity
 from dma.errors import DmaEngineError
+from soc.clock import SpinLock
 
 
 class DtNodeLike(Protocol):
@@ -34,11 +35,11 @@ class DeviceLike(Protocol):
     node: DtNodeLike
 
 
-def spin_lock_init(dev: Any) -> Any:
+def spin_lock_init(dev: Any) -> SpinLock:
     """``spin_lock_init`` for a lock of ``dev``'s: its board clock's kind (a no-op on a
-    uniprocessor virtual clock), or a re-entrant lock for a device on no board."""
+    uniprocessor virtual clock), or a real one for a device on no board."""
     soc = getattr(dev, "soc", None)
-    return soc.clock.spinlock() if soc is not None else threading.RLock()
+    return soc.clock.spinlock() if soc is not None else SpinLock()
 
 
 class DmaChan:
@@ -106,6 +107,13 @@ class DmaDevice:
     device_synchronize: Callable[..., None] | None = None
     device_tx_status: Callable[..., Any] | None = None
     device_issue_pending: Callable[..., None] | None = None
+
+
+def issue_pending_op(device: DmaDevice) -> Callable[..., None]:
+    """``device->device_issue_pending``, which dma_async_device_register requires."""
+    op = device.device_issue_pending
+    assert op is not None
+    return op
 
 
 # capability -> the op it needs, in the order dma_async_device_register checks them
@@ -315,7 +323,7 @@ def dma_run_dependencies(tx: AsyncTxDescriptor) -> None:
             nxt = None
         dep.tx_submit()
         dep = nxt
-    chan.device.device_issue_pending(chan)
+    issue_pending_op(chan.device)(chan)
 
 
 def summary() -> str:

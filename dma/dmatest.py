@@ -60,6 +60,14 @@ class DmatestResult:
         )
 
 
+def _not_in_progress(chan: DmaChan, cookie: int) -> Callable[[], bool]:
+    return lambda: tx_status(chan, cookie)[0] != DmaStatus.IN_PROGRESS
+
+
+def _nonempty(done: list[DmaengineResult]) -> Callable[[], bool]:
+    return lambda: bool(done)
+
+
 def _inv_idx(start: int, n: int, is_memset: bool) -> np.ndarray:
     """``gen_inv_idx`` for positions ``start .. start + n``."""
     idx = np.full(n, PATTERN_MEMSET_IDX) if is_memset else np.arange(start, start + n)
@@ -172,11 +180,9 @@ def run_dmatest(
         issue_pending(chan)
         timeout_ns = params.timeout_ms * 1_000_000
         if params.polled:
-            finished = wait(
-                lambda c=cookie: tx_status(chan, c)[0] != DmaStatus.IN_PROGRESS, timeout_ns
-            )
+            finished = wait(_not_in_progress(chan, cookie), timeout_ns)
         else:
-            finished = wait(lambda done=done: bool(done), timeout_ns)
+            finished = wait(_nonempty(done), timeout_ns)
         status = tx_status(chan, cookie)[0]
         dma_unmap_single(dev, dst_dma, size, DmaDataDirection.BIDIRECTIONAL)
         dma_unmap_single(dev, src_dma, size, DmaDataDirection.TO_DEVICE)

@@ -199,7 +199,8 @@ def _checked(dev: Any, addr: int, size: int, direction: DmaDataDirection, what: 
 
 
 def _to_cpu(dev: Any, entry: DebugEntry, size: int) -> None:
-    if entry.direction in (DmaDataDirection.FROM_DEVICE, DmaDataDirection.BIDIRECTIONAL):
+    if (entry.direction in (DmaDataDirection.FROM_DEVICE, DmaDataDirection.BIDIRECTIONAL)
+            and entry.cpu_buf is not None):
         entry.cpu_buf[:size] = dev.dma_mem.view(entry.addr, size)
 
 

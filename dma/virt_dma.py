@@ -7,6 +7,7 @@ Locking: the lists are the channel's, under ``vc.lock``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from dma.cookie import dma_cookie_assign, dma_cookie_complete
 from dma.core import DmaChan, DmaDevice, spin_lock_init
@@ -27,6 +28,9 @@ class VirtDesc(AsyncTxDescriptor):
 
     def desc_free(self) -> None:
         vchan_tx_desc_free(self)
+
+
+D = TypeVar("D", bound=VirtDesc)
 
 
 class VirtChan(DmaChan):
@@ -81,7 +85,7 @@ class VirtChan(DmaChan):
             vchan_vdesc_fini(vd)
 
 
-def vchan_tx_prep(vc: VirtChan, vd: VirtDesc) -> VirtDesc:
+def vchan_tx_prep(vc: VirtChan, vd: D) -> D:
     """Put a freshly prepared descriptor on ``desc_allocated``."""
     with vc.lock:
         vc.desc_allocated.append(vd)

@@ -35,6 +35,7 @@ class DwI2sDai:
 
     def __init__(self, pdev: PlatformDevice) -> None:
         self.pdev = pdev
+        self.pcm: Any = None  # the generic dmaengine PCM registered for it
         self.base = pdev.node.reg[0] if pdev.node.reg else 0
         self.bus = pdev.soc.bus
         self.active = 0

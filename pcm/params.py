@@ -16,11 +16,12 @@ dependency bookkeeping, which reaches the same fixed point.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pcm.errors import ParamError
-from pcm.formats import BY_NUMBER
+from pcm.formats import BY_NUMBER, PcmFormat
 
 UINT_MAX = 2**32 - 1
 
@@ -178,7 +179,7 @@ class HwParams:
 
     def copy(self) -> HwParams:
         return HwParams({k: set(v) for k, v in self.masks.items()},
-                        {k: Interval(**vars(v)) for k, v in self.intervals.items()},
+                        {k: dataclasses.replace(v) for k, v in self.intervals.items()},
                         self.info, self.fifo_size)
 
     def __getitem__(self, name: str) -> Interval:
@@ -191,7 +192,7 @@ class HwParams:
         return self.intervals[name].value()
 
     @property
-    def format(self):
+    def format(self) -> PcmFormat:
         return BY_NUMBER[self.get("FORMAT")]
 
     def set_mask(self, name: str, values: set[int]) -> None:
@@ -293,12 +294,12 @@ def refine(p: HwParams, extra: list[tuple[str, Rule]] | None = None) -> HwParams
                 continue
             v = rule(p)
             i = p[name]
-            before = str(i)
-            if i.refine(v):
+            was = str(i)
+            if v is not None and i.refine(v):
                 changed = True
             if i.empty():
                 raise ParamError(name, f"hw_params: no {name} can meet the constraints "
-                                 f"(was {before}, the rules ask {v})")
+                                 f"(was {was}, the rules ask {v})")
         if not changed:
             return p
     raise ParamError("hw_params", "hw_params: refinement did not settle")

@@ -25,13 +25,14 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable
 from enum import Enum
+from typing import Any
 
 import numpy as np
 
 from pcm.errors import PcmError
-from pcm.formats import silence
+from pcm.formats import BY_NUMBER, PcmFormat, silence
 from pcm.runtime import PcmRuntime, PcmState
-from soc.clock import HZ, jiffies
+from soc.clock import HZ, SpinLock, VirtualClock, jiffies
 
 __all__ = ["HZ", "PcmLib", "Update", "jiffies", "update_hw_ptr", "update_state"]
 
@@ -143,16 +144,72 @@ def update_state(rt: PcmRuntime) -> Update:
     return Update.NONE
 
 
+def _woken(rt: PcmRuntime, state: PcmState) -> Callable[[], bool]:
+    """The wake-up condition of ``wait_for_avail``: room, or a change of state."""
+    return lambda: rt.avail() >= rt.twake or rt.state != state
+
+
 class PcmLib:
     """The substream's pcm_lib.c operations: the update, silence, waiting, transfers.
 
-    Mixed into :class:`pcm.pcm_native.Substream`, whose runtime, ring, lock, clock and
-    state changes (``_act``, ``_start``, ``_stop``) they use.
+    The base of :class:`pcm.pcm_native.Substream`, which sets the fields below and gives
+    pcm_native.c's state changes (``_act``, ``_start``, ``_stop``).
     """
+
+    name: str
+    debug_name: str
+    is_playback: bool
+    ops: Any
+    clock: VirtualClock
+    lock: SpinLock  # the stream lock
+    runtime: PcmRuntime | None
+    dma_area: np.ndarray | None
+    wait_time_ms: int
+    tracepoints: list[Callable[[str, Any, dict], None]]
+
+    def _act(self, res: Update) -> None:
+        raise NotImplementedError
+
+    def _start(self, state: PcmState) -> None:
+        raise NotImplementedError
+
+    def _stop(self, state: PcmState) -> None:
+        raise NotImplementedError
+
+    def _badfd(self, what: str = "") -> PcmError:
+        """The EBADFD of a call its state does not allow (``-EBADFD`` in the kernel)."""
+        state = self.runtime.state.name if self.runtime is not None else "closed"
+        return PcmError(errno.EBADFD, f"{self.name}: {what + ' in ' if what else ''}state "
+                        f"{state}")
+
+    def _rt(self) -> PcmRuntime:
+        if self.runtime is None:
+            raise PcmError(errno.EBADFD, f"{self.name}: not open")
+        return self.runtime
+
+    @property
+    def format(self) -> PcmFormat:
+        return BY_NUMBER[self._rt().format]
+
+    @property
+    def frame_bytes(self) -> int:
+        return self._rt().frame_bits // 8
+
+    def _trace(self, event: str, fields: dict) -> None:
+        for trace in self.tracepoints:
+            trace(event, self, fields)
+
+    def _running(self) -> bool:
+        """Called with the runtime there (every caller has checked it)."""
+        rt = self.runtime
+        assert rt is not None
+        return rt.state == PcmState.RUNNING or (
+            rt.state == PcmState.DRAINING and self.is_playback)
 
     def _update_hw_ptr(self, in_interrupt: bool) -> Update:
         """Called with the stream lock held and the runtime there."""
         rt = self.runtime
+        assert rt is not None
         pos = self.ops.pointer(self)
         fill = None
         if self.is_playback and rt.silence_size > 0:
@@ -261,7 +318,7 @@ class PcmLib:
             state = rt.state
             self.lock.release()
             try:
-                woke = self._wait(lambda s=state: rt.avail() >= rt.twake or rt.state != s)
+                woke = self._wait(_woken(rt, state))
             finally:
                 self.lock.acquire()
             if rt.state == PcmState.SUSPENDED:

@@ -20,9 +20,10 @@ import numpy as np
 
 from pcm import params as hp
 from pcm.errors import ParamError, PcmError
-from pcm.formats import BY_NUMBER, PcmFormat
+from pcm.formats import BY_NUMBER
 from pcm.pcm_lib import HZ, ULONG_MAX, PcmLib, Update, jiffies, update_state
 from pcm.runtime import PcmRuntime, PcmState, PcmStream
+from soc.clock import VirtualClock
 
 INFO_PAUSE = 0x00080000
 INFO_RESUME = 0x00040000
@@ -102,10 +103,15 @@ class PcmOps(Protocol):
     def sync_stop(self, substream: Substream) -> None: ...
 
 
+def _drain_moved(rt: PcmRuntime, hw: int) -> Callable[[], bool]:
+    """The wake-up condition of a drain: its end, or a move of hw_ptr."""
+    return lambda: rt.state != PcmState.DRAINING or rt.hw_ptr != hw
+
+
 class Substream(PcmLib):
     """``struct snd_pcm_substream`` with its runtime while open."""
 
-    def __init__(self, name: str, stream: PcmStream, ops: PcmOps, clock: Any) -> None:
+    def __init__(self, name: str, stream: PcmStream, ops: PcmOps, clock: VirtualClock) -> None:
         self.name = name
         self.debug_name = f"{name}:0"  # snd_pcm_debug_name: the device, then substream 0
         self.stream = stream
@@ -160,17 +166,6 @@ class Substream(PcmLib):
                 self.hw_params_current = None
             self.ops.close(self)
             self.runtime = None
-
-    def _badfd(self, what: str = "") -> PcmError:
-        """The EBADFD of a call its state does not allow (``-EBADFD`` in the kernel)."""
-        state = self.runtime.state.name if self.runtime is not None else "closed"
-        return PcmError(errno.EBADFD, f"{self.name}: {what + ' in ' if what else ''}state "
-                        f"{state}")
-
-    def _rt(self) -> PcmRuntime:
-        if self.runtime is None:
-            raise PcmError(errno.EBADFD, f"{self.name}: not open")
-        return self.runtime
 
     @property
     def state(self) -> PcmState:
@@ -274,14 +269,6 @@ class Substream(PcmLib):
             self.hw_params_current = None
         rt.state = PcmState.OPEN
 
-    @property
-    def format(self) -> PcmFormat:
-        return BY_NUMBER[self._rt().format]
-
-    @property
-    def frame_bytes(self) -> int:
-        return self._rt().frame_bits // 8
-
     # -- sw_params --
 
     def sw_params_current(self) -> SwParams:
@@ -330,16 +317,6 @@ class Substream(PcmLib):
             self._stop(PcmState.XRUN)
         elif res == Update.DRAIN_DONE:
             self._stop(PcmState.SETUP)
-
-    def _trace(self, event: str, fields: dict) -> None:
-        for trace in self.tracepoints:
-            trace(event, self, fields)
-
-    def _running(self) -> bool:
-        """Called with the runtime there (every caller has checked it)."""
-        rt = self.runtime
-        return rt.state == PcmState.RUNNING or (
-            rt.state == PcmState.DRAINING and self.is_playback)
 
     def hwsync(self) -> None:
         """``do_pcm_hwsync``: bring hw_ptr up to date, or raise the state's errno; EPIPE
@@ -621,19 +598,29 @@ class Substream(PcmLib):
             if rt.state != PcmState.DRAINING or not self.is_playback:
                 return
         while True:
-            with self.lock:
-                if rt.state != PcmState.DRAINING:
-                    break
-                hw = rt.hw_ptr
-            woke = self._wait(lambda hw=hw: rt.state != PcmState.DRAINING or rt.hw_ptr != hw)
+            hw = self._draining_hw_ptr(rt)
+            if hw is None:
+                return
+            woke = self._wait(_drain_moved(rt, hw))
             if self.card is not None and self.card.shutdown:
                 raise PcmError(errno.ENODEV, f"{self.name}: the card was disconnected while "
                                "draining")
             if not woke:
-                with self.lock:
-                    if rt.state != PcmState.DRAINING:
-                        break
-                    rt.log.append("playback drain timeout (DMA or IRQ trouble?)")
-                    self._stop(PcmState.SETUP)
+                if not self._drain_timed_out(rt):
+                    return
                 raise PcmError(errno.EIO, f"{self.name}: drain timed out (DMA or IRQ "
                                "trouble?)")
+
+    def _draining_hw_ptr(self, rt: PcmRuntime) -> int | None:
+        """hw_ptr while the drain goes on, read under the stream lock; None at its end."""
+        with self.lock:
+            return rt.hw_ptr if rt.state == PcmState.DRAINING else None
+
+    def _drain_timed_out(self, rt: PcmRuntime) -> bool:
+        """Stop a drain that is still going after its wait timed out; False if it ended."""
+        with self.lock:
+            if rt.state != PcmState.DRAINING:
+                return False
+            rt.log.append("playback drain timeout (DMA or IRQ trouble?)")
+            self._stop(PcmState.SETUP)
+            return True

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -141,6 +142,10 @@ class SocPcmRuntime:
 
     def __init__(self, card: SocCard, link: DaiLink, device: int) -> None:
         self.card, self.link, self.device = card, link, device
+        # snd_soc_pcm_dai_delay's DAIs, each op looked up once: the pointer runs them all
+        self.delay_ops: list[tuple[Callable[[Substream, Dai], int], Dai]] = [
+            (fn, dai) for dai in (link.cpu, link.codec)
+            if (fn := getattr(dai.ops, "delay", None)) is not None]
         clock = card.clock
         self.substreams: dict[PcmStream, Substream] = {}
         for stream, letter in ((PcmStream.PLAYBACK, "p"), (PcmStream.CAPTURE, "c")):
@@ -226,8 +231,11 @@ class SocPcmRuntime:
         ``delay`` (the generic dmaengine PCM's in-flight bytes, which the PL08x never
         reports); kernels before the component delay op added the two."""
         pos = self.link.platform.pointer(ss)
-        cpu, codec = self.link.cpu, self.link.codec
-        ss.runtime.delay = (cpu.call("delay", ss) or 0) + (codec.call("delay", ss) or 0)
+        delay = 0
+        for fn, dai in self.delay_ops:
+            delay += fn(ss, dai) or 0
+        assert ss.runtime is not None
+        ss.runtime.delay = delay
         return pos
 
     def sync_stop(self, ss: Substream) -> None:
@@ -243,6 +251,7 @@ class SocCard:
         self.index = -1
         self.rtds: list[SocPcmRuntime] = []
         self.shutdown = False  # snd_card_disconnect was called: the card is gone
+        self.pdev: Any = None  # the machine driver's device, when it has one
 
     def disconnect(self) -> None:
         """``snd_card_disconnect``: the card is gone (its device was unplugged).

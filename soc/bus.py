@@ -39,6 +39,9 @@ class MmioDevice(Protocol):
     def mmio_write(self, offset: int, value: int) -> None: ...
 
 
+Reader = Callable[[], int]
+
+
 @dataclass
 class RamRegion:
     """A RAM bank with a first-fit allocator for the DMA mapping layer.
@@ -128,6 +131,8 @@ class Bus:
         # Word-access decode, per address: (RAM bytes, offset) or (register block, offset).
         # Regions are only ever added, and adding one clears it.
         self._words: dict[int, tuple[memoryview | None, MmioDevice | None, int]] = {}
+        # Word reads, per address: the reader it resolved to (a block's ``mmio_reader``).
+        self._readers: dict[int, Reader] = {}
         # The rwmmio_post_read tracepoint: (addr, value) after each CPU read, the lock let go.
         self.trace_rwmmio_post_read: Callable[[int, int], None] | None = None
 
@@ -136,6 +141,7 @@ class Bus:
         region = RamRegion(name, base, size)
         self.ram.append(region)
         self._words.clear()
+        self._readers.clear()
         return region
 
     def add_mmio(self, name: str, base: int, size: int, device: MmioDevice) -> MmioRegion:
@@ -143,12 +149,15 @@ class Bus:
         region = MmioRegion(name, base, size, device)
         self.mmio.append(region)
         self._words.clear()
+        self._readers.clear()
         return region
 
     def _check_free(self, base: int, size: int) -> None:
-        for r in [*self.ram, *self.mmio]:
-            if base < r.base + r.size and r.base < base + size:
-                raise ValueError(f"region at {base:#x} overlaps {r.name}")
+        taken: list[tuple[str, int, int]] = [(r.name, r.base, r.size) for r in self.ram]
+        taken += [(r.name, r.base, r.size) for r in self.mmio]
+        for name, rbase, rsize in taken:
+            if base < rbase + rsize and rbase < base + size:
+                raise ValueError(f"region at {base:#x} overlaps {name}")
 
     def _ram_at(self, addr: int, size: int, write: bool) -> RamRegion | None:
         for r in self.ram:
@@ -166,21 +175,36 @@ class Bus:
 
     def read32(self, addr: int) -> int:
         with self.lock:
-            ram, dev, off = self._words.get(addr) or self._word(addr, False)
-            if ram is not None:
-                value = int.from_bytes(ram[off : off + 4], "little")
-            else:
-                value = dev.mmio_read(off) & 0xFFFFFFFF
+            reader = self._readers.get(addr)
+            if reader is None:
+                reader = self._reader(addr)
+            value = reader()
         if self.trace_rwmmio_post_read is not None:
             self.trace_rwmmio_post_read(addr, value)
         return value
+
+    def _reader(self, addr: int) -> Reader:
+        """Resolve a word read once: RAM bytes, or the register block's own reader."""
+        ram, dev, off = self._word(addr, False)
+        reader: Reader
+        if ram is not None:
+            view = ram
+            reader = lambda: int.from_bytes(view[off : off + 4], "little")  # noqa: E731
+        else:
+            assert dev is not None
+            resolve = getattr(dev, "mmio_reader", None)
+            block = dev
+            reader = (resolve(off) if resolve is not None
+                      else lambda: block.mmio_read(off) & 0xFFFFFFFF)
+        self._readers[addr] = reader
+        return reader
 
     def _word(self, addr: int, write: bool) -> tuple[memoryview | None, MmioDevice | None, int]:
         hit = self._words.get(addr)
         if hit is None:
             ram = self._ram_at(addr, 4, write)
             if ram is not None:
-                hit = (memoryview(ram.data), None, addr - ram.base)
+                hit = (memoryview(ram.data.data), None, addr - ram.base)
             else:
                 dev, off = self._mmio_at(addr, 4, write)
                 hit = (None, dev, off)
@@ -195,6 +219,7 @@ class Bus:
             if ram is not None:
                 ram[off : off + 4] = (value & 0xFFFFFFFF).to_bytes(4, "little")
             else:
+                assert dev is not None
                 dev.mmio_write(off, value & 0xFFFFFFFF)
 
     # -- bulk access by a bus master (vectorised) --

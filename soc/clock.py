@@ -42,26 +42,32 @@ def frame_at_ns(t_ns: int, rate: int) -> int:
     return t_ns * rate // NSEC_PER_SEC
 
 
-class UpLock:
-    """``spinlock_t`` on a kernel built without CONFIG_SMP: taking it does nothing.
+class SpinLock:
+    """``spinlock_t``: a re-entrant lock, or nothing at all on a uniprocessor.
 
-    What :meth:`VirtualClock.spinlock` gives on a uniprocessor virtual clock, where the
-    main thread alone runs the model.
+    With ``smp`` False (what :meth:`VirtualClock.spinlock` gives on a uniprocessor virtual
+    clock, where the main thread alone runs the model) taking it does nothing, as on a
+    kernel built without CONFIG_SMP.
     """
 
-    __slots__ = ()
-
-    def __enter__(self) -> bool:
-        return True
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    def __init__(self, smp: bool = True) -> None:
+        self._lock: Any = threading.RLock() if smp else None
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        return True
+        return True if self._lock is None else bool(self._lock.acquire(blocking, timeout))
 
     def release(self) -> None:
-        return None
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> SpinLock:
+        if self._lock is not None:
+            self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock is not None:
+            self._lock.release()
 
 
 class HwLock:
@@ -159,9 +165,9 @@ class VirtualClock:
         self._seq = itertools.count()
         self.hw_lock = HwLock(self.smp)
 
-    def spinlock(self) -> Any:
-        """``spin_lock_init``: a re-entrant lock, or :class:`UpLock` on a uniprocessor."""
-        return threading.RLock() if self.smp else UpLock()
+    def spinlock(self) -> SpinLock:
+        """``spin_lock_init``: a lock that takes nothing on a uniprocessor clock."""
+        return SpinLock(self.smp)
 
     # -- scheduling --
 
@@ -213,11 +219,10 @@ class VirtualClock:
             if t is None and idle_stops:
                 return None
             reached = t is not None and t <= limit_ns
-            if not reached:
-                t = max(limit_ns, self.now_ns)
-            self.now_ns = t
+            to = t if t is not None and reached else max(limit_ns, self.now_ns)
+            self.now_ns = to
             for agent in self.agents:
-                agent.advance_to(t)
+                agent.advance_to(to)
         self._run_due()  # the interrupts raised in the step were delivered on release
         return reached
 
@@ -323,7 +328,7 @@ class WallClock:
         self.clock = clock
         self.tick_s = tick_s
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._timer: threading.Thread | None = None
 
     def start(self) -> None:
         origin = time.monotonic_ns() - self.clock.now_ns
@@ -334,11 +339,11 @@ class WallClock:
                 self.clock.run_until(time.monotonic_ns() - origin)
                 self.clock.notify()
 
-        self._thread = threading.Thread(target=run, name="wall-clock", daemon=True)
-        self._thread.start()
+        self._timer = threading.Thread(target=run, name="wall-clock", daemon=True)
+        self._timer.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        if self._timer is not None:
+            self._timer.join()
+            self._timer = None

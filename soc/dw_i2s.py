@@ -110,6 +110,8 @@ class DwI2s:
         self.rx_overrun_frames = 0
         self.rx_overruns = 0
         self._tx_dry = False
+        self._tx_geom: tuple[int, int, int] | None = None
+        self._tx_geom_gen = -1
         self._latch()
         bus.add_mmio(name, base, 0x200, self)
         dmac.connect_request_line(tx_request, self)
@@ -153,6 +155,7 @@ class DwI2s:
         tx_bits = self._bits[TCR]
         self._tx_fb = self.tx_channels * self.slot_bytes(tx_bits) if tx_bits else 0
         self._tx_trig = self.reg(TFCR) & 0xF  # in frames
+        self._tx_geom = None
 
     def _wlen(self, cr: int) -> int:
         bits = self._bits[cr]
@@ -240,7 +243,16 @@ class DwI2s:
         return self.dmac.burst_bytes(line, to_periph) or slot
 
     def _tx_geometry(self) -> tuple[int, int, int]:
-        """(frame bytes, burst bytes, trigger level in bytes) for TX."""
+        """(frame bytes, burst bytes, trigger level in bytes) for TX, cached while neither
+        this block's registers nor the DMA channel's shape or route change."""
+        gen = self.dmac.generation
+        if self._tx_geom is not None and self._tx_geom_gen == gen:
+            return self._tx_geom
+        self._tx_geom = geom = self._decode_tx_geometry()
+        self._tx_geom_gen = gen
+        return geom
+
+    def _decode_tx_geometry(self) -> tuple[int, int, int]:
         fb = self._tx_fb
         if not fb:
             self._wlen(TCR)  # the word length is not programmed: raises ValueError

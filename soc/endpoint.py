@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from soc.clock import VirtualClock
+from soc.clock import RealtimeClock, VirtualClock
 from soc.dw_i2s import DwI2s
 from soc.sound_device import PortAudioDevice, VirtualDevice
 
@@ -121,9 +121,9 @@ class Endpoint:
             far_end: Any = VirtualDevice(self.clock, self.i2s, rate, channels, bits, source,
                                     record=False)
         else:
-            far_end = PortAudioDevice(self.clock, self.i2s, self.device, rate, channels, bits,
-                                   playback, capture, self.blocksize, self.latency,
-                                   on_lost=self.lose)
+            far_end = PortAudioDevice(cast(RealtimeClock, self.clock), self.i2s, self.device,
+                                      rate, channels, bits, playback, capture, self.blocksize,
+                                      self.latency, on_lost=self.lose)
         far_end.start()
         self.far_end = far_end
         sink: Callable[[np.ndarray], None] | None = self.i2s.tx_sink

@@ -170,8 +170,8 @@ class RealtimeCpu:
         self._stop = False
         self.error: BaseException | None = None
         self.runs = {"irq_exit": 0, "worker": 0}  # bottom halves run where (/proc/softirqs)
-        self._thread = threading.Thread(target=self._run, name="cpu-bh", daemon=True)
-        self._thread.start()
+        self._worker = threading.Thread(target=self._run, name="cpu-bh", daemon=True)
+        self._worker.start()
 
     def defer(self, fn: Callable[[], None]) -> _Work:
         work = _Work(time.monotonic() + self.bh_latency_ns / 1e9, next(self._seq), fn)
@@ -217,5 +217,5 @@ class RealtimeCpu:
         with self._cv:
             self._stop = True
             self._cv.notify()
-        if threading.current_thread() is not self._thread:
-            self._thread.join()
+        if threading.current_thread() is not self._worker:
+            self._worker.join()

@@ -47,6 +47,7 @@ CTL_SB_SHIFT = 12
 CTL_DB_SHIFT = 15
 CTL_SW_SHIFT = 18
 CTL_DW_SHIFT = 21
+CTL_SHAPE_MASK = 0xFFF << CTL_SB_SHIFT  # SBSize, DBSize, SWidth, DWidth: 3 bits each
 CTL_SI = 1 << 26
 CTL_DI = 1 << 27
 CTL_PROT_SHIFT = 28
@@ -77,6 +78,11 @@ def width_of(code: int) -> int:
         raise ValueError(f"reserved width code {code}") from None
 
 
+def _const(value: int) -> Callable[[], int]:
+    """The reader of an identification register."""
+    return lambda: value
+
+
 @dataclass
 class Pl080Channel:
     """One physical channel's registers."""
@@ -87,6 +93,27 @@ class Pl080Channel:
     control: int = 0
     config: int = 0
     carry: int = 0  # memory-to-memory progress below one beat, in byte-ns units
+    # CONTROL's shape (burst sizes and widths), latched by set_control when it changes:
+    # bytes per source and destination beat (0: a reserved code) and per burst
+    shape: int = -1
+    sw: int = 0
+    dw: int = 0
+    src_burst: int = 0
+    dst_burst: int = 0
+
+    def set_control(self, value: int) -> bool:
+        """Write CONTROL; True when its shape changed and the widths were latched anew."""
+        self.control = value
+        shape = value & CTL_SHAPE_MASK
+        if shape == self.shape:
+            return False
+        self.shape = shape
+        sw, dw = (value >> CTL_SW_SHIFT) & 7, (value >> CTL_DW_SHIFT) & 7
+        self.sw = WIDTHS[sw] if sw < len(WIDTHS) else 0
+        self.dw = WIDTHS[dw] if dw < len(WIDTHS) else 0
+        self.src_burst = BURST_SIZES[(value >> CTL_SB_SHIFT) & 7] * self.sw
+        self.dst_burst = BURST_SIZES[(value >> CTL_DB_SHIFT) & 7] * self.dw
+        return True
 
     @property
     def enabled(self) -> bool:
@@ -102,16 +129,16 @@ class Pl080Channel:
 
     @property
     def swidth(self) -> int:
-        return width_of((self.control >> CTL_SW_SHIFT) & 7)
+        return self.sw or width_of((self.control >> CTL_SW_SHIFT) & 7)
 
     @property
     def dwidth(self) -> int:
-        return width_of((self.control >> CTL_DW_SHIFT) & 7)
+        return self.dw or width_of((self.control >> CTL_DW_SHIFT) & 7)
 
     @property
     def bytes_left(self) -> int:
         """Bytes left in the current LLI (TransferSize counts source beats)."""
-        return (self.control & CTL_TSIZE_MASK) * self.swidth
+        return (self.control & CTL_TSIZE_MASK) * (self.sw or self.swidth)
 
 
 class Pl080:
@@ -150,6 +177,9 @@ class Pl080:
         self.bytes_moved = 0
         self.peripherals: dict[int, Any] = {}  # request line -> the peripheral driving it
         self.sync = 0
+        # Bumped whenever a route or a channel's CONTROL shape changes: what a peripheral
+        # caches of the channel serving it (its burst) is stale when this moved.
+        self.generation = 0
         self.unknown_accesses = 0  # reads and writes of offsets the block does not have
         # Decoded from the CONFIG registers whenever one changes (and on starvation):
         # the channel serving each (request line, towards the peripheral), the
@@ -165,7 +195,7 @@ class Pl080:
             CH_SRC: lambda n, ch, v: setattr(ch, "src", v),
             CH_DST: lambda n, ch, v: setattr(ch, "dst", v),
             CH_LLI: lambda n, ch, v: setattr(ch, "lli", v),
-            CH_CONTROL: lambda n, ch, v: setattr(ch, "control", v),
+            CH_CONTROL: self._write_control,
             CH_CONFIG: self._write_config}
         self._read: dict[int, Callable[[], int]] = {
             INT_STATUS: lambda: self._tc_status() | self._err_status(),
@@ -173,8 +203,8 @@ class Pl080:
             RAW_INT_TC_STATUS: lambda: self.raw_tc, RAW_INT_ERR_STATUS: lambda: self.raw_err,
             ENBLD_CHNS: lambda: sum(1 << i for i, c in enumerate(self.channels) if c.enabled),
             CONFIG: lambda: self.config, SYNC: lambda: self.sync,
-            **{0xFE0 + 4 * i: (lambda v=v: v) for i, v in enumerate(PERIPH_ID)},
-            **{0xFF0 + 4 * i: (lambda v=v: v) for i, v in enumerate(PCELL_ID)}}
+            **{0xFE0 + 4 * i: _const(v) for i, v in enumerate(PERIPH_ID)},
+            **{0xFF0 + 4 * i: _const(v) for i, v in enumerate(PCELL_ID)}}
         self._write: dict[int, Callable[[int], None]] = {
             INT_TC_CLEAR: self._clear_tc, INT_ERR_CLEAR: self._clear_err,
             CONFIG: self._write_global_config, SYNC: lambda v: setattr(self, "sync", v & 0xFFFF)}
@@ -194,6 +224,19 @@ class Pl080:
                 return read_global()
         self._unknown("read", off)
         return 0
+
+    def mmio_reader(self, off: int) -> Callable[[], int]:
+        """The reader of the register at ``off``, decoded once (the bus keeps it)."""
+        if CH_BASE <= off < self._ch_end:
+            read = self._ch_read.get((off - CH_BASE) % CH_STRIDE)
+            if read is not None:
+                ch = self.channels[(off - CH_BASE) // CH_STRIDE]
+                return lambda: read(ch) & 0xFFFFFFFF
+        else:
+            read_global = self._read.get(off)
+            if read_global is not None:
+                return lambda: read_global() & 0xFFFFFFFF
+        return lambda: self.mmio_read(off)  # an unknown offset: logged at every read
 
     def mmio_write(self, off: int, value: int) -> None:
         if CH_BASE <= off < self._ch_end:
@@ -229,6 +272,10 @@ class Pl080:
     def _write_global_config(self, value: int) -> None:
         self.config = value & 0x7
         self._update_irq()
+
+    def _write_control(self, n: int, ch: Pl080Channel, value: int) -> None:
+        if ch.set_control(value):
+            self.generation += 1
 
     def _write_config(self, n: int, ch: Pl080Channel, value: int) -> None:
         was_running = ch.enabled and not ch.halted
@@ -266,6 +313,7 @@ class Pl080:
 
     def _config_changed(self) -> None:
         """Decode the channels' CONFIG registers: routes, running M2M channels, masks."""
+        self.generation += 1
         routes: dict[tuple[int, bool], tuple[int, Pl080Channel]] = {}
         m2m = []
         for n, ch in enumerate(self.channels):
@@ -297,7 +345,9 @@ class Pl080:
                 probe(n, ch, self.clock.now_ns)
         if ch.lli & ~3:
             words = self.bus.ram_view(ch.lli & ~3, 16, False).view("<u4")
-            ch.src, ch.dst, ch.lli, ch.control = words.tolist()
+            ch.src, ch.dst, ch.lli, control = words.tolist()
+            if ch.set_control(control):
+                self.generation += 1
         else:
             ch.config &= ~CFG_E  # the chain is done: the channel disables itself
             self._config_changed()
@@ -385,8 +435,8 @@ class Pl080:
             return None
         ch = found[1]
         if to_periph:
-            return BURST_SIZES[(ch.control >> CTL_DB_SHIFT) & 7] * ch.dwidth
-        return BURST_SIZES[(ch.control >> CTL_SB_SHIFT) & 7] * ch.swidth
+            return ch.dst_burst or BURST_SIZES[(ch.control >> CTL_DB_SHIFT) & 7] * ch.dwidth
+        return ch.src_burst or BURST_SIZES[(ch.control >> CTL_SB_SHIFT) & 7] * ch.swidth
 
     def bytes_to_event(self, line: int, to_periph: bool) -> int | None:
         """Bytes the channel serving ``line`` moves before its current LLI ends."""

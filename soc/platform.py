@@ -21,7 +21,7 @@ from soc.bus import Bus, RamRegion
 
 if TYPE_CHECKING:
     from soc.clock import VirtualClock
-    from soc.irq import Cpu, InterruptController
+    from soc.irq import Cpu, InterruptController, RealtimeCpu
 
 MODULE_ALIAS: dict[str, str] = {
     "arm,pl080": "dma.drivers.pl08x",
@@ -58,7 +58,7 @@ class Soc:
     bus: Bus
     clock: VirtualClock
     irqc: InterruptController
-    cpu: Cpu
+    cpu: Cpu | RealtimeCpu
     ram: RamRegion
     hw: dict[str, Any] = field(default_factory=dict)
 

@@ -17,6 +17,7 @@ has MEMSET (docs/departures.md).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 from typing import cast
@@ -140,6 +141,7 @@ class Pl08x:
     def __init__(self, pdev: PlatformDevice) -> None:
         self.pdev = pdev
         self.bus = pdev.soc.bus
+        assert pdev.node.reg is not None  # the controller's registers
         self.base = pdev.node.reg[0]
         self.irq = pdev.node.interrupts[0]
         props = pdev.node.props
@@ -244,6 +246,7 @@ class Pl08x:
                 entries.append((src + (off if src_incr else 0), dst + (off if dst_incr else 0),
                                 piece))
                 off += piece
+        assert txd.lli_cpu is not None
         words = txd.lli_cpu[: len(entries) * LLI_BYTES].view("<u4").reshape(-1, 4)
         for i, (src, dst, piece) in enumerate(entries):
             last = i == len(entries) - 1
@@ -298,6 +301,7 @@ class Pl08x:
         if txd is None:
             return None
         const_off = nr * LLI_BYTES  # the constant word lives after the LLIs
+        assert txd.lli_cpu is not None
         txd.lli_cpu[const_off : const_off + 4] = value & 0xFF
         src = txd.lli_bus + const_off
         cctl = self._cctl(width, burst_code(256), False, True)
@@ -380,7 +384,7 @@ class Pl08x:
 
     def config(self, chan: DmaChan, cfg: SlaveConfig) -> None:
         plchan = to_pl08x_chan(chan)
-        plchan.cfg = SlaveConfig(**vars(cfg))
+        plchan.cfg = dataclasses.replace(cfg)  # a copy, as the driver keeps its own
 
     # -- physical channels --
 
@@ -392,6 +396,7 @@ class Pl08x:
         txd = to_pl08x_txd(vd)
         plchan.at = txd
         phy = plchan.phychan
+        assert txd.lli_cpu is not None
         src, dst, nxt, ctl = (int(w) for w in txd.lli_cpu[:16].view("<u4"))
         self.writel(self.ch_reg(phy, hw.CH_SRC), src)
         self.writel(self.ch_reg(phy, hw.CH_DST), dst)
