@@ -96,14 +96,24 @@ class DmaengineResult:
     residue: int = 0
 
 
-@dataclass
 class TxState:
     """``struct dma_tx_state``: what ``tx_status`` reports besides the status."""
 
-    last: int = 0
-    used: int = 0
-    residue: int = 0
-    in_flight_bytes: int = 0
+    def __init__(self, last: int = 0, used: int = 0, residue: int = 0,
+                 in_flight_bytes: int = 0) -> None:
+        self.last = last
+        self.used = used
+        self.residue = residue
+        self.in_flight_bytes = in_flight_bytes
+
+    def __repr__(self) -> str:
+        return (f"TxState(last={self.last}, used={self.used}, residue={self.residue}, "
+                f"in_flight_bytes={self.in_flight_bytes})")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TxState) and (
+            (self.last, self.used, self.residue, self.in_flight_bytes)
+            == (other.last, other.used, other.residue, other.in_flight_bytes))
 
 
 @dataclass

@@ -8,7 +8,7 @@ returns the platform bus with its device-tree nodes; ``populate()`` binds the dr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from soc.bus import Bus
 from soc.clock import VirtualClock
@@ -21,12 +21,12 @@ from soc.platform import DtNode, PlatformBus, Soc
 RAM_BASE = 0x8000_0000
 RAM_SIZE = 64 << 20
 DMAC_BASE = 0x1013_0000
-DMAC_IRQ = 15
-I2S_FIFO_DEPTH = 16  # entries, a frame each
+DMAC_IRQ: Final = 15
+I2S_FIFO_DEPTH: Final = 16  # entries, a frame each
 I2S_BASE = 0x1014_0000
-I2S_IRQ = 16
-I2S_TX_REQUEST = 0
-I2S_RX_REQUEST = 1
+I2S_IRQ: Final = 16
+I2S_TX_REQUEST: Final = 0
+I2S_RX_REQUEST: Final = 1
 
 
 def make_audio_board(

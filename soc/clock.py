@@ -19,11 +19,10 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
-NSEC_PER_SEC = 1_000_000_000
-HZ = 250  # the timer tick: ``jiffies`` counts it
+NSEC_PER_SEC: Final = 1_000_000_000
+HZ: Final = 250  # the timer tick: ``jiffies`` counts it
 
 
 def jiffies(now_ns: int) -> int:
@@ -130,12 +129,14 @@ class Agent(Protocol):
     def advance_to(self, t_ns: int) -> None: ...
 
 
-@dataclass(order=True)
 class Event:
-    at_ns: int
-    seq: int
-    fn: Callable[[], None] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
+    """A scheduled call; the clock's heap orders it by (at_ns, seq)."""
+
+    def __init__(self, at_ns: int, seq: int, fn: Callable[[], None]) -> None:
+        self.at_ns = at_ns
+        self.seq = seq
+        self.fn = fn
+        self.cancelled = False
 
 
 class VirtualClock:
@@ -161,7 +162,7 @@ class VirtualClock:
         self.smp = smp or self.realtime
         self.now_ns = 0
         self.agents: list[Agent] = []
-        self._queue: list[Event] = []
+        self._queue: list[tuple[int, int, Event]] = []  # (at_ns, seq, event): a heap
         self._seq = itertools.count()
         self.hw_lock = HwLock(self.smp)
 
@@ -176,7 +177,7 @@ class VirtualClock:
 
     def schedule(self, at_ns: int, fn: Callable[[], None]) -> Event:
         ev = Event(max(at_ns, self.now_ns), next(self._seq), fn)
-        heapq.heappush(self._queue, ev)
+        heapq.heappush(self._queue, (ev.at_ns, ev.seq, ev))
         return ev
 
     def call_later(self, delay_ns: int, fn: Callable[[], None]) -> Event:
@@ -195,9 +196,9 @@ class VirtualClock:
 
     def _next_event_locked(self) -> int | None:
         queue = self._queue
-        while queue and queue[0].cancelled:
+        while queue and queue[0][2].cancelled:
             heapq.heappop(queue)
-        best = queue[0].at_ns if queue else None
+        best = queue[0][0] if queue else None
         for agent in self.agents:
             t = agent.next_event_ns()
             if t is not None and (best is None or t < best):
@@ -205,8 +206,8 @@ class VirtualClock:
         return None if best is None else max(best, self.now_ns)
 
     def _run_due(self) -> None:
-        while self._queue and self._queue[0].at_ns <= self.now_ns:
-            ev = heapq.heappop(self._queue)
+        while self._queue and self._queue[0][0] <= self.now_ns:
+            ev = heapq.heappop(self._queue)[2]
             if not ev.cancelled:
                 ev.fn()
 

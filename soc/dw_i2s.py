@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 
@@ -15,44 +16,44 @@ from soc.clock import VirtualClock, frame_at_ns, ns_at_frame
 from soc.irq import InterruptController
 from soc.pl080 import Pl080
 
-IER = 0x000
-IRER = 0x004
-ITER = 0x008
-CER = 0x00C
-CCR = 0x010
-RXFFR = 0x014
-TXFFR = 0x018
-LRBR_LTHR = 0x020
-RRBR_RTHR = 0x024
-RER = 0x028
-TER = 0x02C
-RCR = 0x030
-TCR = 0x034
-ISR = 0x038
-IMR = 0x03C
-ROR = 0x040
-TOR = 0x044
-RFCR = 0x048
-TFCR = 0x04C
-RFF = 0x050
-TFF = 0x054
-PAIR_STRIDE = 0x40
-RXDMA = 0x1C0
-TXDMA = 0x1C8
-RXCHN = 0x1E0  # model extension: active RX slots
-TXCHN = 0x1E4  # model extension: active TX slots
-RXFLR = 0x1E8  # model extension: RX FIFO level in frames (read-only)
-TXFLR = 0x1EC  # model extension: TX FIFO level in frames (read-only)
-COMP_PARAM_1 = 0x1F4
-COMP_VERSION = 0x1F8
-COMP_TYPE = 0x1FC
-COMP_TYPE_DW_I2S = 0x445701A0
+IER: Final = 0x000
+IRER: Final = 0x004
+ITER: Final = 0x008
+CER: Final = 0x00C
+CCR: Final = 0x010
+RXFFR: Final = 0x014
+TXFFR: Final = 0x018
+LRBR_LTHR: Final = 0x020
+RRBR_RTHR: Final = 0x024
+RER: Final = 0x028
+TER: Final = 0x02C
+RCR: Final = 0x030
+TCR: Final = 0x034
+ISR: Final = 0x038
+IMR: Final = 0x03C
+ROR: Final = 0x040
+TOR: Final = 0x044
+RFCR: Final = 0x048
+TFCR: Final = 0x04C
+RFF: Final = 0x050
+TFF: Final = 0x054
+PAIR_STRIDE: Final = 0x40
+RXDMA: Final = 0x1C0
+TXDMA: Final = 0x1C8
+RXCHN: Final = 0x1E0  # model extension: active RX slots
+TXCHN: Final = 0x1E4  # model extension: active TX slots
+RXFLR: Final = 0x1E8  # model extension: RX FIFO level in frames (read-only)
+TXFLR: Final = 0x1EC  # model extension: TX FIFO level in frames (read-only)
+COMP_PARAM_1: Final = 0x1F4
+COMP_VERSION: Final = 0x1F8
+COMP_TYPE: Final = 0x1FC
+COMP_TYPE_DW_I2S: Final = 0x445701A0
 
-ISR_RXDA = 1 << 0
-ISR_RXFO = 1 << 1
-ISR_TXFE = 1 << 4
-ISR_TXFO = 1 << 5
-CCR_LEFT_J = 1 << 8
+ISR_RXDA: Final = 1 << 0
+ISR_RXFO: Final = 1 << 1
+ISR_TXFE: Final = 1 << 4
+ISR_TXFO: Final = 1 << 5
+CCR_LEFT_J: Final = 1 << 8
 
 # WLEN codes of RCR/TCR -> bits per word
 WLEN_BITS = {1: 12, 2: 16, 3: 20, 4: 24, 5: 32}

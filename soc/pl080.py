@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -18,54 +18,57 @@ from soc.clock import VirtualClock
 from soc.irq import InterruptController
 
 # Global registers
-INT_STATUS = 0x000
-INT_TC_STATUS = 0x004
-INT_TC_CLEAR = 0x008
-INT_ERR_STATUS = 0x00C
-INT_ERR_CLEAR = 0x010
-RAW_INT_TC_STATUS = 0x014
-RAW_INT_ERR_STATUS = 0x018
-ENBLD_CHNS = 0x01C
-CONFIG = 0x030
-CONFIG_E = 1 << 0
-SYNC = 0x034
+INT_STATUS: Final = 0x000
+INT_TC_STATUS: Final = 0x004
+INT_TC_CLEAR: Final = 0x008
+INT_ERR_STATUS: Final = 0x00C
+INT_ERR_CLEAR: Final = 0x010
+RAW_INT_TC_STATUS: Final = 0x014
+RAW_INT_ERR_STATUS: Final = 0x018
+ENBLD_CHNS: Final = 0x01C
+CONFIG: Final = 0x030
+CONFIG_E: Final = 1 << 0
+SYNC: Final = 0x034
 PERIPH_ID = (0x80, 0x10, 0x04, 0x0A)  # at 0xFE0.. : part 0x080, ARM, revision
 PCELL_ID = (0x0D, 0xF0, 0x05, 0xB1)  # at 0xFF0..
 
 # Channel registers, at 0x100 + n * 0x20
-CH_BASE = 0x100
-CH_STRIDE = 0x20
-CH_SRC = 0x00
-CH_DST = 0x04
-CH_LLI = 0x08
-CH_CONTROL = 0x0C
-CH_CONFIG = 0x10
+CH_BASE: Final = 0x100
+CH_STRIDE: Final = 0x20
+CH_SRC: Final = 0x00
+CH_DST: Final = 0x04
+CH_LLI: Final = 0x08
+CH_CONTROL: Final = 0x0C
+CH_CONFIG: Final = 0x10
 
 # CONTROL bits
-CTL_TSIZE_MASK = 0xFFF
-CTL_SB_SHIFT = 12
-CTL_DB_SHIFT = 15
-CTL_SW_SHIFT = 18
-CTL_DW_SHIFT = 21
-CTL_SHAPE_MASK = 0xFFF << CTL_SB_SHIFT  # SBSize, DBSize, SWidth, DWidth: 3 bits each
-CTL_SI = 1 << 26
-CTL_DI = 1 << 27
-CTL_PROT_SHIFT = 28
-CTL_TC_IRQ = 1 << 31
+CTL_TSIZE_MASK: Final = 0xFFF
+CTL_SB_SHIFT: Final = 12
+CTL_DB_SHIFT: Final = 15
+CTL_SW_SHIFT: Final = 18
+CTL_DW_SHIFT: Final = 21
+CTL_SHAPE_MASK: Final = 0xFFF << CTL_SB_SHIFT  # SBSize, DBSize, SWidth, DWidth: 3 bits each
+CTL_SI: Final = 1 << 26
+CTL_DI: Final = 1 << 27
+CTL_PROT_SHIFT: Final = 28
+CTL_TC_IRQ: Final = 1 << 31
 BURST_SIZES = (1, 4, 8, 16, 32, 64, 128, 256)
 WIDTHS = (1, 2, 4)
 
 # CONFIG (channel) bits
-CFG_E = 1 << 0
-CFG_SRC_PERIPH_SHIFT = 1
-CFG_DST_PERIPH_SHIFT = 6
-CFG_FLOW_SHIFT = 11
-CFG_IE = 1 << 14
-CFG_ITC = 1 << 15
-CFG_LOCK = 1 << 16
-CFG_ACTIVE = 1 << 17
-CFG_HALT = 1 << 18
-FLOW_M2M, FLOW_M2P, FLOW_P2M, FLOW_P2P = 0, 1, 2, 3
+CFG_E: Final = 1 << 0
+CFG_SRC_PERIPH_SHIFT: Final = 1
+CFG_DST_PERIPH_SHIFT: Final = 6
+CFG_FLOW_SHIFT: Final = 11
+CFG_IE: Final = 1 << 14
+CFG_ITC: Final = 1 << 15
+CFG_LOCK: Final = 1 << 16
+CFG_ACTIVE: Final = 1 << 17
+CFG_HALT: Final = 1 << 18
+FLOW_M2M: Final = 0
+FLOW_M2P: Final = 1
+FLOW_P2M: Final = 2
+FLOW_P2P: Final = 3
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
-from typing import cast
+from typing import Final, cast
 
 import numpy as np
 
@@ -69,7 +69,7 @@ log = logging.getLogger(__name__)
 
 MAX_TSIZE = hw.CTL_TSIZE_MASK
 WIDTH_CODE = {1: 0, 2: 1, 4: 2}
-LLI_BYTES = 16
+LLI_BYTES: Final = 16
 
 
 class ChanState(enum.Enum):
