@@ -50,6 +50,9 @@ def compiler_works() -> bool:
     return True
 
 
+DIGESTS: dict[str, str] = {}
+
+
 def ext_modules() -> list:
     if not {"build_ext", "bdist_wheel", "editable_wheel", "build", "install"} & set(sys.argv):
         return []  # metadata only (egg_info, dist_info): nothing to compile
@@ -65,6 +68,9 @@ def ext_modules() -> list:
         say("no working C compiler with Python's headers: pure Python")
         return []
     say(f"compiling {len(compiled.MODULES)} modules with mypyc (a minute or two)")
+    # the digests of the sources as mypyc reads them now: an edit made while the C
+    # compiles must leave the build stale, not recorded as current
+    DIGESTS.update({m: compiled.digest(compiled.source(m)) for m in compiled.MODULES})
     paths = [str(compiled.source(m).relative_to(ROOT)) for m in compiled.MODULES]
     try:
         return mypycify(["--ignore-missing-imports", *paths], opt_level="3", debug_level="0",
@@ -89,9 +95,7 @@ class BuildExt(build_ext):
             import mypy.version
 
             out = Path(self.build_lib) if not self.inplace else ROOT
-            manifest = {"mypyc": mypy.version.__version__,
-                        "modules": {m: compiled.digest(compiled.source(m))
-                                    for m in compiled.MODULES}}
+            manifest = {"mypyc": mypy.version.__version__, "modules": DIGESTS}
             target = out / "soc" / "compiled.json"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(manifest, indent=1) + "\n")

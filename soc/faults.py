@@ -49,6 +49,16 @@ class FaultInjector:
             raise ValueError(f"interrupt latency {latency_ns} ns is negative")
         self.soc.cpu.bh_latency_ns = latency_ns
 
+    def stuck_active(self, channel: int, on: bool = True, dmac: str = "dma0") -> None:
+        """Physical ``channel``'s CONFIG reads Active (set) whatever it does, as a channel
+        whose peripheral keeps requesting; ``on`` False lets it read true again."""
+        dma = self.soc.hw[dmac]
+        ch = dma.channels[channel]
+        if on and ch not in dma.stuck_active:
+            dma.stuck_active.append(ch)
+        elif not on and ch in dma.stuck_active:
+            dma.stuck_active.remove(ch)
+
     def corrupt_data(self, rate: float, seed: int = 0, dmac: str = "dma0") -> None:
         if not 0 <= rate <= 1:
             raise ValueError(f"corruption rate {rate} is not between 0 and 1")

@@ -183,6 +183,9 @@ class Pl080:
         # Bumped whenever a route or a channel's CONTROL shape changes: what a peripheral
         # caches of the channel serving it (its burst) is stale when this moved.
         self.generation = 0
+        # Fault injection: channels whose CONFIG reads Active whatever they do (a
+        # peripheral that keeps its request up), so a HALT never drains
+        self.stuck_active: list[Pl080Channel] = []
         self.unknown_accesses = 0  # reads and writes of offsets the block does not have
         # Decoded from the CONFIG registers whenever one changes (and on starvation):
         # the channel serving each (request line, towards the peripheral), the
@@ -261,7 +264,7 @@ class Pl080:
         log.warning("%s: %s of unknown register offset 0x%03x", self.name, access, off)
 
     def _read_ch_config(self, ch: Pl080Channel) -> int:
-        active = ch.enabled and not ch.halted and ch.flow == FLOW_M2M
+        active = (ch.enabled and not ch.halted and ch.flow == FLOW_M2M) or ch in self.stuck_active
         return (ch.config & ~CFG_ACTIVE) | (CFG_ACTIVE if active else 0)
 
     def _clear_tc(self, value: int) -> None:

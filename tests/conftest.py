@@ -3,6 +3,7 @@ and a FIFO peripheral."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -103,3 +104,33 @@ settings.register_profile("deep", max_examples=2000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow,
                                                  HealthCheck.function_scoped_fixture])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+class PlatformSpy:
+    """Stands in for a DAI link's platform component: records the trigger commands, may
+    answer ``pointer`` itself (a buggy driver), and passes everything else on."""
+
+    def __init__(self, real, pointer=None) -> None:
+        self.real, self._pointer, self.triggers = real, pointer, []
+
+    def trigger(self, ss, cmd) -> None:
+        self.triggers.append(cmd)
+        self.real.trigger(ss, cmd)
+
+    def pointer(self, ss) -> int:
+        return self._pointer(ss) if self._pointer is not None else self.real.pointer(ss)
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+
+@contextlib.contextmanager
+def spied_platform(substream, pointer=None):
+    """Put a :class:`PlatformSpy` in the substream's DAI link for the ``with`` block."""
+    link = substream.ops.link
+    real = link.platform
+    link.platform = spy = PlatformSpy(real, pointer)
+    try:
+        yield spy
+    finally:
+        link.platform = real

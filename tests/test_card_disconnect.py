@@ -16,6 +16,7 @@ from pcm.runtime import PcmState, PcmStream
 from soc.clock import ns_at_frame
 from soc.pl080 import ENBLD_CHNS
 from soc.sound_device import DeviceError
+from tests.conftest import spied_platform
 
 RATE, PERIOD = 48000, 1024
 
@@ -109,16 +110,10 @@ def test_a_stream_not_running_is_set_disconnected_without_a_trigger(audio_board)
     pcm = _open()
     pcm.writei(_frames(2 * PERIOD))
     pcm.pause(True)
-    calls = []
-    ss = pcm.substream
-    trigger = ss.ops.trigger
-    ss.ops.trigger = lambda s, cmd: (calls.append(cmd), trigger(s, cmd))
-    try:
+    with spied_platform(pcm.substream) as spy:
         audio_board.soc.hw["codec0"].lose(DeviceError("unplugged"))
-    finally:
-        del ss.ops.trigger
     assert pcm.state == PcmState.DISCONNECTED
-    assert calls == []  # snd_pcm_running is false for PAUSED: no STOP, the DMA stays paused
+    assert spy.triggers == []  # snd_pcm_running is false for PAUSED: no STOP, the DMA stays paused
     assert _enabled_dma_channels(audio_board) != 0
     assert _errno(pcm.pause, False) == errno.ENODEV
     pcm.close()

@@ -19,6 +19,7 @@ from pcm.runtime import PcmState, PcmStream
 from soc.board import I2S_BASE, make_audio_board
 from soc.clock import RealtimeClock
 from soc.dw_i2s import TXFLR
+from tests.conftest import spied_platform
 
 S = PcmState
 
@@ -221,13 +222,13 @@ def test_interval_arithmetic_matches_pcm_lib():
     assert (i.min, i.max, i.openmin, i.openmax) == (3, 6, False, False)
 
 
-def test_a_position_past_the_ring_is_reported_with_the_substream_name(audio_board, monkeypatch):
+def test_a_position_past_the_ring_is_reported_with_the_substream_name(audio_board):
     pcm = _open(PcmStream.CAPTURE)
     pcm.prepare()
     ss = pcm.substream
-    monkeypatch.setattr(ss.ops, "pointer", lambda s: s.runtime.buffer_size)  # a driver bug
-    pcm.start()
-    ss.period_elapsed()
+    with spied_platform(ss, pointer=lambda s: s.runtime.buffer_size):  # a driver bug
+        pcm.start()
+        ss.period_elapsed()
     assert ss.runtime.log == ["invalid position: pcmC0D0c:0, pos = 4096, buffer size = 4096, "
                               "period size = 1024"]  # read as 0: nothing moved
     assert ss.runtime.hw_ptr == 0 and pcm.state == S.RUNNING
@@ -409,21 +410,20 @@ def test_delay_counts_queued_frames_and_the_fifo(audio_board):
     pcm.close()
 
 
-def test_soc_pointer_takes_the_delay_from_the_dais_alone(audio_board, monkeypatch):
+def test_soc_pointer_takes_the_delay_from_the_dais_alone(audio_board):
     """``soc_pcm_pointer`` sets runtime.delay to the CPU DAI's delay + the codec DAI's:
     whatever the platform's pointer put there (the dmaengine PCM's in-flight bytes) is
     replaced, as in mainline."""
     pcm = _playing(audio_board)
-    platform = pcm.substream.ops.link.platform
-    platform_pointer = platform.pointer
+    platform_pointer = pcm.substream.ops.link.platform.pointer
 
     def pointer(ss):
         pos = platform_pointer(ss)
         ss.runtime.delay = 1000  # a provider reporting bytes in flight
         return pos
 
-    monkeypatch.setattr(platform, "pointer", pointer)
-    d = pcm.delay()
+    with spied_platform(pcm.substream, pointer):
+        d = pcm.delay()
     fifo = audio_board.soc.bus.read32(I2S_BASE + TXFLR)
     assert fifo > 0 and d == pcm.runtime.hw_avail() + fifo
     pcm.close()

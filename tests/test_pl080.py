@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 import dma
 from soc import pl080 as hw
 from soc.clock import VirtualClock
@@ -103,3 +107,28 @@ def test_an_unknown_register_offset_is_logged_and_reads_0(board_fifo, caplog):
     dmac.mmio_write(hw.SYNC, 0x12345)
     assert dmac.mmio_read(hw.SYNC) == 0x2345  # 16 request lines
     assert [dmac.mmio_read(0xFE0 + 4 * i) for i in range(4)] == list(hw.PERIPH_ID)
+
+
+@given(st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=6))
+def test_control_shape_is_latched_as_each_write_decodes_it(values):
+    """Widths and burst bytes read from the latch always equal CONTROL's own decode, and
+    a write that changes no shape bit reports no change (no relatch)."""
+    ch = hw.Pl080Channel()
+    prev = None
+    for value in values:
+        changed = ch.set_control(value)
+        shape = value & hw.CTL_SHAPE_MASK
+        assert changed == (shape != prev)
+        prev = shape
+        for shift, width in ((hw.CTL_SW_SHIFT, "swidth"), (hw.CTL_DW_SHIFT, "dwidth")):
+            code = (value >> shift) & 7
+            if code < len(hw.WIDTHS):
+                assert getattr(ch, width) == hw.WIDTHS[code]
+            else:
+                with pytest.raises(ValueError):
+                    getattr(ch, width)
+        if ch.sw:
+            assert ch.src_burst == hw.BURST_SIZES[(value >> hw.CTL_SB_SHIFT) & 7] * ch.sw
+            assert ch.bytes_left == (value & hw.CTL_TSIZE_MASK) * ch.sw
+        if ch.dw:
+            assert ch.dst_burst == hw.BURST_SIZES[(value >> hw.CTL_DB_SHIFT) & 7] * ch.dw

@@ -10,6 +10,7 @@ import pytest
 import dma
 from dma.dmaengine import SlaveBuswidth as W
 from dma.dmaengine import TransferDirection as Dir
+from dma.drivers.pl08x import to_pl08x_chan
 from dma.mapping import dma_alloc_coherent
 from soc import pl080 as hw
 from tests.conftest import FIFO_BASE, build
@@ -241,16 +242,18 @@ def test_a_pause_that_times_out_is_logged_and_succeeds(board_fifo, caplog):
     """pl08x_pause_phy_chan: a channel still ACTIVE after HALT is reported with pr_err,
     and pl08x_pause returns 0 all the same. A stand-in channel that never goes inactive
     (the model's FIFO drains at once) reaches that path."""
+    from soc.faults import FaultInjector
+
     board, _ = board_fifo
     chan, tx, cookie, calls, ring = _start_cyclic(board)
-    drv = board.devices["dma0"].drvdata
-    readl = drv.readl
-    drv.readl = lambda off: readl(off) | (hw.CFG_ACTIVE if off % hw.CH_STRIDE == hw.CH_CONFIG
-                                          and off >= hw.CH_BASE else 0)
+    phy = to_pl08x_chan(chan).phychan
+    assert phy is not None
+    faults = FaultInjector(board.soc)
+    faults.stuck_active(phy)
     try:
         dma.pause(chan)  # no exception
     finally:
-        drv.readl = readl
+        faults.stuck_active(phy, on=False)
     assert dma.tx_status(chan, cookie)[0] == dma.DmaStatus.PAUSED
     assert "timeout waiting for pause" in caplog.text
     dma.resume(chan)
