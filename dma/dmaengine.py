@@ -123,8 +123,8 @@ class SlaveConfig:
     direction: TransferDirection = TransferDirection.TRANS_NONE
     src_addr: int = 0
     dst_addr: int = 0
-    src_addr_width: SlaveBuswidth = SlaveBuswidth.UNDEFINED
-    dst_addr_width: SlaveBuswidth = SlaveBuswidth.UNDEFINED
+    src_addr_width: int = SlaveBuswidth.UNDEFINED  # a SlaveBuswidth, or its value
+    dst_addr_width: int = SlaveBuswidth.UNDEFINED  # a SlaveBuswidth, or its value
     src_maxburst: int = 0
     dst_maxburst: int = 0
     device_fc: bool = False

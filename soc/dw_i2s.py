@@ -55,6 +55,9 @@ ISR_TXFE: Final = 1 << 4
 ISR_TXFO: Final = 1 << 5
 CCR_LEFT_J: Final = 1 << 8
 
+_I2 = np.dtype("<i2")
+_I4 = np.dtype("<i4")
+
 # WLEN codes of RCR/TCR -> bits per word
 WLEN_BITS = {1: 12, 2: 16, 3: 20, 4: 24, 5: 32}
 
@@ -225,7 +228,8 @@ class DwI2s:
     def fifo_write(self, off: int, data: np.ndarray, width: int) -> None:
         if off not in (TXDMA, LRBR_LTHR, RRBR_RTHR) or not self.tx_on:
             return  # writes to a disabled block are lost
-        self.tx.data = np.concatenate([self.tx.data, data])
+        fifo = self.tx.data
+        self.tx.data = np.concatenate([fifo, data]) if fifo.size else data.copy()
 
     def fifo_read(self, off: int, nbytes: int, width: int) -> np.ndarray:
         if off not in (RXDMA, LRBR_LTHR, RRBR_RTHR):
@@ -370,9 +374,9 @@ class DwI2s:
     def _decode(raw: np.ndarray, frames: int, channels: int, bits: int) -> np.ndarray:
         """DMA bytes to sample values: the low ``bits`` of each word, sign-extended."""
         if bits <= 16:
-            words = raw.view("<i2").astype(np.int32)
+            words = raw.view(_I2).astype(np.int32)
         else:
-            words = raw.view("<i4")
+            words = raw.view(_I4)
         if bits not in (16, 32):
             shift = 32 - bits if bits > 16 else 16 - bits
             words = (words << shift) >> shift

@@ -71,6 +71,7 @@ FLOW_P2M: Final = 2
 FLOW_P2P: Final = 3
 
 log = logging.getLogger(__name__)
+_U4 = np.dtype("<u4")
 
 
 def width_of(code: int) -> int:
@@ -190,7 +191,9 @@ class Pl080:
         # Decoded from the CONFIG registers whenever one changes (and on starvation):
         # the channel serving each (request line, towards the peripheral), the
         # memory-to-memory channels running, and the ITC / IE channel masks.
-        self._routes: dict[tuple[int, bool], tuple[int, Pl080Channel]] = {}
+        # the channel serving each request line, per direction (to the peripheral, from it)
+        self._routes_tx: dict[int, tuple[int, Pl080Channel]] = {}
+        self._routes_rx: dict[int, tuple[int, Pl080Channel]] = {}
         self._m2m: list[tuple[int, Pl080Channel]] = []
         self._itc_mask = 0
         self._ie_mask = 0
@@ -320,7 +323,8 @@ class Pl080:
     def _config_changed(self) -> None:
         """Decode the channels' CONFIG registers: routes, running M2M channels, masks."""
         self.generation += 1
-        routes: dict[tuple[int, bool], tuple[int, Pl080Channel]] = {}
+        routes_tx: dict[int, tuple[int, Pl080Channel]] = {}
+        routes_rx: dict[int, tuple[int, Pl080Channel]] = {}
         m2m = []
         for n, ch in enumerate(self.channels):
             if not ch.enabled or ch.halted:
@@ -330,12 +334,12 @@ class Pl080:
             elif ch.flow == FLOW_M2P:
                 line = (ch.config >> CFG_DST_PERIPH_SHIFT) & 0xF
                 if line not in self.starved_lines:
-                    routes.setdefault((line, True), (n, ch))  # the lowest channel wins
+                    routes_tx.setdefault(line, (n, ch))  # the lowest channel wins
             elif ch.flow == FLOW_P2M:
                 line = (ch.config >> CFG_SRC_PERIPH_SHIFT) & 0xF
                 if line not in self.starved_lines:
-                    routes.setdefault((line, False), (n, ch))
-        self._routes, self._m2m = routes, m2m
+                    routes_rx.setdefault(line, (n, ch))
+        self._routes_tx, self._routes_rx, self._m2m = routes_tx, routes_rx, m2m
         self._itc_mask, self._ie_mask = self._mask(CFG_ITC), self._mask(CFG_IE)
 
     def _fault(self, n: int, ch: Pl080Channel) -> None:
@@ -350,7 +354,7 @@ class Pl080:
             for probe in self.tc_probes:
                 probe(n, ch, self.clock.now_ns)
         if ch.lli & ~3:
-            words = self.bus.ram_view(ch.lli & ~3, 16, False).view("<u4")
+            words = self.bus.ram_view(ch.lli & ~3, 16, False).view(_U4)
             ch.src, ch.dst, ch.lli, control = words.tolist()
             if ch.set_control(control):
                 self.generation += 1
@@ -403,7 +407,7 @@ class Pl080:
     # -- peripheral request lines --
 
     def _channel_for(self, line: int, to_periph: bool) -> tuple[int, Pl080Channel] | None:
-        return self._routes.get((line, to_periph))
+        return (self._routes_tx if to_periph else self._routes_rx).get(line)
 
     def starve(self, line: int, on: bool) -> None:
         """Fault injection: stop (or resume) serving request ``line``; the channel keeps

@@ -110,3 +110,10 @@ def test_version_says_which_build_runs():
                          capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.startswith("dma-audio ") and compiled.build() in ran.stdout
+
+
+@pytest.mark.skipif(not os.environ.get("CI"), reason="CI alone must run the compiled build")
+def test_ci_runs_the_compiled_build():
+    """setup.sh installs gcc and the Python headers, so CI's suite runs compiled: a
+    silent fall back to pure Python would leave the compiled build untested."""
+    assert compiled.is_compiled(), compiled.build()

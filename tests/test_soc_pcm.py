@@ -28,17 +28,23 @@ class _Platform:
         return call
 
 
-def _spy_dai(dai, who: str, log: list[tuple[str, str]], fail: dict[str, str]) -> None:
-    """Record each op the core calls on ``dai`` (``snd_soc_dai_*``), whether the driver
-    has it or not; ``fail[who] == op`` makes that op fail."""
-    real = dai.call
+class _SpyOps:
+    """Stands in for a DAI's ops (``struct snd_soc_dai_ops``): records each op the core
+    asks for, whether the driver has it or not, and passes it on; ``fail[who] == op``
+    makes that op fail."""
 
-    def call(op, *args):
-        log.append((who, op))
-        if fail.get(who) == op:
-            raise PcmError(5, f"{who}: {op} fails")
-        return real(op, *args)
-    dai.call = call
+    def __init__(self, real, who: str, log: list[tuple[str, str]], fail: dict[str, str]):
+        self._real, self._who, self._log, self._fail = real, who, log, fail
+
+    def __getattr__(self, op: str):
+        fn = getattr(self._real, op, None)
+
+        def call(*args):
+            self._log.append((self._who, op))
+            if self._fail.get(self._who) == op:
+                raise PcmError(5, f"{self._who}: {op} fails")
+            return fn(*args) if fn is not None else None
+        return call
 
 
 @pytest.fixture
@@ -46,13 +52,12 @@ def spied(audio_board):
     link = cards()[0].links[0]
     log: list[tuple[str, str]] = []
     fail: dict[str, str] = {}
-    platform = link.platform
-    _spy_dai(link.cpu, "cpu", log, fail)
-    _spy_dai(link.codec, "codec", log, fail)
+    platform, cpu_ops, codec_ops = link.platform, link.cpu.ops, link.codec.ops
+    link.cpu.ops = _SpyOps(cpu_ops, "cpu", log, fail)
+    link.codec.ops = _SpyOps(codec_ops, "codec", log, fail)
     link.platform = _Platform(platform, log)
     yield log, fail
-    del link.cpu.call, link.codec.call
-    link.platform = platform
+    link.cpu.ops, link.codec.ops, link.platform = cpu_ops, codec_ops, platform
 
 
 def _calls(log, ops):
