@@ -53,11 +53,22 @@ def compiler_works() -> bool:
 DIGESTS: dict[str, str] = {}
 
 
+def remove_previous_build() -> None:
+    """A pure-Python install leaves no compiled module of an earlier build behind."""
+    (ROOT / "soc" / "compiled.json").unlink(missing_ok=True)
+    for m in compiled.MODULES:
+        for ext in compiled.source(m).parent.glob(compiled.source(m).stem + ".*.so"):
+            ext.unlink()
+    for lib in ROOT.glob("dma_audio__mypyc*.so"):
+        lib.unlink()
+
+
 def ext_modules() -> list:
     if not {"build_ext", "bdist_wheel", "editable_wheel", "build", "install"} & set(sys.argv):
         return []  # metadata only (egg_info, dist_info): nothing to compile
     if os.environ.get("DMA_AUDIO_PURE_BUILD", "") not in ("", "0"):
         say("DMA_AUDIO_PURE_BUILD is set: pure Python")
+        remove_previous_build()
         return []
     try:
         from mypyc.build import mypycify
@@ -66,6 +77,7 @@ def ext_modules() -> list:
         return []
     if not compiler_works():
         say("no working C compiler with Python's headers: pure Python")
+        remove_previous_build()
         return []
     say(f"compiling {len(compiled.MODULES)} modules with mypyc (a minute or two)")
     # the digests of the sources as mypyc reads them now: an edit made while the C
@@ -77,6 +89,7 @@ def ext_modules() -> list:
                         group_name="dma_audio")
     except (Exception, SystemExit) as e:  # mypy's type errors end in SystemExit
         say(f"mypyc refused the sources ({e}): pure Python")
+        remove_previous_build()
         return []
 
 

@@ -207,7 +207,7 @@ class Pcm:
         return self.substream.sw_params_current()  # alsa-lib's copy: no ioctl
 
     @property
-    def runtime(self):
+    def runtime(self) -> PcmRuntime | None:
         return self.substream.runtime
 
     @property
