@@ -25,7 +25,7 @@ MANIFEST = Path(__file__).with_name("compiled.json")
 PURE_ENV = "DMA_AUDIO_PURE"
 
 # The hot path: every module a period passes through, offline and in real time (the
-# errors modules stay Python: mypyc cannot compile a subclass of OSError).
+# errors modules stay Python: mypyc cannot compile a subclass of OSError or RuntimeError).
 MODULES = (
     "soc.clock", "soc.irq", "soc.bus", "soc.pl080", "soc.dw_i2s", "soc.endpoint",
     "soc.platform", "soc.board", "soc.faults", "soc.line_format", "soc.sound_device",

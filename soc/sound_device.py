@@ -18,13 +18,10 @@ import numpy as np
 from soc.clock import RealtimeClock, VirtualClock, WallClock
 from soc.device_pacer import DevicePacer
 from soc.dw_i2s import DwI2s
+from soc.errors import DeviceError
 from soc.line_format import device_dtype, device_to_line, line_to_device
 from soc.portaudio import forget_exit_handler, is_float_server
 from soc.switch_interval import switch_interval
-
-
-class DeviceError(RuntimeError):
-    """The sound device failed: it could not be opened, or it went away."""
 
 
 @dataclass
