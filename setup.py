@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import sys
 import sysconfig
 import tempfile
@@ -119,7 +118,7 @@ class BuildExt(build_ext):
             path = Path(self.get_ext_fullpath(ext.name))
             if path.exists():
                 path.unlink()
-        shutil.rmtree(Path(self.build_temp), ignore_errors=True)
+        remove_previous_build()
 
 
 setup(ext_modules=ext_modules(), cmdclass={"build_ext": BuildExt})

@@ -39,8 +39,8 @@ class DevicePacer:
         self._idle = True  # the pacer knows of no event to run: callbacks look for one
         self._stalled = False  # the pacer waits for the card's next callback
         self._closing = False
-        self._thread = threading.Thread(target=self._run, name="card-pacer", daemon=True)
-        self._thread.start()
+        self._worker = threading.Thread(target=self._run, name="card-pacer", daemon=True)
+        self._worker.start()
         clock.present = self.present
 
     def _frame(self, t_ns: int) -> int:
@@ -174,8 +174,8 @@ class DevicePacer:
         if self.clock.present == self.present:
             self.clock.present = None
         self._kick.set()
-        if threading.current_thread() is not self._thread:
-            self._thread.join(2.0)
+        if threading.current_thread() is not self._worker:
+            self._worker.join(2.0)
 
     @property
     def lead_frames(self) -> int:
