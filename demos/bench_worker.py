@@ -1,8 +1,8 @@
 """One measurement of ``dma-audio bench``, in a process of its own.
 
-``python -m demos.bench_worker KIND JSON`` runs one job (``stack``, ``floor``, ``rt-stack``,
-``rt-bare``, ``rt-bare-app``, ``timing``) and prints its figures as JSON on the last line
-(docs/design-notes.md).
+``python -m demos.bench_worker KIND JSON`` runs one job (``stack``, ``floor``, ``skeleton``,
+``rt-stack``, ``rt-bare``, ``rt-bare-app``, ``timing``) and prints its figures as JSON on the
+last line (docs/design-notes.md).
 """
 
 from __future__ import annotations
@@ -61,8 +61,10 @@ def stack(period: int, seconds: float) -> dict:
     played = tap[start : start + len(data)]
     # play's closing silence covers what the drain's stop flushes from the I2S FIFO
     exact = bool(np.array_equal(played, data))
+    from soc.compiled import build
+
     return {"seconds": dt, "periods": (len(data) + res["padded"]) // period, "irqs": irqs,
-            "exact": exact,
+            "exact": exact, "build": build(),
             "maxrss_mb": _maxrss_mb()}
 
 
@@ -99,6 +101,65 @@ def best_of(copy: Callable[[np.ndarray, int], np.ndarray], period: int, seconds:
 
 def floor(period: int, seconds: float, repeat: int = 3) -> dict:
     return best_of(floor_copy, period, seconds, repeat)
+
+
+def skeleton_copy(data: np.ndarray, period: int, periods: int = PERIODS) -> np.ndarray:
+    """The floor's copies driven by the stack's control flow alone: a ``writei`` that
+    updates the pointer and waits for room by stepping the "hardware" a period at a
+    time, each step an interrupt going down the stack's six levels (IRQ handler,
+    virt-dma's completion, the dmaengine callback, ``snd_pcm_period_elapsed``, the hw_ptr
+    update, the driver's pointer) as one call each: no registers, locks or states."""
+    size = period * periods
+    ring = np.zeros((size, data.shape[1]), data.dtype)
+    fifo = np.zeros((period, data.shape[1]), data.dtype)
+    out = np.empty_like(data)
+    ptr = {"hw": 0, "appl": 0}
+
+    def pointer() -> int:
+        return ptr["hw"] % size
+
+    def update_hw_ptr() -> int:
+        return pointer()
+
+    def period_elapsed() -> None:
+        update_hw_ptr()
+
+    def dma_complete() -> None:
+        period_elapsed()
+
+    def vchan_complete() -> None:
+        dma_complete()
+
+    def irq_handler() -> None:
+        vchan_complete()
+
+    def hw_step() -> None:
+        hw = ptr["hw"]
+        slot = hw % size
+        fifo[:] = ring[slot : slot + period]
+        out[hw : hw + period] = fifo
+        ptr["hw"] = hw + period
+        irq_handler()
+
+    def writei(buf: np.ndarray) -> None:
+        update_hw_ptr()
+        while ptr["appl"] - ptr["hw"] >= size:
+            hw_step()
+        slot = ptr["appl"] % size
+        ring[slot : slot + period] = buf
+        ptr["appl"] += period
+
+    n = len(data) // period * period
+    for pos in range(0, n, period):
+        writei(data[pos : pos + period])
+    while ptr["hw"] < ptr["appl"]:
+        hw_step()
+    out[n:] = data[n:]
+    return out
+
+
+def skeleton(period: int, seconds: float, repeat: int = 3) -> dict:
+    return best_of(skeleton_copy, period, seconds, repeat)
 
 
 def rt_stack(device: int, period: int, seconds: float, rt_priority: int | None = None) -> dict:
@@ -321,8 +382,8 @@ def rss(argv: list[str]) -> dict:
     return {"peak_mb": _maxrss_mb()}
 
 
-JOBS = {"stack": stack, "floor": floor, "rt-stack": rt_stack, "rt-bare": rt_bare,
-        "rt-bare-app": rt_bare_app, "timing": timing, "rss": rss}
+JOBS = {"stack": stack, "floor": floor, "skeleton": skeleton, "rt-stack": rt_stack,
+        "rt-bare": rt_bare, "rt-bare-app": rt_bare_app, "timing": timing, "rss": rss}
 
 
 def main(argv: list[str]) -> int:

@@ -24,7 +24,8 @@ from dma.errors import DmaEngineError, einval
 
 
 def get_slave_caps(chan: DmaChan | None) -> SlaveCaps:
-    """``dma_get_slave_caps``: EINVAL without a channel, ENXIO for a non-slave device."""
+    """``dma_get_slave_caps``: EINVAL without a channel, ENXIO for a non-slave device; a
+    provider's ``device_caps`` then adjusts them for the channel."""
     if chan is None:
         raise einval("get_slave_caps: no channel")
     device = chan.device
@@ -32,7 +33,7 @@ def get_slave_caps(chan: DmaChan | None) -> SlaveCaps:
         raise DmaEngineError(errno.ENXIO, f"{chan.name}: no slave capability")
     if not device.directions:
         raise DmaEngineError(errno.ENXIO, f"{chan.name}: device reports no directions")
-    return SlaveCaps(
+    caps = SlaveCaps(
         src_addr_widths=device.src_addr_widths,
         dst_addr_widths=device.dst_addr_widths,
         directions=device.directions,
@@ -45,6 +46,9 @@ def get_slave_caps(chan: DmaChan | None) -> SlaveCaps:
         residue_granularity=device.residue_granularity,
         descriptor_reuse=device.descriptor_reuse,
     )
+    if device.device_caps is not None:  # the provider adjusts them for this channel
+        device.device_caps(chan, caps)
+    return caps
 
 
 def _check_side(caps: SlaveCaps, side: str, width: int, burst: int) -> None:

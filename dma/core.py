@@ -106,6 +106,7 @@ class DmaDevice:
     device_terminate_all: Callable[..., None] | None = None
     device_synchronize: Callable[..., None] | None = None
     device_tx_status: Callable[..., Any] | None = None
+    device_caps: Callable[..., None] | None = None  # (chan, caps): a channel's own caps
     device_issue_pending: Callable[..., None] | None = None
 
 

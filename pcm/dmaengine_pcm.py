@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import dma
+from dma.consumer import tx_status
+from dma.core import DmaChan
 from dma.dmaengine import DmaStatus, ResidueGranularity, SlaveBuswidth, SlaveConfig
 from dma.dmaengine import TransferDirection as Dir
 from dma.mapping import dma_alloc_coherent, dma_free_coherent, dma_get_max_seg_size
@@ -56,7 +58,7 @@ def snd_dmaengine_pcm_set_config_from_dai_data(ss: Substream, dma_data: DmaData,
 class DmaenginePcmRuntimeData:
     """``struct dmaengine_pcm_runtime_data``."""
 
-    dma_chan: Any
+    dma_chan: DmaChan
     cookie: int = 0
     pos: int = 0  # bytes, moved a period at a time by the callback
 
@@ -198,7 +200,7 @@ class GenericDmaenginePcm:
         fb = rt.frame_bits // 8
         if self.no_residue:
             return prtd.pos // fb
-        status, state = dma.tx_status(prtd.dma_chan, prtd.cookie)
+        status, state = tx_status(prtd.dma_chan, prtd.cookie)
         pos = 0
         if status in (DmaStatus.IN_PROGRESS, DmaStatus.PAUSED):
             buf = rt.buffer_size * fb

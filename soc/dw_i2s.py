@@ -78,6 +78,43 @@ class _Fifo:
         self.moved = 0
 
 
+class _TxFifo:
+    """The TX FIFO's bytes in one buffer: the DMA appends, the serializer takes from the
+    front; the live bytes move to the buffer's start only when an append would not fit."""
+
+    def __init__(self) -> None:
+        self.buf = np.zeros(0, np.uint8)
+        self.head = 0
+        self.tail = 0
+        self.moved = 0  # bytes moved by the DMA since the block was enabled
+
+    @property
+    def level(self) -> int:
+        return self.tail - self.head
+
+    def reset(self) -> None:
+        self.head = self.tail = 0
+        self.moved = 0
+
+    def push(self, data: np.ndarray) -> None:
+        n = int(data.size)
+        if self.tail + n > self.buf.size:
+            live = self.tail - self.head
+            buf = self.buf
+            if live + n > buf.size:
+                buf = np.empty(2 * (live + n), np.uint8)
+            buf[:live] = self.buf[self.head : self.tail]  # numpy copies an overlap safely
+            self.buf, self.head, self.tail = buf, 0, live
+        self.buf[self.tail : self.tail + n] = data
+        self.tail += n
+
+    def take(self, nbytes: int) -> np.ndarray:
+        """The first ``nbytes`` (a view, good until the next push)."""
+        out = self.buf[self.head : self.head + nbytes]
+        self.head += nbytes
+        return out
+
+
 class DwI2s:
     """The controller. A codec connected with :meth:`connect` is the far end of the bus."""
 
@@ -101,7 +138,7 @@ class DwI2s:
         self.fifo_depth = fifo_depth
         self.name = name
         self.regs: dict[int, int] = {}
-        self.tx = _Fifo()
+        self.tx = _TxFifo()
         self.rx = _Fifo()
         self.rate = 48000
         self.frame_ns_origin = 0  # the time at which frame 0 of the bit clock fell
@@ -228,8 +265,7 @@ class DwI2s:
     def fifo_write(self, off: int, data: np.ndarray, width: int) -> None:
         if off not in (TXDMA, LRBR_LTHR, RRBR_RTHR) or not self.tx_on:
             return  # writes to a disabled block are lost
-        fifo = self.tx.data
-        self.tx.data = np.concatenate([fifo, data]) if fifo.size else data.copy()
+        self.tx.push(data)
 
     def fifo_read(self, off: int, nbytes: int, width: int) -> np.ndarray:
         if off not in (RXDMA, LRBR_LTHR, RRBR_RTHR):
@@ -352,11 +388,8 @@ class DwI2s:
     def _shift_out(self, n: int) -> None:
         bits, fb = self._wlen(TCR), self._tx_fb
         self._service_tx(n)
-        data = self.tx.data
-        take = min(data.size // fb, n)
-        raw = data[: take * fb]
-        self.tx.data = data[take * fb :]
-        frames = self._decode(raw, take, self.tx_channels, bits)
+        take = min(self.tx.level // fb, n)
+        frames = self._decode(self.tx.take(take * fb), take, self.tx_channels, bits)
         dry = n - take
         if dry:
             self.tx_underrun_frames += dry
@@ -372,11 +405,12 @@ class DwI2s:
 
     @staticmethod
     def _decode(raw: np.ndarray, frames: int, channels: int, bits: int) -> np.ndarray:
-        """DMA bytes to sample values: the low ``bits`` of each word, sign-extended."""
+        """DMA bytes to sample values (a new array): the low ``bits`` of each word,
+        sign-extended."""
         if bits <= 16:
             words = raw.view(_I2).astype(np.int32)
         else:
-            words = raw.view(_I4)
+            words = raw.view(_I4).copy()
         if bits not in (16, 32):
             shift = 32 - bits if bits > 16 else 16 - bits
             words = (words << shift) >> shift

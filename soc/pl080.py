@@ -105,6 +105,18 @@ class Pl080Channel:
     src_burst: int = 0
     dst_burst: int = 0
 
+    def reg_src(self) -> int:
+        return self.src
+
+    def reg_dst(self) -> int:
+        return self.dst
+
+    def reg_lli(self) -> int:
+        return self.lli
+
+    def reg_control(self) -> int:
+        return self.control
+
     def set_control(self, value: int) -> bool:
         """Write CONTROL; True when its shape changed and the widths were latched anew."""
         self.control = value
@@ -237,9 +249,14 @@ class Pl080:
     def mmio_reader(self, off: int) -> Callable[[], int]:
         """The reader of the register at ``off``, decoded once (the bus keeps it)."""
         if CH_BASE <= off < self._ch_end:
-            read = self._ch_read.get((off - CH_BASE) % CH_STRIDE)
+            reg = (off - CH_BASE) % CH_STRIDE
+            ch = self.channels[(off - CH_BASE) // CH_STRIDE]
+            plain = {CH_SRC: ch.reg_src, CH_DST: ch.reg_dst, CH_LLI: ch.reg_lli,
+                     CH_CONTROL: ch.reg_control}.get(reg)  # 32-bit by construction
+            if plain is not None:
+                return plain
+            read = self._ch_read.get(reg)
             if read is not None:
-                ch = self.channels[(off - CH_BASE) // CH_STRIDE]
                 return lambda: read(ch) & 0xFFFFFFFF
         else:
             read_global = self._read.get(off)

@@ -63,6 +63,8 @@ class PortAudioDevice:
         # Told once when the device goes away, in a thread of its own (a hotplug worker:
         # PortAudio's threads must not wait on the stack); without it the clock fails.
         self.on_lost = on_lost
+        # Sees each block of input as the far end hands it to the I2S (line format)
+        self.rx_monitor: Callable[[np.ndarray], None] | None = None
         self.lost: DeviceError | None = None
         self._lost_lock = threading.Lock()  # the watchdog and the finished callback may race
         self.stats = DeviceStats()
@@ -103,7 +105,10 @@ class PortAudioDevice:
         self._in_pos += n
         if len(chunk) < n:
             chunk = np.concatenate([chunk, np.zeros((n - len(chunk), self.channels), chunk.dtype)])
-        return device_to_line(chunk, self.bits)
+        line = device_to_line(chunk, self.bits)
+        if self.rx_monitor is not None:
+            self.rx_monitor(line)
+        return line
 
     # -- the PortAudio side --
 

@@ -103,14 +103,7 @@ def main() -> int:
                                   capture=jack is not None, blocksize=256 if jack else 0)
         captured: list[np.ndarray] = []
         if jack:
-            inner = far_end._rx_source
-
-            def rx(n: int) -> np.ndarray:
-                frames = inner(n)
-                captured.append(frames.copy())
-                return frames
-
-            far_end._rx_source = rx
+            far_end.rx_monitor = lambda frames: captured.append(frames.copy())
             i2s = board.soc.hw["i2s0"]  # RX on: the serializer pulls the far end's input
             i2s.mmio_write(r.RCR, WLEN[16])
             i2s.mmio_write(r.RXCHN, 2)

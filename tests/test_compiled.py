@@ -117,3 +117,22 @@ def test_ci_runs_the_compiled_build():
     """setup.sh installs gcc and the Python headers, so CI's suite runs compiled: a
     silent fall back to pure Python would leave the compiled build untested."""
     assert compiled.is_compiled(), compiled.build()
+
+
+def test_without_a_working_compiler_the_build_is_pure_python_and_says_so(tmp_path):
+    """The install line for other machines: where no C compiler works, setup.py builds no
+    extension, removes an earlier build's, and says so."""
+    for part in ("soc", "dma", "pcm"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns(
+            "__pycache__", "*.so", "compiled.json"))
+    shutil.copy(ROOT / "setup.py", tmp_path)
+    stale = compiled.source("soc.clock", tmp_path).with_name("clock" + SUFFIX)
+    stale.write_bytes(b"")
+    (tmp_path / "soc" / "compiled.json").write_text("{}")
+    ran = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "CC": "/bin/false"})
+    assert ran.returncode == 0, ran.stderr
+    assert "no working C compiler with Python's headers: pure Python" in ran.stderr
+    assert not list(tmp_path.rglob("*.so")) and not (tmp_path / "soc" / "compiled.json").exists()
+    assert compiled.decide(tmp_path) == ("pure Python (not compiled)", False)

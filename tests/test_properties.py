@@ -74,17 +74,24 @@ def _play(fmt: str, data: np.ndarray, period: int, periods: int):
     seen = {"hw_ptr": 0}
     real_open = alsa.open_pcm
 
+    class DrainSpy:
+        """The opened Pcm, as play sees it, noting the state its drain leaves."""
+
+        def __init__(self, pcm) -> None:
+            self._pcm = pcm
+
+        def drain(self) -> None:
+            self._pcm.drain()
+            seen["state"] = self._pcm.state.name
+
+        def __getattr__(self, name: str):
+            return getattr(self._pcm, name)
+
     def spy_open(*a, **k):
         pcm = real_open(*a, **k)
         pcm.substream.tracepoints.append(
             lambda ev, ss, f: ev == "hwptr_updated" and seen.update(hw_ptr=f["hw_ptr"]))
-        real_drain = pcm.drain
-
-        def drain():
-            real_drain()
-            seen["state"] = pcm.state.name
-        pcm.drain = drain
-        return pcm
+        return DrainSpy(pcm)
 
     sess = open_session("virtual", "virtual", tap=True)
     args = types.SimpleNamespace(format=None, channels=None, rate=None, period_size=period,
