@@ -98,12 +98,13 @@ class Pl08xTxd(VirtDesc):
         self.lli_bus = 0
         self.lli_cpu: np.ndarray | None = None
         self.lli_lens: list[int] = []
+        self.lli_tail: list[int] = []  # bytes from each LLI to the chain's end
         self.ccfg = 0
         self.alloc_size = 0
 
     @property
     def total(self) -> int:
-        return sum(self.lli_lens)
+        return self.lli_tail[0] if self.lli_tail else 0
 
     def lli_addr(self, i: int) -> int:
         return self.lli_bus + i * LLI_BYTES
@@ -259,6 +260,11 @@ class Pl08x:
                 nxt = txd.lli_addr(i + 1)
             words[i] = (src, dst, nxt, ctl)
             txd.lli_lens.append(piece)
+        left, tail = 0, []
+        for piece in reversed(txd.lli_lens):
+            left += piece
+            tail.append(left)
+        txd.lli_tail = tail[::-1]
 
     @staticmethod
     def _cctl(width: int, burst: int, src_incr: bool, dst_incr: bool) -> int:
@@ -496,7 +502,7 @@ class Pl08x:
             if not (0 <= first < len(txd.lli_lens)):
                 return txd.total
             if first != 0 or not txd.cyclic:  # a cyclic ring stops where it wraps
-                residue += sum(txd.lli_lens[first:])
+                residue += txd.lli_tail[first]
         return residue
 
     def tx_status(self, chan: DmaChan, cookie: int, state: TxState | None) -> DmaStatus:
