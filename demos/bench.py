@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PERIOD_SIZES = (64, 256, 1024, 4096)
 SEARCH_SIZES = (64, 128, 256, 512, 1024, 2048)
 PARTS = ("offline", "realtime", "timing", "dmatest", "memory")
+HOGS = 2  # CPU hogs (demos.hogs) beside the second search for the smallest clean period
 MEMORY_GOAL_MB = 20  # peak RSS may grow this much from the short input to the long one
 JACK_NAME = "dma-audio-bench"
 # SCHED_FIFO priority of the stack's threads (and the bare application's) where the JACK
@@ -135,23 +136,27 @@ def realtime(server: JackServer, seconds: float, period: int = 1024, rounds: int
     say(f"real time, bare, one callback a period: {bare_cpu_pb:.1%} ({bp['callbacks']} "
         "callbacks)")
     found: dict[str, int | None] = {}
-    tried: dict[str, dict[int, int]] = {"stack": {}, "bare": {}}
+    tried: dict[str, dict[int, int]] = {}
     kinds: dict[int, dict[str, int]] = {}
-    for who, kind in (("stack", "rt-stack"), ("bare", "rt-bare")):
-        found[who] = None
-        for size in sizes:
-            more = {"rt_priority": prio} if who == "stack" else {}
-            r = job(kind, env, device=dev, period=size, seconds=seconds, **more)
-            tried[who][size] = r["xruns"]
-            if who == "stack":  # which kind: the PCM's underruns or the server's underflows
-                kinds[size] = {"pcm_xruns": r["pcm_xruns"],
-                               "card_underflows": r["card_underflows"]}
-            say(f"real time, {who}, period {size}: {r['xruns']} xruns"
-                + (f" ({r['pcm_xruns']} PCM, {r['card_underflows']} PortAudio underflows)"
-                   if who == "stack" else ""))
-            if r["xruns"] == 0:
-                found[who] = size
-                break
+    for hogs in (0, HOGS):
+        for who, kind in (("stack", "rt-stack"), ("bare", "rt-bare")):
+            key = who + (f"_hogs{hogs}" if hogs else "")
+            found[key], tried[key] = None, {}
+            for size in sizes:
+                more = {"rt_priority": prio} if who == "stack" else {}
+                r = job(kind, env, device=dev, period=size, seconds=seconds, hogs=hogs,
+                        **more)
+                tried[key][size] = r["xruns"]
+                if key == "stack":  # which kind: the PCM's underruns or the underflows
+                    kinds[size] = {"pcm_xruns": r["pcm_xruns"],
+                                   "card_underflows": r["card_underflows"]}
+                say(f"real time, {who}{f', {hogs} CPU hogs' if hogs else ''}, period "
+                    f"{size}: {r['xruns']} xruns"
+                    + (f" ({r['pcm_xruns']} PCM, {r['card_underflows']} PortAudio "
+                       "underflows)" if who == "stack" else ""))
+                if r["xruns"] == 0:
+                    found[key] = size
+                    break
     return {"cpu_ratio_vs_bare": mid["ratio"],
             "xruns": sum(p["xruns"] for p in pairs),
             "bare_xruns": sum(p["bare_xruns"] for p in pairs), "pairs": pairs,
@@ -162,6 +167,10 @@ def realtime(server: JackServer, seconds: float, period: int = 1024, rounds: int
             "pacer_events": s["pacer_events"], "catch_ups": s["catch_ups"],
             "bh_at_irq_exit": s["bh_at_irq_exit"], "bh_on_worker": s["bh_on_worker"],
             "min_period_no_xrun": found["stack"], "bare_min_period_no_xrun": found["bare"],
+            "hogs": HOGS, "min_period_no_xrun_hogs": found[f"stack_hogs{HOGS}"],
+            "bare_min_period_no_xrun_hogs": found[f"bare_hogs{HOGS}"],
+            "xruns_by_period_hogs": tried[f"stack_hogs{HOGS}"],
+            "bare_xruns_by_period_hogs": tried[f"bare_hogs{HOGS}"],
             "cpu": round(cpu, 4), "bare_cpu": round(bare_cpu, 4), "period_size": period,
             "callbacks": s["callbacks"], "bare_callbacks": mid["bare_callbacks"],
             "bare_cpu_period_blocks": round(bare_cpu_pb, 4),
@@ -320,6 +329,10 @@ def tables(doc: dict) -> list[Any]:
         t.add_row("JACK: xruns, stack / bare", f"{rt['xruns']} / {rt['bare_xruns']}", "0 / 0")
         t.add_row("JACK: smallest period with no xrun, stack / bare",
                   f"{rt['min_period_no_xrun']} / {rt['bare_min_period_no_xrun']}", "same")
+        if "min_period_no_xrun_hogs" in rt:
+            t.add_row(f"  with {rt['hogs']} CPU hogs, stack / bare",
+                      f"{rt['min_period_no_xrun_hogs']} / "
+                      f"{rt['bare_min_period_no_xrun_hogs']}", "same")
     elif "realtime" in doc:
         t.add_row("JACK real time", f"not run: {doc.get('realtime_reason')}", "")
     if doc.get("timing_ms") is not None:

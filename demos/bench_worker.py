@@ -7,6 +7,7 @@ last line (docs/design-notes.md).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import sys
@@ -173,15 +174,33 @@ def skeleton(period: int, seconds: float, repeat: int = 3) -> dict:
     return best_of(skeleton_copy, period, seconds, repeat)
 
 
-def rt_stack(device: int, period: int, seconds: float, rt_priority: int | None = None) -> dict:
-    """The full stack playing on the card clock, as ``dma-audio play --rt-priority``."""
+@contextlib.contextmanager
+def _hogs(n: int):
+    """``n`` CPU hogs (demos.hogs) running for the ``with`` block."""
+    if not n:
+        yield
+        return
+    from demos.hogs import Hogs
+
+    hogs = Hogs(n)
+    hogs.start()
+    try:
+        yield
+    finally:
+        hogs.stop()
+
+
+def rt_stack(device: int, period: int, seconds: float, rt_priority: int | None = None,
+             hogs: int = 0) -> dict:
+    """The full stack playing on the card clock, as ``dma-audio play --rt-priority``,
+    beside ``hogs`` CPU hogs."""
     from demos.audiofile import Wav
     from demos.play import play_one
     from demos.sched import fifo_priority
     from demos.session import open_session
 
     data = signal(seconds)
-    with fifo_priority(rt_priority):  # the session's threads inherit it
+    with _hogs(hogs), fifo_priority(rt_priority):  # the session's threads inherit it
         sess = open_session(str(device), "card")
         try:
             wall, cpu = time.monotonic(), time.process_time()
@@ -219,7 +238,8 @@ def bare_copy(data: np.ndarray, pos: int, ring: np.ndarray, fifo: np.ndarray,
     return pos
 
 
-def rt_bare(device: int, period: int, seconds: float, blocksize: int = 0) -> dict:
+def rt_bare(device: int, period: int, seconds: float, blocksize: int = 0,
+            hogs: int = 0) -> dict:
     """A bare sounddevice callback making the floor's copies, a period slot at a time:
     file frames into a 4-period ring, the ring slot through a staging slice, into
     PortAudio's buffer (float32 on JACK, as the card's own stream).
@@ -244,8 +264,9 @@ def rt_bare(device: int, period: int, seconds: float, blocksize: int = 0) -> dic
             done.set()
 
     wall, cpu = time.monotonic(), time.process_time()
-    with sd.OutputStream(device=device, samplerate=RATE, channels=CHANNELS, dtype="float32",
-                         blocksize=blocksize, callback=callback):
+    with _hogs(hogs), sd.OutputStream(device=device, samplerate=RATE, channels=CHANNELS,
+                                      dtype="float32", blocksize=blocksize,
+                                      callback=callback):
         done.wait(seconds * 3 + 10)
     wall, cpu = time.monotonic() - wall, time.process_time() - cpu
     return {"wall_s": wall, "cpu_s": cpu, "xruns": state["underflows"],

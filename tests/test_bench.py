@@ -12,9 +12,12 @@ import pytest
 from demos import bench, jack
 from demos.bench_worker import PERIODS, BareApp, bare_copy, floor_copy, signal
 from demos.cli import main
+from soc import compiled
 from tests.servers import _unavailable
 
-OFFLINE_KEYS = {"period_size", "x_realtime", "floor_ratio", "periods_per_s", "peak_mb"}
+OFFLINE_KEYS = {"period_size", "x_realtime", "floor_ratio", "periods_per_s", "peak_mb",
+                "build", "pure_build", "pure_x_realtime", "compiled_speedup",
+                "skeleton_us_per_period", "skeleton_floor_ratio", "floor_us_per_period"}
 
 
 @pytest.mark.parametrize("period", [64, 1000, 4096])
@@ -99,6 +102,12 @@ def test_offline_and_dmatest_parts(tmp_path, capsys):
         assert r["x_realtime"] == pytest.approx(2.0 / r["seconds"], rel=0.01)
         assert r["floor_ratio"] == pytest.approx(r["seconds"] / r["floor_seconds"], rel=0.02)
         assert len(r["stack_runs_s"]) == 3 and r["seconds"] == min(r["stack_runs_s"])
+        assert len(r["pure_runs_s"]) == 3 and r["pure_seconds"] == min(r["pure_runs_s"])
+        assert r["pure_build"] == "pure Python (DMA_AUDIO_PURE is set)"
+        assert r["build"] == compiled.build()  # the suite's own build, whichever it is
+        assert r["compiled_speedup"] == pytest.approx(r["pure_seconds"] / r["seconds"],
+                                                      rel=0.02)
+        assert r["floor_us_per_period"] > 0 and r["skeleton_us_per_period"] > 0
     assert doc["dmatest"]["tests"] == 300 and doc["dmatest"]["kbps"] > 0
     assert "realtime" not in doc
     out = capsys.readouterr()
