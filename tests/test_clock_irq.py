@@ -137,3 +137,24 @@ def test_bottom_halves_that_keep_raising_more_go_to_the_worker_after_the_restart
     assert where[:MAX_SOFTIRQ_RESTART] == ["irq-cpu"] * MAX_SOFTIRQ_RESTART
     assert set(where[MAX_SOFTIRQ_RESTART:]) == {"cpu-bh"}
     assert cpu.runs == {"irq_exit": MAX_SOFTIRQ_RESTART, "worker": 5}
+
+
+@pytest.mark.parametrize("smp", [False, True])
+def test_a_uniprocessor_clock_takes_no_lock_but_keeps_the_hardware_locks_depth(smp):
+    """CONFIG_SMP=n: a spinlock held here does not keep another thread out (it is
+    nothing); on an SMP clock it does. Either way the hardware lock knows it is held and
+    runs what was queued for its release only when the outermost hold ends, as
+    local_irq_restore delivers a pending interrupt."""
+    clock = VirtualClock(smp=smp)
+    lock = clock.spinlock()
+    got: list[bool] = []
+    with lock:
+        _on_thread(lambda: got.append(lock.acquire(blocking=False)), "other-cpu")
+    assert got == [not smp]
+    ran: list[int] = []
+    with clock.hw_lock:
+        with clock.hw_lock:
+            clock.hw_lock.after_release(lambda: ran.append(clock.hw_lock.held_here()))
+            assert clock.hw_lock.held_here()
+        assert ran == [] and clock.hw_lock.held_here()
+    assert ran == [False] and not clock.hw_lock.held_here()
