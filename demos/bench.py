@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PERIOD_SIZES = (64, 256, 1024, 4096)
 SEARCH_SIZES = (64, 128, 256, 512, 1024, 2048)
 PARTS = ("offline", "realtime", "timing", "dmatest", "memory")
-HOGS = 2  # CPU hogs (demos.hogs) beside the second search for the smallest clean period
+HOGS = 2  # CPU hogs (spinning processes) beside the second search for the smallest clean period
 MEMORY_GOAL_MB = 20  # peak RSS may grow this much from the short input to the long one
 JACK_NAME = "dma-audio-bench"
 # SCHED_FIFO priority of the stack's threads (and the bare application's) where the JACK

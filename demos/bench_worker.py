@@ -174,20 +174,24 @@ def skeleton(period: int, seconds: float, repeat: int = 3) -> dict:
     return best_of(skeleton_copy, period, seconds, repeat)
 
 
+HOG = ("import os; os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))\n"
+       "while True: pass")
+
+
 @contextlib.contextmanager
 def _hogs(n: int):
-    """``n`` CPU hogs (demos.hogs) running for the ``with`` block."""
-    if not n:
-        yield
-        return
-    from demos.hogs import Hogs
+    """``n`` CPU hogs for the ``with`` block: processes that spin at normal priority,
+    each wanting a whole core."""
+    import subprocess
 
-    hogs = Hogs(n)
-    hogs.start()
+    procs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(n)]
     try:
         yield
     finally:
-        hogs.stop()
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.wait(10)
 
 
 def rt_stack(device: int, period: int, seconds: float, rt_priority: int | None = None,
