@@ -7,9 +7,13 @@ Counterpart: drivers/dma/dmaengine.h (``dma_cookie_init``, ``dma_cookie_assign``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from dma.dmaengine import AsyncTxDescriptor, DmaStatus, TxState
+
+# DmaStatus's members as module constants: compiled code loads them without a lookup
+_COMPLETE: Final = DmaStatus.COMPLETE
+_IN_PROGRESS: Final = DmaStatus.IN_PROGRESS
 
 if TYPE_CHECKING:
     from dma.core import DmaChan
@@ -44,10 +48,10 @@ def dma_async_is_complete(cookie: int, last_complete: int, last_used: int) -> Dm
     """COMPLETE or IN_PROGRESS for ``cookie`` given the last completed and used."""
     if last_complete <= last_used:
         if cookie <= last_complete or cookie > last_used:
-            return DmaStatus.COMPLETE
+            return _COMPLETE
     elif cookie <= last_complete and cookie > last_used:
-        return DmaStatus.COMPLETE
-    return DmaStatus.IN_PROGRESS
+        return _COMPLETE
+    return _IN_PROGRESS
 
 
 def dma_cookie_status(chan: DmaChan, cookie: int, state: TxState | None) -> DmaStatus:

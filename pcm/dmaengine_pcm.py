@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import dma
 from dma.consumer import tx_status
@@ -21,6 +21,10 @@ from pcm.formats import BY_NUMBER
 from pcm.pcm_native import INFO_BATCH, INFO_PAUSE, INFO_RESUME, Substream, Trigger
 from pcm.runtime import PcmStream
 from pcm.soc_pcm import Dai, DmaData, lookup_dai, snd_soc_register_component
+
+# DmaStatus's members as module constants: compiled code loads them without a lookup
+_IN_PROGRESS: Final = DmaStatus.IN_PROGRESS
+_PAUSED: Final = DmaStatus.PAUSED
 
 DMA_SLAVE_BUSWIDTH_8_BYTES = 8
 BUSWIDTH = {8: 1, 16: 2, 24: 3, 32: 4, 64: 8}
@@ -202,7 +206,7 @@ class GenericDmaenginePcm:
             return prtd.pos // fb
         status, state = tx_status(prtd.dma_chan, prtd.cookie)
         pos = 0
-        if status in (DmaStatus.IN_PROGRESS, DmaStatus.PAUSED):
+        if status in (_IN_PROGRESS, _PAUSED):
             buf = rt.buffer_size * fb
             if 0 < state.residue <= buf:
                 pos = buf - state.residue

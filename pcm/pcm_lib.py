@@ -25,7 +25,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -34,9 +34,20 @@ from pcm.formats import BY_NUMBER, PcmFormat, silence
 from pcm.runtime import PcmRuntime, PcmState
 from soc.clock import HZ, SpinLock, VirtualClock, jiffies
 
+# PcmState's members as module constants: compiled code loads them without a lookup
+_DISCONNECTED: Final = PcmState.DISCONNECTED
+_DRAINING: Final = PcmState.DRAINING
+_OPEN: Final = PcmState.OPEN
+_PAUSED: Final = PcmState.PAUSED
+_PREPARED: Final = PcmState.PREPARED
+_RUNNING: Final = PcmState.RUNNING
+_SETUP: Final = PcmState.SETUP
+_SUSPENDED: Final = PcmState.SUSPENDED
+_XRUN: Final = PcmState.XRUN
+
 __all__ = ["HZ", "PcmLib", "Update", "jiffies", "update_hw_ptr", "update_state"]
 
-ULONG_MAX = 2**64 - 1
+ULONG_MAX: Final = 2**64 - 1
 
 
 class Update(Enum):
@@ -47,6 +58,13 @@ class Update(Enum):
     XRUN = "xrun"  # avail reached stop_threshold: stop the stream in XRUN
     DRAIN_DONE = "drain-done"  # a draining playback ran dry: stop, state SETUP
     IGNORED = "ignored"  # an impossible position: nothing was updated
+
+# as module constants: compiled code loads them without a lookup
+_U_DRAIN_DONE: Final = Update.DRAIN_DONE
+_U_IGNORED: Final = Update.IGNORED
+_U_NONE: Final = Update.NONE
+_U_WAKE: Final = Update.WAKE
+_U_XRUN: Final = Update.XRUN
 
 
 def update_hw_ptr(
@@ -99,7 +117,7 @@ def update_hw_ptr(
                       f"pos={pos}, new_hw_ptr={new_hw_ptr}, old_hw_ptr={old_hw_ptr})")
         if trace is not None:
             trace("hw_ptr_error", {"reason": "Unexpected hw_ptr"})
-        return Update.IGNORED
+        return _U_IGNORED
     if delta > rt.period_size + rt.period_size // 2:
         rt.log.append(f"{_where(in_interrupt)} Lost interrupts?: (stream={int(rt.stream)}, "
                       f"delta={delta}, new_hw_ptr={new_hw_ptr}, old_hw_ptr={old_hw_ptr})")
@@ -107,7 +125,7 @@ def update_hw_ptr(
             trace("hw_ptr_error", {"reason": "Lost interrupts?"})
     rt.hw_ptr_jiffies = curr_jiffies
     if new_hw_ptr == old_hw_ptr:
-        return Update.NONE
+        return _U_NONE
     if fill_silence is not None:
         fill_silence(new_hw_ptr)
     if in_interrupt:
@@ -134,14 +152,14 @@ def update_state(rt: PcmRuntime) -> Update:
     """``snd_pcm_update_state``: drain done, xrun, or a wake-up."""
     avail = rt.avail()
     rt.avail_max = max(rt.avail_max, avail)
-    if rt.state == PcmState.DRAINING:
+    if rt.state == _DRAINING:
         if avail >= rt.buffer_size:
-            return Update.DRAIN_DONE
+            return _U_DRAIN_DONE
     elif avail >= rt.stop_threshold:
-        return Update.XRUN
+        return _U_XRUN
     if avail >= rt.avail_min:
-        return Update.WAKE
-    return Update.NONE
+        return _U_WAKE
+    return _U_NONE
 
 
 def _woken(rt: PcmRuntime, state: PcmState) -> Callable[[], bool]:
@@ -203,8 +221,8 @@ class PcmLib:
         """Called with the runtime there (every caller has checked it)."""
         rt = self.runtime
         assert rt is not None
-        return rt.state == PcmState.RUNNING or (
-            rt.state == PcmState.DRAINING and self.is_playback)
+        return rt.state == _RUNNING or (
+            rt.state == _DRAINING and self.is_playback)
 
     def _update_hw_ptr(self, in_interrupt: bool) -> Update:
         """Called with the stream lock held and the runtime there."""
@@ -219,7 +237,7 @@ class PcmLib:
                             self._trace if tps else None)
         for trace in tps:
             trace("hwptr_updated", self, {"in_interrupt": in_interrupt, "hw_ptr": rt.hw_ptr})
-        if res is Update.XRUN or res is Update.DRAIN_DONE:
+        if res is _U_XRUN or res is _U_DRAIN_DONE:
             self._act(res)
         return res
 
@@ -321,17 +339,17 @@ class PcmLib:
                 woke = self._wait(_woken(rt, state))
             finally:
                 self.lock.acquire()
-            if rt.state == PcmState.SUSPENDED:
+            if rt.state == _SUSPENDED:
                 raise PcmError(errno.ESTRPIPE, f"{self.name}: suspended")
-            if rt.state == PcmState.XRUN:
+            if rt.state == _XRUN:
                 raise PcmError(errno.EPIPE, f"{self.name}: xrun")
-            if rt.state == PcmState.DRAINING:
+            if rt.state == _DRAINING:
                 if self.is_playback:
                     raise PcmError(errno.EPIPE, f"{self.name}: draining")
                 return 0
-            if rt.state in (PcmState.OPEN, PcmState.SETUP, PcmState.DISCONNECTED):
+            if rt.state in (_OPEN, _SETUP, _DISCONNECTED):
                 raise self._badfd()
-            if rt.state == PcmState.PAUSED:
+            if rt.state == _PAUSED:
                 continue
             if not woke and rt.avail() < rt.twake:
                 rt.log.append(f"{'playback write' if self.is_playback else 'capture read'} "
@@ -343,7 +361,7 @@ class PcmLib:
     def _sanity_check(self) -> None:
         """``pcm_sanity_check``: EBADFD before hw_params (OPEN)."""
         rt = self.runtime
-        if rt is None or rt.state == PcmState.OPEN:
+        if rt is None or rt.state == _OPEN:
             raise self._badfd("transfer")
 
     def _check_accessible(self) -> None:
@@ -352,13 +370,13 @@ class PcmLib:
         if rt is None:
             raise PcmError(errno.EBADFD, f"{self.name}: not open")
         s = rt.state
-        if s in (PcmState.PREPARED, PcmState.RUNNING, PcmState.PAUSED):
+        if s in (_PREPARED, _RUNNING, _PAUSED):
             return
-        if s == PcmState.XRUN:
+        if s == _XRUN:
             raise PcmError(errno.EPIPE, f"{self.name}: xrun (call prepare to recover)")
-        if s == PcmState.SUSPENDED:
+        if s == _SUSPENDED:
             raise PcmError(errno.ESTRPIPE, f"{self.name}: suspended")
-        if s == PcmState.DISCONNECTED:
+        if s == _DISCONNECTED:
             raise PcmError(errno.ENODEV, f"{self.name}: disconnected")
         raise self._badfd("transfer")
 
@@ -372,17 +390,17 @@ class PcmLib:
         with self.lock:
             self._check_accessible()
             rt.twake = rt.avail_min or 1
-            if rt.state == PcmState.RUNNING:
+            if rt.state == _RUNNING:
                 self._update_hw_ptr(False)
             try:
-                if (not self.is_playback and rt.state == PcmState.PREPARED
+                if (not self.is_playback and rt.state == _PREPARED
                         and size >= rt.start_threshold):
-                    self._start(PcmState.RUNNING)
+                    self._start(_RUNNING)
                 avail = rt.avail()
                 while size > 0:
                     if avail == 0:
-                        if not self.is_playback and rt.state == PcmState.DRAINING:
-                            self._stop(PcmState.SETUP)
+                        if not self.is_playback and rt.state == _DRAINING:
+                            self._stop(_SETUP)
                             break
                         if nonblock:
                             raise PcmError(errno.EAGAIN, f"{self.name}: would block")
@@ -399,9 +417,9 @@ class PcmLib:
                     xfer += frames
                     size -= frames
                     avail -= frames
-                    if (self.is_playback and rt.state == PcmState.PREPARED
+                    if (self.is_playback and rt.state == _PREPARED
                             and rt.hw_avail() >= rt.start_threshold):
-                        self._start(PcmState.RUNNING)
+                        self._start(_RUNNING)
             except PcmError as e:
                 err = e
             rt.twake = 0

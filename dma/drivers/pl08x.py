@@ -65,6 +65,11 @@ from soc import pl080 as hw
 from soc.clock import jiffies
 from soc.platform import PlatformDevice, PlatformDriver
 
+# DmaStatus's members as module constants: compiled code loads them without a lookup
+_COMPLETE: Final = DmaStatus.COMPLETE
+_ERROR: Final = DmaStatus.ERROR
+_PAUSED: Final = DmaStatus.PAUSED
+
 log = logging.getLogger(__name__)
 
 MAX_TSIZE = hw.CTL_TSIZE_MASK
@@ -510,9 +515,9 @@ class Pl08x:
         with plchan.lock:
             if plchan.error_cookie and cookie == plchan.error_cookie:
                 dma_cookie_status(plchan, cookie, state)
-                return DmaStatus.ERROR
+                return _ERROR
             ret = dma_cookie_status(plchan, cookie, state)
-            if ret == DmaStatus.COMPLETE:
+            if ret == _COMPLETE:
                 return ret
             vd = vchan_find_desc(plchan, cookie)
             if vd is not None:  # issued, not started: all of it is left
@@ -525,7 +530,7 @@ class Pl08x:
                 residue = 0
             dma_set_residue(state, residue)
             if plchan.state == ChanState.PAUSED:
-                ret = DmaStatus.PAUSED
+                ret = _PAUSED
         return ret
 
     def pause(self, chan: DmaChan) -> None:
