@@ -275,7 +275,11 @@ def main() -> int:
                 prio = STACK_RT_PRIORITY if server.realtime else 0
             print(f"the stack's threads: {f'SCHED_FIFO {prio}' if prio else 'normal'}")
             cmd += ["--rt-priority", str(prio)]
-            return subprocess.run(cmd, env=server.env).returncode
+            env = dict(server.env)
+            if args.calls or args.phases:  # they wrap methods: the compiled classes refuse
+                env["DMA_AUDIO_PURE"] = "1"
+                print("--calls and --phases run the pure-Python build (DMA_AUDIO_PURE=1)")
+            return subprocess.run(cmd, env=env).returncode
     except JackError as e:
         print(f"rt-threads: {e}", file=sys.stderr)
         return 1
