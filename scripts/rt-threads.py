@@ -13,7 +13,8 @@ CPU time of each step of a period in real time, in microseconds a call: the pace
 hardware step to the event (the top half included), the bottom halves it runs at
 ``irq_exit``, the rest of the pacer's ``_next``, and the writer's ``writei``; set them
 beside the offline bench's microseconds a period to see what the sleeps between periods
-cost the same code. With ``--callbacks``, how each PortAudio callback came: its entry
+cost the same code (``--calls`` and ``--phases`` wrap the stack's methods, so they run
+the pure-Python build). With ``--callbacks``, how each PortAudio callback came: its entry
 latency (PortAudio's ``currentTime`` to the first Python line: mostly the wait for the
 GIL), its time in Python, the wall time since the one before, and, for each callback
 that carried an output underflow, the six around it: a long gap before an underflow
