@@ -11,6 +11,7 @@ DMA can move a whole LLI with one slice. Peripheral data registers that a DMA fe
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -40,6 +41,7 @@ class MmioDevice(Protocol):
 
 
 Reader = Callable[[], int]
+_FOUR_WORDS = struct.Struct("<4I")
 
 
 @dataclass
@@ -234,6 +236,18 @@ class Bus:
             if addr < base + length and base < addr + size:
                 del self.error_windows[k]
                 raise BusError(addr, size, write)
+
+    def ram_words(self, addr: int) -> tuple[int, int, int, int]:
+        """Four little-endian words of RAM read by a DMA master (an LLI fetch), with the
+        checks of :meth:`ram_view`."""
+        ram = self._ram_at(addr, 16, False)
+        if ram is None:
+            raise BusError(addr, 16, False)
+        if self.error_windows:
+            self._check_error_window(addr, 16, False)
+        for observe in self.dma_observers:
+            observe(addr, 16, False)
+        return _FOUR_WORDS.unpack_from(ram.data.data, addr - ram.base)
 
     def ram_view(self, addr: int, size: int, write: bool) -> np.ndarray:
         """A numpy view of ``size`` bytes of RAM for a DMA master; BusError if unmapped."""

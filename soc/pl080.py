@@ -71,7 +71,6 @@ FLOW_P2M: Final = 2
 FLOW_P2P: Final = 3
 
 log = logging.getLogger(__name__)
-_U4 = np.dtype("<u4")
 
 
 def width_of(code: int) -> int:
@@ -371,8 +370,7 @@ class Pl080:
             for probe in self.tc_probes:
                 probe(n, ch, self.clock.now_ns)
         if ch.lli & ~3:
-            words = self.bus.ram_view(ch.lli & ~3, 16, False).view(_U4)
-            ch.src, ch.dst, ch.lli, control = words.tolist()
+            ch.src, ch.dst, ch.lli, control = self.bus.ram_words(ch.lli & ~3)
             if ch.set_control(control):
                 self.generation += 1
         else:
