@@ -61,17 +61,17 @@ class DmaDebug:
     def __init__(self) -> None:
         self.entries: dict[int, DebugEntry] = {}
         self.errors: list[str] = []
-        self._watched: set[int] = set()
 
     def err(self, dev: Any, message: str) -> None:
         self.errors.append(f"{getattr(dev, 'name', dev)}: DMA-API: {message}")
 
     def watch(self, dev: Any) -> None:
-        """Observe the device's bus for DMA into memory nobody mapped."""
+        """Observe the device's bus for DMA into memory nobody mapped (once a bus: the
+        bus itself says whether it is watched, since a new bus can reuse a freed one's
+        ``id``)."""
         bus = getattr(getattr(dev, "soc", None), "bus", None)
-        if bus is None or id(bus) in self._watched:
+        if bus is None or self.check_access in bus.dma_observers:
             return
-        self._watched.add(id(bus))
         bus.dma_observers.append(self.check_access)
 
     def check_access(self, addr: int, size: int, write: bool) -> None:
