@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 from dma.dmaengine import AsyncTxDescriptor, Cap, ResidueGranularity
 from dma.errors import DmaEngineError
-from soc.clock import SpinLock
 
 
 class DtNodeLike(Protocol):
@@ -35,17 +34,11 @@ class DeviceLike(Protocol):
     node: DtNodeLike
 
 
-def spin_lock_init(dev: Any) -> SpinLock:
-    """``spin_lock_init`` for a lock of ``dev``'s: its board clock's kind (a no-op on a
-    uniprocessor virtual clock), or a real one for a device on no board."""
-    soc = getattr(dev, "soc", None)
-    return soc.clock.spinlock() if soc is not None else SpinLock()
-
-
 class DmaChan:
     """``struct dma_chan``."""
 
-    def __init__(self, device: DmaDevice) -> None:
+    def __init__(self, device: DmaDevice,
+                 spin_lock_init: Callable[[], Any] | None = None) -> None:
         self.device = device
         self.chan_id = -1
         self.cookie = 1
@@ -55,7 +48,9 @@ class DmaChan:
         self.slave: Any = None
         # model bookkeeping for the terminate/synchronize rule
         self.terminating = False
-        self.lock = spin_lock_init(device.dev)
+        # the provider's spin_lock_init gives its platform's kind (a no-op on a
+        # uniprocessor); a channel on no platform gets a real one
+        self.lock = spin_lock_init() if spin_lock_init is not None else threading.RLock()
 
     @property
     def name(self) -> str:

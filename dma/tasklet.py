@@ -16,8 +16,6 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from soc.clock import SpinLock
-
 
 class BottomHalfExecutor(Protocol):
     def defer(self, fn: Callable[[], None]) -> Any: ...
@@ -27,14 +25,14 @@ class BottomHalfExecutor(Protocol):
 
 class Tasklet:
     def __init__(self, fn: Callable[[], None], cpu: BottomHalfExecutor,
-                 lock: SpinLock | None = None) -> None:
+                 lock: Any = None) -> None:
         self.fn = fn
         self.cpu = cpu
         self.scheduled = False
         self.running: int | None = None  # the thread running it
         self.runs = 0
         self._handle: Any = None
-        self._lock = lock if lock is not None else SpinLock()
+        self._lock = lock if lock is not None else threading.Lock()
 
     def schedule(self) -> None:
         with self._lock:

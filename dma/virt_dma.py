@@ -7,10 +7,10 @@ Locking: the lists are the channel's, under ``vc.lock``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from dma.cookie import dma_cookie_assign, dma_cookie_complete
-from dma.core import DmaChan, DmaDevice, spin_lock_init
+from dma.core import DmaChan, DmaDevice
 from dma.dmaengine import AsyncTxDescriptor, DmaengineResult, PrepFlags
 from dma.tasklet import BottomHalfExecutor, Tasklet
 
@@ -41,8 +41,11 @@ class VirtChan(DmaChan):
         device: DmaDevice,
         desc_free: Callable[[VirtDesc], None],
         cpu: BottomHalfExecutor,
+        spin_lock_init: Callable[[], Any] | None = None,
     ) -> None:
-        super().__init__(device)
+        """``vchan_init``: the lists empty, the completion tasklet on ``cpu``; the channel's
+        and the tasklet's locks from the provider's ``spin_lock_init``."""
+        super().__init__(device, spin_lock_init)
         self.desc_free = desc_free
         self.desc_allocated: list[VirtDesc] = []
         self.desc_submitted: list[VirtDesc] = []
@@ -50,7 +53,8 @@ class VirtChan(DmaChan):
         self.desc_completed: list[VirtDesc] = []
         self.desc_terminated: list[VirtDesc] = []
         self.cyclic: VirtDesc | None = None
-        self.task = Tasklet(self._complete, cpu, spin_lock_init(device.dev))
+        self.task = Tasklet(self._complete, cpu,
+                            spin_lock_init() if spin_lock_init is not None else None)
         self.cyclic_callbacks = 0
         device.channels.append(self)
 

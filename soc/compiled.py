@@ -96,10 +96,11 @@ def guard() -> None:
     global _state
     if _state is not None:
         return
-    _state, to_source = decide(pure=os.environ.get(PURE_ENV, "") not in ("", "0"))
+    pure = os.environ.get(PURE_ENV, "") not in ("", "0")
+    _state, to_source = decide(pure=pure)
     if to_source:
         sys.meta_path.insert(0, _SourceFinder())
-        if "changed since" in _state or "lacks" in _state or "manifest" in _state:
+        if not pure:  # a stale or partial build: say why the sources run
             print(f"dma-audio: running {_state}", file=sys.stderr)
 
 

@@ -6,6 +6,7 @@ Channel CONFIG is decoded when written. What is simplified: docs/design-notes.md
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -153,7 +154,7 @@ class Pl080Channel:
     @property
     def bytes_left(self) -> int:
         """Bytes left in the current LLI (TransferSize counts source beats)."""
-        return (self.control & CTL_TSIZE_MASK) * (self.sw or self.swidth)
+        return (self.control & CTL_TSIZE_MASK) * self.swidth
 
 
 class Pl080:
@@ -209,8 +210,9 @@ class Pl080:
         self._itc_mask = 0
         self._ie_mask = 0
         self._ch_read: dict[int, Callable[[Pl080Channel], int]] = {
-            CH_SRC: lambda ch: ch.src, CH_DST: lambda ch: ch.dst, CH_LLI: lambda ch: ch.lli,
-            CH_CONTROL: lambda ch: ch.control, CH_CONFIG: self._read_ch_config}
+            CH_SRC: Pl080Channel.reg_src, CH_DST: Pl080Channel.reg_dst,
+            CH_LLI: Pl080Channel.reg_lli, CH_CONTROL: Pl080Channel.reg_control,
+            CH_CONFIG: self._read_ch_config}
         self._ch_write: dict[int, Callable[[int, Pl080Channel, int], None]] = {
             CH_SRC: lambda n, ch, v: setattr(ch, "src", v),
             CH_DST: lambda n, ch, v: setattr(ch, "dst", v),
@@ -248,15 +250,9 @@ class Pl080:
     def mmio_reader(self, off: int) -> Callable[[], int]:
         """The reader of the register at ``off``, decoded once (the bus keeps it)."""
         if CH_BASE <= off < self._ch_end:
-            reg = (off - CH_BASE) % CH_STRIDE
-            ch = self.channels[(off - CH_BASE) // CH_STRIDE]
-            plain = {CH_SRC: ch.reg_src, CH_DST: ch.reg_dst, CH_LLI: ch.reg_lli,
-                     CH_CONTROL: ch.reg_control}.get(reg)  # 32-bit by construction
-            if plain is not None:
-                return plain
-            read = self._ch_read.get(reg)
-            if read is not None:
-                return lambda: read(ch) & 0xFFFFFFFF
+            read = self._ch_read.get((off - CH_BASE) % CH_STRIDE)
+            if read is not None:  # channel registers hold 32-bit values by construction
+                return functools.partial(read, self.channels[(off - CH_BASE) // CH_STRIDE])
         else:
             read_global = self._read.get(off)
             if read_global is not None:

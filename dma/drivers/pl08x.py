@@ -119,7 +119,7 @@ class Pl08xChan(VirtChan):
     """``struct pl08x_dma_chan``: one virtual channel."""
 
     def __init__(self, drv: Pl08x, device: DmaDevice, name: str, signal: int) -> None:
-        super().__init__(device, drv.free_txd, drv.pdev.soc.cpu)
+        super().__init__(device, drv.free_txd, drv.pdev.soc.cpu, drv.pdev.soc.clock.spinlock)
         self.drv = drv
         self.chan_name = name
         self.signal = signal
