@@ -180,7 +180,7 @@ def _print_calls(profs: dict, periods: float) -> None:
             print(f"  {v[1] / periods:6.1f}  {where}")
 
 
-def child(device: int, period: int, seconds: float, bare: bool, calls: bool,
+def child(device: int, period: int, seconds: float, bare: str, calls: bool,
           phases: bool, callbacks: bool, switch_interval: float | None,
           rt_priority: int | None) -> None:
     from demos import bench_worker
@@ -207,8 +207,10 @@ def child(device: int, period: int, seconds: float, bare: bool, calls: bool,
     sampler = threading.Thread(target=sample, name="sampler", daemon=True)
     sampler.start()
     before, t0 = _ticks(), time.monotonic()
-    if bare:
+    if bare == "bare":
         res = bench_worker.rt_bare(device, period, seconds)
+    elif bare == "app":
+        res = bench_worker.rt_bare_app(device, period, seconds, rt_priority)
     else:
         res = bench_worker.rt_stack(device, period, seconds, rt_priority)
     last.update(_ticks())
@@ -235,7 +237,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--period", type=int, default=1024)
     ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--bare", action="store_true", help="the bare sounddevice callback")
+    ap.add_argument("--bare", action="store_const", const="bare", default="",
+                    help="the bare sounddevice callback")
+    ap.add_argument("--bare-app", dest="bare", action="store_const", const="app",
+                    help="the bare copies in an application's threads (rt-bare-app)")
     ap.add_argument("--calls", action="store_true",
                     help="count the stack's calls a period on each thread (cProfile)")
     ap.add_argument("--phases", action="store_true",
@@ -265,7 +270,7 @@ def main() -> int:
             print(f"jackd: {'real-time' if server.realtime else 'not real-time'}")
             cmd = [sys.executable, __file__, "--device", str(server.device),
                    "--period", str(args.period), "--seconds", str(args.seconds)]
-            cmd += ["--bare"] if args.bare else []
+            cmd += {"bare": ["--bare"], "app": ["--bare-app"], "": []}[args.bare]
             cmd += ["--calls"] if args.calls else []
             cmd += ["--phases"] if args.phases else []
             cmd += ["--callbacks"] if args.callbacks else []
