@@ -13,8 +13,8 @@ from typing import Final
 import numpy as np
 
 from soc.clock import VirtualClock, frame_at_ns, ns_at_frame
+from soc.dma_request import DmaRequestInterface
 from soc.irq import InterruptController
-from soc.pl080 import Pl080
 
 IER: Final = 0x000
 IRER: Final = 0x004
@@ -125,7 +125,7 @@ class DwI2s:
         irqc: InterruptController,
         irq: int,
         base: int,
-        dmac: Pl080,
+        dmac: DmaRequestInterface,
         tx_request: int,
         rx_request: int,
         fifo_depth: int = 16,

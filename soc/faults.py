@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from soc.pl080 import FLOW_M2P
 from soc.platform import Soc
 
 
@@ -72,16 +71,16 @@ class FaultInjector:
 
 
 class TcWatch:
-    """Calls ``fn(now_ns)`` as the DMA controller raises a terminal count on a
-    memory-to-peripheral channel; :meth:`close` stops it."""
+    """Calls ``fn(now_ns)`` as the DMA controller raises a transfer's interrupt (a
+    terminal count, a DMASEV) on a memory-to-peripheral channel; :meth:`close` stops it."""
 
     def __init__(self, soc: Soc, fn: Callable[[int], None], dmac: str = "dma0") -> None:
         self.dma = soc.hw[dmac]
         self.fn = fn
         self.dma.tc_probes.append(self._on_tc)
 
-    def _on_tc(self, n: int, ch, now_ns: int) -> None:
-        if ch.flow == FLOW_M2P:
+    def _on_tc(self, to_periph: bool, now_ns: int) -> None:
+        if to_periph:
             self.fn(now_ns)
 
     def close(self) -> None:

@@ -10,12 +10,13 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 
 from soc.bus import Bus, BusError
 from soc.clock import VirtualClock
+from soc.dma_request import DmaRequestInterface
 from soc.irq import InterruptController
 
 # Global registers
@@ -157,7 +158,7 @@ class Pl080Channel:
         return (self.control & CTL_TSIZE_MASK) * self.swidth
 
 
-class Pl080:
+class Pl080(DmaRequestInterface):
     """The controller. Registers are reached by the bus at ``base``; one IRQ output."""
 
     def __init__(
@@ -172,6 +173,7 @@ class Pl080:
         bytes_per_us: int = 400,
         name: str = "pl080",
     ) -> None:
+        super().__init__()
         self.bus, self.clock, self.irqc, self.irq = bus, clock, irqc, irq
         self.name = name
         self.base = base
@@ -188,14 +190,8 @@ class Pl080:
         # peripheral's FIFO runs dry or fills up while its request stays asserted).
         self.corrupt: Callable[[np.ndarray], None] | None = None
         self.starved_lines: set[int] = set()
-        # Probes on the terminal-count interrupt: fn(n, channel, now_ns) as TC is raised.
-        self.tc_probes: list[Callable[[int, Pl080Channel, int], None]] = []
         self.bytes_moved = 0
-        self.peripherals: dict[int, Any] = {}  # request line -> the peripheral driving it
         self.sync = 0
-        # Bumped whenever a route or a channel's CONTROL shape changes: what a peripheral
-        # caches of the channel serving it (its burst) is stale when this moved.
-        self.generation = 0
         # Fault injection: channels whose CONFIG reads Active whatever they do (a
         # peripheral that keeps its request up), so a HALT never drains
         self.stuck_active: list[Pl080Channel] = []
@@ -364,7 +360,7 @@ class Pl080:
         if ch.control & CTL_TC_IRQ:
             self.raw_tc |= 1 << n
             for probe in self.tc_probes:
-                probe(n, ch, self.clock.now_ns)
+                probe(ch.flow == FLOW_M2P, self.clock.now_ns)
         if ch.lli & ~3:
             ch.src, ch.dst, ch.lli, control = self.bus.ram_words(ch.lli & ~3)
             if ch.set_control(control):
@@ -434,23 +430,13 @@ class Pl080:
             if peripheral is not None:
                 peripheral.dma_request_ready(line)
 
-    def connect_request_line(self, line: int, peripheral: Any) -> None:
-        """Wire a peripheral's request output to ``line`` (it gets ``dma_request_ready``)."""
-        self.peripherals[line] = peripheral
-
     def dma_request(self, line: int, nbytes: int, to_periph: bool) -> int:
-        """A peripheral asserts its request line for up to ``nbytes``; bytes moved.
-
-        ``to_periph`` says which way: a TX FIFO wants data (memory to peripheral), an RX
-        FIFO has data (peripheral to memory).
-        """
         found = self._channel_for(line, to_periph)
         if found is None:
             return 0
         return self._move(found[0], found[1], nbytes)
 
     def burst_bytes(self, line: int, to_periph: bool) -> int | None:
-        """Bytes per burst on the peripheral side of the channel serving ``line``."""
         found = self._channel_for(line, to_periph)
         if found is None:
             return None
@@ -460,7 +446,7 @@ class Pl080:
         return ch.src_burst or BURST_SIZES[(ch.control >> CTL_SB_SHIFT) & 7] * ch.swidth
 
     def bytes_to_event(self, line: int, to_periph: bool) -> int | None:
-        """Bytes the channel serving ``line`` moves before its current LLI ends."""
+        """Bytes left in the current LLI of the channel serving ``line``."""
         found = self._channel_for(line, to_periph)
         return None if found is None else found[1].bytes_left
 
