@@ -181,3 +181,9 @@ class AsyncTxDescriptor:
             self.callback_result(self.callback_param, result or DmaengineResult())
         elif self.callback is not None:
             self.callback(self.callback_param)
+
+
+def dma_async_tx_descriptor_init(tx: AsyncTxDescriptor, chan: DmaChan) -> None:
+    """``dma_async_tx_descriptor_init``: bind a provider's embedded descriptor to its
+    channel."""
+    tx.chan = chan

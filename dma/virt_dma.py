@@ -11,7 +11,12 @@ from typing import Any, TypeVar
 
 from dma.cookie import dma_cookie_assign, dma_cookie_complete
 from dma.core import DmaChan, DmaDevice
-from dma.dmaengine import AsyncTxDescriptor, DmaengineResult, PrepFlags
+from dma.dmaengine import (
+    AsyncTxDescriptor,
+    DmaengineResult,
+    PrepFlags,
+    dma_async_tx_descriptor_init,
+)
 from dma.tasklet import BottomHalfExecutor, Tasklet
 
 
@@ -91,6 +96,7 @@ class VirtChan(DmaChan):
 
 def vchan_tx_prep(vc: VirtChan, vd: D) -> D:
     """Put a freshly prepared descriptor on ``desc_allocated``."""
+    dma_async_tx_descriptor_init(vd, vc)
     with vc.lock:
         vc.desc_allocated.append(vd)
     return vd

@@ -44,8 +44,8 @@ from dma.dmaengine import (
     TxState,
     is_slave_direction,
 )
-from dma.errors import DmaEngineError
-from dma.mapping import dma_alloc_coherent, dma_debug_device_removed, dma_free_coherent
+from dma.dmapool import dma_pool_alloc, dma_pool_create, dma_pool_destroy, dma_pool_free
+from dma.mapping import dma_debug_device_removed
 from dma.virt_dma import (
     VirtChan,
     VirtDesc,
@@ -75,6 +75,9 @@ log = logging.getLogger(__name__)
 MAX_TSIZE = hw.CTL_TSIZE_MASK
 WIDTH_CODE = {1: 0, 2: 1, 4: 2}
 LLI_BYTES: Final = 16
+MAX_NUM_TSFR_LLIS: Final = 512  # LLIs in one transfer's block of the pool
+LLI_BLOCK: Final = MAX_NUM_TSFR_LLIS * LLI_BYTES
+PL08X_ALIGN: Final = 8
 
 
 class ChanState(enum.Enum):
@@ -105,7 +108,6 @@ class Pl08xTxd(VirtDesc):
         self.lli_lens: list[int] = []
         self.lli_tail: list[int] = []  # bytes from each LLI to the chain's end
         self.ccfg = 0
-        self.alloc_size = 0
 
     @property
     def total(self) -> int:
@@ -159,6 +161,7 @@ class Pl08x:
         self.reg_control = [self.base + self.ch_reg(p, hw.CH_CONTROL)
                             for p in range(self.nr_phy)]
         widths = (1 << 1) | (1 << 2) | (1 << 4)
+        self.pool = dma_pool_create("pl08xdmac", pdev, LLI_BLOCK, PL08X_ALIGN)
 
         self.memcpy = self._dma_device(Cap.MEMCPY | Cap.MEMSET, widths)
         self.memcpy.directions = 1 << TransferDirection.MEM_TO_MEM
@@ -213,18 +216,23 @@ class Pl08x:
     def _new_txd(
         self, plchan: Pl08xChan, flags: PrepFlags, cyclic: bool, nr_llis: int, extra: int = 0
     ) -> Pl08xTxd | None:
-        txd = Pl08xTxd(plchan, flags, cyclic)
-        txd.alloc_size = nr_llis * LLI_BYTES + extra
-        try:
-            txd.lli_cpu, txd.lli_bus = dma_alloc_coherent(self.pdev, txd.alloc_size)
-        except DmaEngineError:
+        """A transfer with its LLI block from the pool; None (prep fails) if it needs
+        more than MAX_NUM_TSFR_LLIS LLIs or the pool has no memory left."""
+        if nr_llis * LLI_BYTES + extra > LLI_BLOCK:
+            log.error("%s: %d LLIs: need to increase MAX_NUM_TSFR_LLIS from %d",
+                      self.pdev.name, nr_llis, MAX_NUM_TSFR_LLIS)
+            return None
+        block = dma_pool_alloc(self.pool)
+        if block is None:
             return None  # the LLI pool is exhausted: prep fails, as on ENOMEM
+        txd = Pl08xTxd(plchan, flags, cyclic)
+        txd.lli_cpu, txd.lli_bus = block
         return txd
 
     def free_txd(self, vd: VirtDesc) -> None:
         txd = to_pl08x_txd(vd)
         if txd.lli_cpu is not None:
-            dma_free_coherent(self.pdev, txd.alloc_size, txd.lli_bus)
+            dma_pool_free(self.pool, txd.lli_bus)
             txd.lli_cpu = None
 
     @staticmethod
@@ -654,7 +662,9 @@ def remove(pdev: PlatformDevice) -> None:
         async_device_unregister(device)
     pdev.soc.irqc.free_irq(drv.irq)
     drv.writel(hw.CONFIG, 0)
+    dma_pool_destroy(drv.pool)
     dma_debug_device_removed(pdev)
 
 
-DRIVER = PlatformDriver(compatible=("arm,pl080",), probe=probe, remove=remove)
+DRIVER = PlatformDriver(compatible=("arm,pl080",), probe=probe, remove=remove,
+                        name="pl08xdmac")
