@@ -57,7 +57,7 @@ def _cmd_dmatest(args: argparse.Namespace) -> int:
         raise UsageError(f"dmatest: --alignment {args.alignment} is above 6 (64 bytes)")
     if (1 << args.alignment) > args.buf_size:
         raise UsageError("dmatest: --alignment is larger than --buf-size")
-    board = make_board()
+    board = make_board(dmac=args.dmac)
     board.populate()
     try:
         if args.inject_corruption:
@@ -174,6 +174,7 @@ def _stream_options(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
     p.add_argument("--clock", choices=("card", "wall", "virtual"),
                    help="time source (default: card for a sound device, wall for the "
                    "virtual card)")
+    _dmac_option(p)
     p.add_argument("-v", "--verbose", action="store_true",
                    help="dump hw_params, sw_params and the DMA setup (as aplay -v)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
@@ -184,6 +185,12 @@ def _stream_options(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
     if json_flag:
         p.add_argument("--json", action="store_true",
                        help="print a JSON summary as the last line")
+
+
+def _dmac_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dmac", choices=("pl080", "pl330"), default="pl080",
+                   help="the board's DMA controller: the PL080 (LLIs, amba-pl08x) or the "
+                   "PL330 (microcode, pl330) (default pl080)")
 
 
 def _rt_priority_option(p: argparse.ArgumentParser, who: str) -> None:
@@ -199,7 +206,7 @@ def _session(args: argparse.Namespace, capture: bool = False, **endpoint):
         from demos.outputs import check_output
 
         check_output(args.trace)
-    sess = open_session(args.device, args.clock, capture, **endpoint)
+    sess = open_session(args.device, args.clock, capture, dmac=args.dmac, **endpoint)
     if args.trace:
         try:
             sess.trace_to(args.trace)
@@ -430,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noverify", action="store_true", help="skip the data verification")
     p.add_argument("--polled", action="store_true", help="poll tx_status, no callback")
     p.add_argument("--channel", help="a channel name such as dma0chan1 (default: any)")
+    _dmac_option(p)
     p.add_argument("--timeout", type=_positive, default=3000, help="per test, in ms")
     p.add_argument("--seed", type=_nonneg, default=0,
                    help="seed of the lengths, offsets and injected faults (default 0)")

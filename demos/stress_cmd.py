@@ -102,7 +102,7 @@ def stress_command(args: Any, say) -> int:
     try:
         duration = src.length / src.rate
         faults = _faults(args, duration, clock != "virtual")
-        sess = open_session(args.device or "virtual", clock, tap=True,
+        sess = open_session(args.device or "virtual", clock, tap=True, dmac=args.dmac,
                             loop=bool(args.duplex) and args.device in (None, "virtual"))
         try:
             if args.trace:

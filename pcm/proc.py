@@ -55,7 +55,9 @@ def dma_text(ss: Substream) -> str:
         return ""
     chan = prtd.dma_chan
     cfg = getattr(ss, "slave_config", None)
-    lines = [f"  dma channel  : {chan.name} ({chan.device.dev.name})",
+    dev = chan.device.dev
+    driver = getattr(getattr(dev, "driver", None), "name", "") or "?"
+    lines = [f"  dma channel  : {chan.name} ({dev.name}, driver {driver})",
              f"  ring         : {ss.dma_bytes} bytes at {ss.dma_addr:#010x} (coherent)"]
     if cfg is not None:
         lines.append(f"  slave_config : direction={cfg.direction.name} "

@@ -16,6 +16,7 @@ from soc.dw_i2s import DwI2s
 from soc.endpoint import Endpoint
 from soc.irq import Cpu, InterruptController, RealtimeCpu
 from soc.pl080 import Pl080
+from soc.pl330 import Pl330
 from soc.platform import DtNode, PlatformBus, Soc
 
 RAM_BASE = 0x8000_0000
@@ -29,10 +30,14 @@ I2S_TX_REQUEST: Final = 0
 I2S_RX_REQUEST: Final = 1
 
 
+DMACS = ("pl080", "pl330")  # the DMA controllers a board may carry
+
+
 def make_audio_board(
     clock: VirtualClock | None = None,
     device: Any = "virtual",
     bh_latency_ns: int = 0,
+    dmac: str = "pl080",
     **endpoint: Any,
 ) -> PlatformBus:
     """The board with its sound: the I2S wired to the codec endpoint and a
@@ -46,6 +51,8 @@ def make_audio_board(
         The far end: a sounddevice device (index or name), or the virtual device.
     bh_latency_ns : int
         How long after its top half a bottom half runs.
+    dmac : {"pl080", "pl330"}
+        The DMA controller that serves the I2S request lines.
     **endpoint
         Passed to :class:`soc.endpoint.Endpoint`: ``tap``, ``loop``, ``source``, ...
 
@@ -59,9 +66,9 @@ def make_audio_board(
         DtNode("codec0", "dma-audio,card-endpoint"),
         DtNode("sound", "simple-audio-card",
                props={"cpu": "i2s0", "codec": "codec0", "label": "dma-audio",
-                      "long-name": "dma-audio: DW-I2S + PL080 cyclic DMA"}),
+                      "long-name": f"dma-audio: DW-I2S + {dmac.upper()} cyclic DMA"}),
     ]
-    board = make_board(clock, bh_latency_ns, extra_nodes=nodes, i2s_enabled=True)
+    board = make_board(clock, bh_latency_ns, extra_nodes=nodes, i2s_enabled=True, dmac=dmac)
     board.soc.hw["codec0"] = Endpoint(clock, board.soc.hw["i2s0"], device, **endpoint)
     return board
 
@@ -74,6 +81,7 @@ def make_board(
     i2s_fifo_depth: int = I2S_FIFO_DEPTH,
     extra_nodes: list[DtNode] | None = None,
     i2s_enabled: bool = False,
+    dmac: str = "pl080",
 ) -> PlatformBus:
     """Build the SoC and its device tree; call ``populate()`` on the result to probe.
 
@@ -92,14 +100,19 @@ def make_board(
     i2s_enabled : bool
         As in an SoC's .dtsi the I2S node is ``status = "disabled"`` unless the board
         has sound (:func:`make_audio_board`).
+    dmac : {"pl080", "pl330"}
+        Which DMA controller sits at "dma0": the PL080 (LLIs) or the PL330 (microcode).
     """
+    if dmac not in DMACS:
+        raise ValueError(f"unknown DMA controller {dmac!r} (one of {', '.join(DMACS)})")
     clock = clock or VirtualClock()
     bus = Bus(clock.hw_lock, clock)
     ram = bus.add_ram("ram", RAM_BASE, RAM_SIZE)
     irqc = InterruptController(clock)
     cpu = RealtimeCpu(clock, bh_latency_ns) if clock.realtime else Cpu(clock, bh_latency_ns)
     soc = Soc(bus, clock, irqc, cpu, ram)
-    soc.hw["dma0"] = Pl080(
+    controller = Pl080 if dmac == "pl080" else Pl330
+    soc.hw["dma0"] = controller(
         bus,
         clock,
         irqc,
@@ -124,7 +137,7 @@ def make_board(
     nodes = [
         DtNode(
             "dma0",
-            "arm,pl080",
+            f"arm,{dmac}",
             reg=(DMAC_BASE, 0x1000),
             interrupts=(DMAC_IRQ,),
             props={"dma-requests": 16, "dma-channels": dmac_channels},

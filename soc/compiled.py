@@ -29,10 +29,11 @@ PURE_ENV = "DMA_AUDIO_PURE"
 MODULES = (
     "soc.clock", "soc.irq", "soc.bus", "soc.pl080", "soc.dw_i2s", "soc.endpoint",
     "soc.platform", "soc.board", "soc.faults", "soc.line_format", "soc.sound_device",
-    "soc.device_pacer", "soc.portaudio", "soc.switch_interval",
+    "soc.device_pacer", "soc.portaudio", "soc.switch_interval", "soc.dma_request",
+    "soc.pl330",
     "dma.core", "dma.cookie", "dma.tasklet", "dma.virt_dma", "dma.dmaengine",
     "dma.consumer", "dma.mapping", "dma.async_tx", "dma.dmatest",
-    "dma.drivers.pl08x",
+    "dma.drivers.pl08x", "dma.drivers.pl330",
     "pcm.runtime", "pcm.pcm_native", "pcm.pcm_lib", "pcm.params", "pcm.formats",
     "pcm.dmaengine_pcm", "pcm.dw_i2s_dai", "pcm.soc_pcm",
     "pcm.endpoint_codec", "pcm.simple_card", "pcm.pcm_trace", "pcm.alsa", "pcm.proc",

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 MODULE_ALIAS: dict[str, str] = {
     "arm,pl080": "dma.drivers.pl08x",
+    "arm,pl330": "dma.drivers.pl330",
     "snps,designware-i2s": "pcm.dw_i2s_dai",
     "dma-audio,card-endpoint": "pcm.endpoint_codec",
     "simple-audio-card": "pcm.simple_card",
@@ -49,6 +50,7 @@ class PlatformDriver:
     compatible: tuple[str, ...]
     probe: Callable[[PlatformDevice], None]
     remove: Callable[[PlatformDevice], None]
+    name: str = ""  # ``driver.name``, as dev_driver_string gives it
 
 
 @dataclass

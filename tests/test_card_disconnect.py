@@ -16,7 +16,7 @@ from pcm.runtime import PcmState, PcmStream
 from soc.clock import ns_at_frame
 from soc.pl080 import ENBLD_CHNS
 from soc.sound_device import DeviceError
-from tests.conftest import spied_platform
+from tests.conftest import skip_without_pause, spied_platform
 
 RATE, PERIOD = 48000, 1024
 
@@ -107,6 +107,7 @@ def test_a_blocked_reader_gets_ebadfd(audio_board):
 
 
 def test_a_stream_not_running_is_set_disconnected_without_a_trigger(audio_board):
+    skip_without_pause(audio_board)
     pcm = _open()
     pcm.writei(_frames(2 * PERIOD))
     pcm.pause(True)

@@ -14,6 +14,7 @@ from pcm.formats import BY_NUMBER
 from pcm.pcm_native import INFO_BATCH, PcmHardware, Trigger
 from pcm.runtime import PcmStream
 from pcm.soc_pcm import cards
+from tests.conftest import dmac_of
 
 
 def _platform():
@@ -23,8 +24,10 @@ def _platform():
 
 def test_formats_come_from_the_channel_caps_alone(audio_board):
     """snd_dmaengine_pcm_refine_runtime_hwparams: every format whose physical width is
-    one of the channel's addr_widths (1, 2 and 4 bytes on the PL08x), whatever width the
-    DAI's dma_data asks; the DAI narrows them later, in soc_pcm_open."""
+    one of the channel's addr_widths (1, 2 and 4 bytes on the PL08x; 8 too on the PL330),
+    whatever width the DAI's dma_data asks; the DAI narrows them later, in soc_pcm_open.
+    BATCH comes from amba-pl08x's SEGMENT granularity; pl330's BURST gives none."""
+    phys = {8, 16, 32} if dmac_of(audio_board) == "pl080" else {8, 16, 32, 64}
     platform, cpu = _platform()
     ss = cards()[0].pcm(0, PcmStream.PLAYBACK)
     ss.hw = PcmHardware()
@@ -33,9 +36,9 @@ def test_formats_come_from_the_channel_caps_alone(audio_board):
     platform.open(ss)
     try:
         widths = {f.phys for n, f in BY_NUMBER.items() if n in ss.hw.formats}
-        assert widths == {8, 16, 32}
-        assert ss.hw.formats == {n for n, f in BY_NUMBER.items() if f.phys in (8, 16, 32)}
-        assert ss.hw.info & INFO_BATCH  # amba-pl08x's SEGMENT granularity
+        assert widths == phys & {f.phys for f in BY_NUMBER.values()}
+        assert ss.hw.formats == {n for n, f in BY_NUMBER.items() if f.phys in phys}
+        assert bool(ss.hw.info & INFO_BATCH) == (dmac_of(audio_board) == "pl080")
     finally:
         dma_data.addr_width = width
         platform.close(ss)

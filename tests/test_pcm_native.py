@@ -19,7 +19,7 @@ from pcm.runtime import PcmState, PcmStream
 from soc.board import I2S_BASE, make_audio_board
 from soc.clock import RealtimeClock
 from soc.dw_i2s import TXFLR
-from tests.conftest import spied_platform
+from tests.conftest import skip_without_pause, spied_platform
 
 S = PcmState
 
@@ -50,6 +50,7 @@ def _errno(fn, *args) -> int:
 
 
 def test_legal_transitions(audio_board):
+    skip_without_pause(audio_board)
     pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
     assert pcm.state == S.OPEN
     pcm.set_params("S16_LE", 2, 48000, period_size=1024, periods=4)
@@ -74,6 +75,7 @@ def test_legal_transitions(audio_board):
 
 
 def test_illegal_calls_raise_the_kernels_errno(audio_board):
+    skip_without_pause(audio_board)
     pcm = alsa.open_pcm("default", PcmStream.PLAYBACK)
     assert _errno(pcm.prepare) == errno.EBADFD  # OPEN
     assert _errno(pcm.substream.sw_params, SwParams()) == errno.EBADFD
@@ -506,6 +508,7 @@ def test_a_write_that_leaves_avail_at_stop_threshold_stops_a_prepared_stream(aud
 def test_status_reports_a_delay_only_while_running(audio_board):
     """``snd_pcm_status64`` gives ``delay`` only for a running stream (RUNNING, or a
     draining playback); the delay call (``snd_pcm_delay``) answers when paused too."""
+    skip_without_pause(audio_board)
     pcm = _playing(audio_board)
     st = pcm.status()
     assert st.state == S.RUNNING and st.delay == pcm.delay() > 0
@@ -540,6 +543,7 @@ def test_pause_push_leaves_hw_ptr_where_the_last_update_put_it(audio_board):
     the DMA stopped 10 ms further on. It sets ``hw_ptr_jiffies`` HZ * 1000 back, push and
     release alike. After the release the DMA goes on from where it stopped, and the next
     interrupt finds the next period boundary."""
+    skip_without_pause(audio_board)
     pcm = _open()
     rt = pcm.runtime
     pcm.prepare()
@@ -603,6 +607,7 @@ def test_a_writer_blocked_in_real_time_wakes_when_another_thread_stops_the_strea
 def test_prepare_of_a_paused_stream_releases_stops_and_prepares(audio_board):
     """``snd_pcm_prepare`` on a PAUSED stream releases the pause and stops it (SETUP)
     before preparing, as the kernel does; it is no EBUSY."""
+    skip_without_pause(audio_board)
     pcm = _open()
     pcm.prepare()
     pcm.writei(_frames(4096))
@@ -733,6 +738,7 @@ def test_suspend_pauses_the_dma_and_resume_plays_on_from_where_it_was(audio_boar
     not stopped, so after the resume the ring plays on from where the DMA stood. What the
     I2S FIFO held is lost, as at a pause: the DAI's SUSPEND turns the controller off, and
     its transmitter starts again with an empty FIFO."""
+    skip_without_pause(audio_board)
     pcm = _open()
     rt = pcm.runtime
     data = _frames(12_000, 11)
@@ -760,6 +766,7 @@ def test_suspend_pauses_the_dma_and_resume_plays_on_from_where_it_was(audio_boar
 
 
 def test_suspend_and_resume_keep_the_state_and_refuse_what_they_cannot_do(audio_board):
+    skip_without_pause(audio_board)
     pcm = _open()
     ss = pcm.substream
     assert _errno(ss.suspend) == errno.EBUSY  # SETUP: nothing to suspend
@@ -796,6 +803,7 @@ def test_a_card_that_cannot_resume_is_prepared_by_recover(audio_board):
 
 
 def test_a_draining_playback_suspended_and_resumed_finishes_its_drain(audio_board):
+    skip_without_pause(audio_board)
     pcm = _open(nonblock=True)
     pcm.prepare()
     pcm.writei(_frames(2048))

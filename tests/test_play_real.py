@@ -15,8 +15,10 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from scipy.io import wavfile
 
+from soc.board import DMACS
 from tests.servers import ROOT, jack_server, pulse_server, run_py, wait_for_recorder  # noqa: F401
 from tests.test_pcm_trace import HWPTR, events_of
 
@@ -41,7 +43,8 @@ def _last_json(out: subprocess.CompletedProcess) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_play_to_pulse_is_bit_exact_to_the_last_frame(pulse_server, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("dmac", DMACS)
+def test_play_to_pulse_is_bit_exact_to_the_last_frame(pulse_server, tmp_path, dmac):  # noqa: F811
     sink, env = pulse_server
     data = _noise(2.0, 11)
     src = tmp_path / "noise.wav"
@@ -51,7 +54,8 @@ def test_play_to_pulse_is_bit_exact_to_the_last_frame(pulse_server, tmp_path):  
                             "--rate=48000", "--channels=2", "--raw", str(raw)], env=env)
     try:
         assert wait_for_recorder(env), "parecord did not connect"
-        out = run_py(["-m", "demos.cli", "play", "-D", "pulse", str(src), "--json"], env)
+        out = run_py(["-m", "demos.cli", "play", "-D", "pulse", str(src), "--json",
+                      "--dmac", dmac], env)
     finally:
         rec.terminate()
         rec.wait(10)
@@ -100,11 +104,12 @@ def test_capture_of_paplay_is_bit_exact(pulse_server, tmp_path):  # noqa: F811
     assert np.array_equal(got, data)
 
 
-def test_jack_play_and_capture_without_xruns(jack_server, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("dmac", DMACS)
+def test_jack_play_and_capture_without_xruns(jack_server, tmp_path, dmac):  # noqa: F811
     env, dev = jack_server.env, str(jack_server.device)
     src = tmp_path / "noise.wav"
     wavfile.write(src, 48000, _noise(2.0, 13))
-    geometry = ["--rate", "48000", "--period-size", "1024", "--periods", "4"]
+    geometry = ["--rate", "48000", "--period-size", "1024", "--periods", "4", "--dmac", dmac]
     trace = tmp_path / "play.trace"
     played = _last_json(run_py(["-m", "demos.cli", "play", "-D", dev, *geometry, str(src),
                                 "--json", "--trace", str(trace)], env))["played"][0]

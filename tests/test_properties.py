@@ -23,6 +23,7 @@ import json
 import types
 
 import numpy as np
+import pytest
 import soundfile
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -32,7 +33,7 @@ from demos.cli import main
 from demos.play import play_one
 from demos.session import open_session
 from pcm import alsa
-from soc.board import I2S_FIFO_DEPTH
+from soc.board import DMACS, I2S_FIFO_DEPTH
 from tests.test_stress import RATE, L, frame, written_at
 
 HW_FORMATS = {"S16_LE": ("<i2", 15, 2), "S24_LE": ("<i4", 23, 4), "S32_LE": ("<i4", 31, 4)}
@@ -68,7 +69,7 @@ def _samples(fmt: str, n: int, ch: int, seed: int) -> np.ndarray:
     return x.astype(dtype)
 
 
-def _play(fmt: str, data: np.ndarray, period: int, periods: int):
+def _play(fmt: str, data: np.ndarray, period: int, periods: int, dmac: str = "pl080"):
     """Play ``data`` through ``play_one`` on the virtual card; (tap, the hw_ptr after the
     last update, the state after the drain, FIFO depth, xruns)."""
     seen = {"hw_ptr": 0}
@@ -93,7 +94,7 @@ def _play(fmt: str, data: np.ndarray, period: int, periods: int):
             lambda ev, ss, f: ev == "hwptr_updated" and seen.update(hw_ptr=f["hw_ptr"]))
         return DrainSpy(pcm)
 
-    sess = open_session("virtual", "virtual", tap=True)
+    sess = open_session("virtual", "virtual", tap=True, dmac=dmac)
     args = types.SimpleNamespace(format=None, channels=None, rate=None, period_size=period,
                                  buffer_size=None, periods=periods, verbose=False,
                                  progress=False)
@@ -108,13 +109,14 @@ def _play(fmt: str, data: np.ndarray, period: int, periods: int):
     return tap, seen, depth, res["xruns"]
 
 
+@pytest.mark.parametrize("dmac", DMACS)
 @given(g=geometries(), n_periods=st.floats(0, 4), seed=st.integers(0, 2**16))
-def test_the_tap_is_the_input_then_silence_and_the_drain_ends_on_the_boundary(g, n_periods,
-                                                                              seed):
+def test_the_tap_is_the_input_then_silence_and_the_drain_ends_on_the_boundary(dmac, g,
+                                                                              n_periods, seed):
     fmt, ch, period, periods = g
     n = int(n_periods * period * periods)  # 0 to 4 buffers, rarely a period multiple
     data = _samples(fmt, n, ch, seed)
-    tap, seen, depth, xruns = _play(fmt, data, period, periods)
+    tap, seen, depth, xruns = _play(fmt, data, period, periods, dmac)
     expect = np.repeat(data, 2, axis=1) if ch == 1 else data
     bound = -(-n // period) * period  # the first period boundary at or after the last frame
     fifo_size = 8 * 4 * depth // (max(ch, 2) * HW_FORMATS[fmt][2])  # hw_params' fifo_size
@@ -133,9 +135,10 @@ def test_the_tap_is_the_input_then_silence_and_the_drain_ends_on_the_boundary(g,
     assert bad.size == 0, f"{bad.size} frames differ, the first at {bad[0]} of {n}"
 
 
+@pytest.mark.parametrize("dmac", DMACS)
 @given(g=geometries(channels=(1, 2, 4, 8)), frames=st.integers(1, 12000),
        seed=st.integers(0, 2**16))
-def test_a_capture_of_a_source_writes_the_source(tmp_path_factory, g, frames, seed):
+def test_a_capture_of_a_source_writes_the_source(tmp_path_factory, dmac, g, frames, seed):
     fmt, ch, period, periods = g
     tmp = tmp_path_factory.mktemp("cap")
     src, out = tmp / "src.wav", tmp / "out.wav"
@@ -144,7 +147,7 @@ def test_a_capture_of_a_source_writes_the_source(tmp_path_factory, g, frames, se
     soundfile.write(src, data << 8 if fmt == "S24_LE" else data, RATE, subtype=subtype)
     rc = main(["capture", str(out), "-d", repr(frames / RATE), "-D", "virtual", "--clock",
                "virtual", "--source", str(src), "--period-size", str(period), "--periods",
-               str(periods), "--no-progress"])
+               str(periods), "--no-progress", "--dmac", dmac])
     assert rc == 0
     got, rate = soundfile.read(out, dtype="int32", always_2d=True)
     want, _ = soundfile.read(src, dtype="int32", always_2d=True)
@@ -152,10 +155,11 @@ def test_a_capture_of_a_source_writes_the_source(tmp_path_factory, g, frames, se
     assert np.array_equal(got, want[:frames])
 
 
+@pytest.mark.parametrize("dmac", DMACS)
 @given(period=st.sampled_from([256, 512, 1024]), periods=st.integers(2, 6),
        at=st.floats(0.2, 1.2), over_ms=st.one_of(st.floats(-8, -2), st.floats(2, 200)))
-def test_a_stall_xruns_exactly_as_the_geometry_predicts(tmp_path_factory, period, periods,
-                                                        at, over_ms):
+def test_a_stall_xruns_exactly_as_the_geometry_predicts(tmp_path_factory, dmac, period,
+                                                        periods, at, over_ms):
     """A stall that outlasts the queue (by 2 to 200 ms) xruns once and loses the FIFO's
     L frames; one that ends 2 to 8 ms before the ring runs dry does not xrun."""
     buffer = period * periods
@@ -166,7 +170,8 @@ def test_a_stall_xruns_exactly_as_the_geometry_predicts(tmp_path_factory, period
     tmp = tmp_path_factory.mktemp("stall")
     js = tmp / "s.json"
     assert main(["stress", "--duration", "2", "--json", str(js), "--period-size",
-                 str(period), "--periods", str(periods), "--stall", f"{at}:{dur}"]) == 0
+                 str(period), "--periods", str(periods), "--stall", f"{at}:{dur}",
+                 "--dmac", dmac]) == 0
     s = json.loads(js.read_text())
     if over_ms > 0:
         assert (s["xruns"], s["frames_lost"], s["recoveries"]) == (1, L, 1)
