@@ -51,25 +51,28 @@ PURE = {**os.environ, "DMA_AUDIO_PURE": "1"}
 
 
 def offline(seconds: float, sizes=PERIOD_SIZES, runs: int = 3, say=print) -> list[dict]:
-    """Each size: the stack ``runs`` times in each build (a process each, the builds
-    interleaved), the floor and the skeleton (each best of three in one process); the
-    best run of each against the best floor, as timeit reports, with every run's time
-    beside it and the peak memory of the largest."""
+    """Each size: the stack ``runs`` times in each build on the PL080 board and compiled
+    on the PL330 board (a process each, interleaved), the floor and the skeleton (each
+    best of three in one process); the best run of each against the best floor, as
+    timeit reports, with every run's time beside it and the peak memory of the largest."""
     rows = []
     for size in sizes:
         tries: list[dict] = []
         pure_tries: list[dict] = []
+        pl330_tries: list[dict] = []
         for _ in range(runs):
             tries.append(job("stack", period=size, seconds=seconds))
             pure_tries.append(job("stack", PURE, period=size, seconds=seconds))
+            pl330_tries.append(job("stack", period=size, seconds=seconds, dmac="pl330"))
         f = job("floor", period=size, seconds=seconds)
         k = job("skeleton", period=size, seconds=seconds)
-        runs_exact = [t["exact"] for t in tries + pure_tries]
+        runs_exact = [t["exact"] for t in tries + pure_tries + pl330_tries]
         if not (all(runs_exact) and f["exact"] and k["exact"]):
             raise JobError(f"period {size}: the output is not the input (stack exact: "
                            f"{runs_exact}, floor: {f['exact']}, skeleton: {k['exact']})")
         s = min(tries, key=lambda t: t["seconds"])
         p = min(pure_tries, key=lambda t: t["seconds"])
+        q = min(pl330_tries, key=lambda t: t["seconds"])
         per = s["periods"]
         rows.append({"period_size": size, "build": s["build"],
                      "x_realtime": round(seconds / s["seconds"], 1),
@@ -83,6 +86,9 @@ def offline(seconds: float, sizes=PERIOD_SIZES, runs: int = 3, say=print) -> lis
                      "pure_us_per_period": round(p["seconds"] / per * 1e6, 2),
                      "pure_floor_ratio": round(p["seconds"] / f["seconds"], 1),
                      "compiled_speedup": round(p["seconds"] / s["seconds"], 2),
+                     "pl330_x_realtime": round(seconds / q["seconds"], 1),
+                     "pl330_us_per_period": round(q["seconds"] / q["periods"] * 1e6, 2),
+                     "pl330_irqs_per_s": round(q["irqs"] / q["seconds"]),
                      "skeleton_us_per_period": round(k["seconds"] / per * 1e6, 2),
                      "skeleton_floor_ratio": round(k["seconds"] / f["seconds"], 1),
                      "floor_us_per_period": round(f["seconds"] / per * 1e6, 3),
@@ -92,10 +98,12 @@ def offline(seconds: float, sizes=PERIOD_SIZES, runs: int = 3, say=print) -> lis
                      "skeleton_seconds": round(k["seconds"], 7),
                      "floor_x_realtime": round(seconds / f["seconds"], 1),
                      "stack_runs_s": [round(t["seconds"], 6) for t in tries],
-                     "pure_runs_s": [round(t["seconds"], 6) for t in pure_tries]})
+                     "pure_runs_s": [round(t["seconds"], 6) for t in pure_tries],
+                     "pl330_runs_s": [round(t["seconds"], 6) for t in pl330_tries]})
         r = rows[-1]
         say(f"offline, period {size}: {r['x_realtime']}x real time ({r['build']}), "
-            f"{r['pure_x_realtime']}x pure Python; {r['floor_ratio']}x the floor, "
+            f"{r['pure_x_realtime']}x pure Python, {r['pl330_x_realtime']}x on the PL330; "
+            f"{r['floor_ratio']}x the floor, "
             f"the skeleton {r['skeleton_floor_ratio']}x")
     return rows
 
@@ -284,8 +292,9 @@ def tables(doc: dict) -> list[Any]:
         o = Table(title="offline, virtual clock: 48 kHz S16_LE stereo, 4 periods; "
                   f"compiled: {first.get('build', '?')}", header_style="bold")
         for col in ("period", "x real time", "periods/s", "µs/period", "pure: x real time",
-                    "pure: µs/period", "compiled speed-up", "x the floor", "skeleton µs",
-                    "skeleton x floor", "floor µs", "peak MB", "goal (compiled)"):
+                    "pure: µs/period", "compiled speed-up", "PL330: x real time",
+                    "PL330: µs/period", "x the floor", "skeleton µs", "skeleton x floor",
+                    "floor µs", "peak MB", "goal (compiled)"):
             o.add_column(col, justify="right")
         for r in doc["offline"]:
             p = r["period_size"]
@@ -293,6 +302,7 @@ def tables(doc: dict) -> list[Any]:
             o.add_row(str(p), f"{r['x_realtime']}", f"{r['periods_per_s']}",
                       f"{r.get('us_per_period', '')}", f"{r.get('pure_x_realtime', '')}",
                       f"{r.get('pure_us_per_period', '')}", f"{r.get('compiled_speedup', '')}",
+                      f"{r.get('pl330_x_realtime', '')}", f"{r.get('pl330_us_per_period', '')}",
                       f"{r['floor_ratio']}", f"{r.get('skeleton_us_per_period', '')}",
                       f"{r.get('skeleton_floor_ratio', '')}",
                       f"{r.get('floor_us_per_period', '')}", f"{r['peak_mb']}", goal)

@@ -41,14 +41,16 @@ def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _play(data: np.ndarray, period: int, tap: bool) -> tuple[float, dict, Any]:
-    """One offline play of ``data``: (seconds, play's result, the tap or None)."""
+def _play(data: np.ndarray, period: int, tap: bool,
+          dmac: str = "pl080") -> tuple[float, dict, Any]:
+    """One offline play of ``data`` on the board with ``dmac``: (seconds, play's result,
+    the tap or None)."""
     from demos.audiofile import Wav
     from demos.play import play_one
     from demos.session import open_session
     from soc.board import DMAC_IRQ
 
-    sess = open_session("virtual", "virtual", tap=tap)
+    sess = open_session("virtual", "virtual", tap=tap, dmac=dmac)
     try:
         irqs0 = sess.board.soc.irqc.count[DMAC_IRQ]
         t = time.perf_counter()
@@ -61,20 +63,21 @@ def _play(data: np.ndarray, period: int, tap: bool) -> tuple[float, dict, Any]:
     return dt, res, tapped
 
 
-def stack(period: int, seconds: float) -> dict:
-    """The whole model playing ``seconds`` of the bench's signal offline. A first play
-    with the card's tap checks the output sample for sample; a second, untapped (the tap
-    keeps a copy of every frame, which is no part of the stack), is the one timed."""
+def stack(period: int, seconds: float, dmac: str = "pl080") -> dict:
+    """The whole model playing ``seconds`` of the bench's signal offline, on the board
+    with ``dmac``. A first play with the card's tap checks the output sample for sample;
+    a second, untapped (the tap keeps a copy of every frame, which is no part of the
+    stack), is the one timed."""
     from soc.compiled import build
 
     data = signal(seconds)
-    _, res, tap = _play(data, period, tap=True)
+    _, res, tap = _play(data, period, tap=True, dmac=dmac)
     start = int(np.flatnonzero(tap.any(axis=1))[0]) if tap.any() else 0
     played = tap[start : start + len(data)]
     # play's closing silence covers what the drain's stop flushes from the I2S FIFO
     exact = bool(np.array_equal(played, data))
     del tap, played
-    dt, res2, _ = _play(data, period, tap=False)
+    dt, res2, _ = _play(data, period, tap=False, dmac=dmac)
     return {"seconds": dt, "periods": (len(data) + res2["padded"]) // period,
             "irqs": res2["irqs"], "exact": exact and res2["padded"] == res["padded"],
             "build": build(), "maxrss_mb": _maxrss_mb()}

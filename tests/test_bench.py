@@ -108,6 +108,10 @@ def test_offline_and_dmatest_parts(tmp_path, capsys):
         assert r["compiled_speedup"] == pytest.approx(r["pure_seconds"] / r["seconds"],
                                                       rel=0.02)
         assert r["floor_us_per_period"] > 0 and r["skeleton_us_per_period"] > 0
+        # the PL330 board, compiled, beside it: the same periods, the same interrupts
+        assert len(r["pl330_runs_s"]) == 3
+        assert r["pl330_x_realtime"] == pytest.approx(2.0 / min(r["pl330_runs_s"]), rel=0.01)
+        assert r["pl330_irqs_per_s"] * min(r["pl330_runs_s"]) == pytest.approx(periods, abs=2)
     assert doc["dmatest"]["tests"] == 300 and doc["dmatest"]["kbps"] > 0
     assert "realtime" not in doc
     out = capsys.readouterr()
