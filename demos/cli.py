@@ -180,8 +180,12 @@ def _stream_options(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no live progress line")
     p.add_argument("--trace", metavar="FILE",
-                   help="write the kernel's snd_pcm trace events (hwptr, applptr, xrun, "
-                   "hw_ptr_error) to FILE, as the kernel's trace buffer shows them")
+                   help="write the run to FILE in ftrace's text format (snd_pcm, irq, "
+                   "softirq and sched_switch events, and the DMA's and the I2S's), which "
+                   "trace viewers such as Perfetto's open")
+    p.add_argument("--trace-json", metavar="FILE",
+                   help="write the run to FILE in the Chrome trace-event format (slices, "
+                   "counters of the pointers and the FIFO, instants of xruns and faults)")
     if json_flag:
         p.add_argument("--json", action="store_true",
                        help="print a JSON summary as the last line")
@@ -202,14 +206,16 @@ def _rt_priority_option(p: argparse.ArgumentParser, who: str) -> None:
 def _session(args: argparse.Namespace, capture: bool = False, **endpoint):
     from demos.session import open_session
 
-    if args.trace:
+    if args.trace or args.trace_json:
         from demos.outputs import check_output
 
-        check_output(args.trace)
+        for out in (args.trace, args.trace_json):
+            if out is not None:
+                check_output(out)
     sess = open_session(args.device, args.clock, capture, dmac=args.dmac, **endpoint)
-    if args.trace:
+    if args.trace or args.trace_json:
         try:
-            sess.trace_to(args.trace)
+            sess.trace_to(args.trace, args.trace_json)
         except BaseException:
             sess.close()
             raise
@@ -228,7 +234,7 @@ def _cmd_play(args: argparse.Namespace) -> int:
 
     if args.files.count("-") > 1:
         raise UsageError("play: standard input ('-') can be read once")
-    for out in (args.tap, args.trace):
+    for out in (args.tap, args.trace, args.trace_json):
         if out is not None:
             check_output(out, tuple(args.files))
     sources = []
@@ -305,7 +311,7 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     from demos.outputs import check_output
     from demos.sched import fifo_priority
 
-    for out in (args.output, args.trace):
+    for out in (args.output, args.trace, args.trace_json):
         if out is not None:
             check_output(out, (args.source,) if args.source else ())
     if args.format and args.format not in WAV_FORMATS:  # as arecord refuses it

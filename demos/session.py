@@ -7,10 +7,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from demos.ftrace import FtraceWriter
 from demos.usage import UsageError
 from pcm import alsa
 from pcm.errors import PcmError
-from pcm.pcm_trace import TraceWriter
 from pcm.runtime import PcmStream
 from soc.board import make_audio_board
 from soc.clock import RealtimeClock, VirtualClock
@@ -25,7 +25,7 @@ class Session:
     device: Any
     why: str
     clock_kind: str
-    tracer: TraceWriter | None = None
+    tracer: FtraceWriter | None = None
 
     @property
     def endpoint(self):
@@ -40,22 +40,28 @@ class Session:
             self.board.remove()
         finally:
             if self.tracer is not None:
-                self.tracer.detach()
-                self.tracer.out.close()
+                self.tracer.finish()
+                for f in (self.tracer.out, self.tracer.json_out):
+                    if f is not None:
+                        f.close()
 
-    def trace_to(self, path: str) -> None:
-        """Write the snd_pcm tracepoints of the card's PCMs to ``path`` (see
-        :mod:`pcm.pcm_trace`) until :meth:`close`."""
+    def trace_to(self, path: str | None, json_path: str | None = None) -> None:
+        """Write the run to ``path`` in ftrace's text format, and to ``json_path`` in the
+        Chrome trace-event format (see :mod:`demos.ftrace`), until :meth:`close`."""
+        files = []
         try:
-            out = open(path, "w")  # closed by close()
+            for p in (path, json_path):
+                files.append(open(p, "w") if p is not None else None)  # closed by close()
         except OSError as e:
-            raise UsageError(f"{path}: {e.strerror}") from None
-        out.write("# snd_pcm events (sound/core/pcm_trace.h); seconds on the hardware "
-                  "clock\n")
-        self.tracer = TraceWriter(out)
+            for f in files:
+                if f is not None:
+                    f.close()
+            raise UsageError(f"{e.filename}: {e.strerror}") from None
+        self.tracer = FtraceWriter(files[0], self.clock, files[1])
+        self.tracer.attach_board(self.board.soc)
         card, device = alsa.find_card("default")
         for stream in PcmStream:
-            self.tracer.attach(card.pcm(device, stream))
+            self.tracer.attach_pcm(card.pcm(device, stream))
 
     @contextmanager
     def loss_reported(self) -> Iterator[None]:

@@ -91,7 +91,7 @@ def stress_command(args: Any, say) -> int:
     from demos.outputs import check_output, check_plot
     from demos.session import open_session
 
-    for path in (args.tap, args.json, args.plot, args.trace):
+    for path in (args.tap, args.json, args.plot, args.trace, args.trace_json):
         if path is not None:
             check_output(path, (args.input,) if args.input else ())
     if args.plot:
@@ -105,8 +105,8 @@ def stress_command(args: Any, say) -> int:
         sess = open_session(args.device or "virtual", clock, tap=True, dmac=args.dmac,
                             loop=bool(args.duplex) and args.device in (None, "virtual"))
         try:
-            if args.trace:
-                sess.trace_to(args.trace)
+            if args.trace or args.trace_json:
+                sess.trace_to(args.trace, args.trace_json)
             say(f"Sink: {sess.endpoint.describe()} ({sess.why}); clock: {sess.clock_kind}")
             say(f"Stress: {name}, {args.on_xrun} mode")
             if sizes:

@@ -48,6 +48,8 @@ class DmaChan:
         self.slave: Any = None
         # model bookkeeping for the terminate/synchronize rule
         self.terminating = False
+        # trace hooks: fn(event, message) at issue_pending and terminate
+        self.trace: list[Callable[[str, str], None]] = []
         # the provider's spin_lock_init gives its platform's kind (a no-op on a
         # uniprocessor); a channel on no platform gets a real one
         self.lock = spin_lock_init() if spin_lock_init is not None else threading.RLock()

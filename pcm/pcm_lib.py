@@ -334,11 +334,15 @@ class PcmLib:
             if avail >= rt.twake:
                 return avail
             state = rt.state
+            if self.tracepoints:
+                self._trace("sched_out", {})  # the writer sleeps (schedule_timeout)
             self.lock.release()
             try:
                 woke = self._wait(_woken(rt, state))
             finally:
                 self.lock.acquire()
+                if self.tracepoints:
+                    self._trace("sched_in", {})
             if rt.state == _SUSPENDED:
                 raise PcmError(errno.ESTRPIPE, f"{self.name}: suspended")
             if rt.state == _XRUN:

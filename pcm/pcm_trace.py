@@ -1,7 +1,7 @@
-"""The snd_pcm tracepoints as text, as the kernel's trace buffer shows them.
+"""The snd_pcm tracepoints' messages, as the kernel's trace buffer shows them.
 
-Counterpart: sound/core/pcm_trace.h (hwptr, hw_ptr_error, xrun, applptr).
-Departs from mainline: no task, PID, CPU or flags columns (docs/departures.md).
+Counterpart: sound/core/pcm_trace.h (hwptr, hw_ptr_error, xrun, applptr); the lines
+around them are demos/ftrace.py's.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ class DmaRequestInterface:
         # fn(to_periph, now_ns) as the controller raises it; to_periph says whether the
         # transfer was memory to peripheral.
         self.tc_probes: list[Callable[[bool, int], None]] = []
+        # trace hooks: fn(event, message) as a transfer switches to its next LLI or
+        # request, and as it raises its interrupt
+        self.trace: list[Callable[[str, str], None]] = []
 
     def connect_request_line(self, line: int, peripheral: Any) -> None:
         """Wire a peripheral's request output to ``line`` (it gets ``dma_request_ready``)."""

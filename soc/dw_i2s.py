@@ -147,6 +147,8 @@ class DwI2s:
         self.rx_source: Callable[[int], np.ndarray] | None = None
         self.tx_underrun_frames = 0
         self.tx_underruns = 0
+        # trace hooks: fn(event, message) at a watermark request and a TX underrun
+        self.trace: list[Callable[[str, str], None]] = []
         self.tx_underrun_at: list[int] = []  # bit-clock frame where each underrun began
         self.rx_overrun_frames = 0
         self.rx_overruns = 0
@@ -316,6 +318,10 @@ class DwI2s:
             return
         want = self._tx_want(n)
         if want > 0:
+            if self.trace:
+                for t in self.trace:
+                    t("i2s_dma_request", f"i2s={self.name} line={self.tx_request} "
+                      f"bytes={want} level={self.tx.level}")
             got = self.dmac.dma_request(self.tx_request, want, to_periph=True)
             self.tx.moved += got
 
@@ -396,6 +402,8 @@ class DwI2s:
             if not self._tx_dry:
                 self.tx_underruns += 1
                 self.tx_underrun_at.append(self.frames - n + take)
+                for t in self.trace:
+                    t("i2s_underrun", f"i2s={self.name} frame={self.frames - n + take}")
             self.regs[ISR] = self.reg(ISR) | ISR_TXFE
             self._update_irq()
             frames = np.concatenate([frames, np.zeros((dry, self.tx_channels), np.int32)])

@@ -6,6 +6,7 @@ Counterpart: kernel/irq (level-triggered lines, one handler each) and kernel/sof
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import threading
@@ -39,6 +40,8 @@ class InterruptController:
         self.lost = [0] * nr_lines
         self.lose: Callable[[int], bool] | None = None
         self._in_handler = [False] * nr_lines
+        # trace hooks: fn(event, message) at irq_handler_entry and irq_handler_exit
+        self.trace: list[Callable[[str, str], None]] = []
 
     def _check(self, line: int) -> None:
         if not 0 <= line < self.nr_lines:
@@ -93,7 +96,13 @@ class InterruptController:
                     self.lost[line] += 1
                     return
                 self.count[line] += 1
+                if self.trace:
+                    for t in self.trace:
+                        t("irq_handler_entry", f"irq={line} name={action.name}")
                 action.handler(line)
+                if self.trace:
+                    for t in self.trace:
+                        t("irq_handler_exit", f"irq={line} ret=handled")
                 spins += 1
                 if spins > 1000:
                     raise RuntimeError(f"irq {line} ({action.name}): handler does not clear")
@@ -111,8 +120,13 @@ class Cpu:
     def __init__(self, clock: VirtualClock, bh_latency_ns: int = 0) -> None:
         self.clock = clock
         self.bh_latency_ns = bh_latency_ns
+        # trace hooks: fn(event, message) at softirq_entry and softirq_exit
+        self.trace: list[Callable[[str, str], None]] = []
 
     def defer(self, fn: Callable[[], None]) -> Event:
+        if self.trace:
+            return self.clock.call_later(self.bh_latency_ns, functools.partial(
+                run_traced_softirq, self.trace, fn))
         return self.clock.call_later(self.bh_latency_ns, fn)
 
     def cancel(self, handle: Event) -> None:
@@ -125,6 +139,17 @@ class _Work:
     seq: int
     fn: Callable[[], None] = field(compare=False)
     cancelled: bool = field(default=False, compare=False)
+
+
+def run_traced_softirq(trace: list[Callable[[str, str], None]], fn: Callable[[], None]) -> None:
+    """A bottom half between softirq_entry and softirq_exit (the tasklet's vector)."""
+    for t in trace:
+        t("softirq_entry", "vec=6 [action=TASKLET]")
+    try:
+        fn()
+    finally:
+        for t in trace:
+            t("softirq_exit", "vec=6 [action=TASKLET]")
 
 
 MAX_SOFTIRQ_RESTART = 10  # rounds irq_exit runs before it leaves the rest to the worker
@@ -170,6 +195,7 @@ class RealtimeCpu:
         self._stop = False
         self.error: BaseException | None = None
         self.runs = {"irq_exit": 0, "worker": 0}  # bottom halves run where (/proc/softirqs)
+        self.trace: list[Callable[[str, str], None]] = []  # as Cpu.trace
         self._worker = threading.Thread(target=self._run, name="cpu-bh", daemon=True)
         self._worker.start()
 
@@ -193,7 +219,10 @@ class RealtimeCpu:
             return
         self.runs[where] += 1
         try:
-            work.fn()
+            if self.trace:
+                run_traced_softirq(self.trace, work.fn)
+            else:
+                work.fn()
         except BaseException as e:  # a bottom half must not kill the CPU silently
             self.error = e
             self.clock.fail(e)

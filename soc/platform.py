@@ -63,6 +63,8 @@ class Soc:
     cpu: Cpu | RealtimeCpu
     ram: RamRegion
     hw: dict[str, Any] = field(default_factory=dict)
+    # trace hooks for what no one part owns (an injected fault): fn(event, message)
+    trace: list[Callable[[str, str], None]] = field(default_factory=list)
 
 
 @dataclass
