@@ -170,8 +170,8 @@ def issue_pending(chan: DmaChan) -> None:
             errno.EBUSY,
             f"{chan.name}: issue_pending between terminate_async and synchronize is undefined",
         )
-    for t in chan.trace:
-        t("dma_issue_pending", f"chan={chan.name}")
+    for hook in chan.trace:
+        hook("dma_issue_pending", f"chan={chan.name}")
     issue_pending_op(chan.device)(chan)
 
 
@@ -204,8 +204,8 @@ def terminate_async(chan: DmaChan) -> None:
     finishing afterwards. EINVAL where the device has no ``device_terminate_all``."""
     if chan.device.device_terminate_all is None:
         raise DmaEngineError(errno.EINVAL, f"{chan.name}: device_terminate_all not implemented")
-    for t in chan.trace:
-        t("dma_terminate", f"chan={chan.name}")
+    for hook in chan.trace:
+        hook("dma_terminate", f"chan={chan.name}")
     chan.device.device_terminate_all(chan)
     chan.terminating = True
 

@@ -319,8 +319,8 @@ class DwI2s:
         want = self._tx_want(n)
         if want > 0:
             if self.trace:
-                for t in self.trace:
-                    t("i2s_dma_request", f"i2s={self.name} line={self.tx_request} "
+                for hook in self.trace:
+                    hook("i2s_dma_request", f"i2s={self.name} line={self.tx_request} "
                       f"bytes={want} level={self.tx.level}")
             got = self.dmac.dma_request(self.tx_request, want, to_periph=True)
             self.tx.moved += got
@@ -402,8 +402,8 @@ class DwI2s:
             if not self._tx_dry:
                 self.tx_underruns += 1
                 self.tx_underrun_at.append(self.frames - n + take)
-                for t in self.trace:
-                    t("i2s_underrun", f"i2s={self.name} frame={self.frames - n + take}")
+                for hook in self.trace:
+                    hook("i2s_underrun", f"i2s={self.name} frame={self.frames - n + take}")
             self.regs[ISR] = self.reg(ISR) | ISR_TXFE
             self._update_irq()
             frames = np.concatenate([frames, np.zeros((dry, self.tx_channels), np.int32)])

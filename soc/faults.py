@@ -23,8 +23,8 @@ class FaultInjector:
     def _at(self, at_ns: int, fn, what: str) -> None:
         def fire() -> None:
             self.log.append((self.clock.now_ns, what))
-            for t in self.soc.trace:
-                t("fault_injected", what)
+            for hook in self.soc.trace:
+                hook("fault_injected", what)
             fn()
 
         self.clock.schedule(at_ns, fire)

@@ -97,12 +97,12 @@ class InterruptController:
                     return
                 self.count[line] += 1
                 if self.trace:
-                    for t in self.trace:
-                        t("irq_handler_entry", f"irq={line} name={action.name}")
+                    for hook in self.trace:
+                        hook("irq_handler_entry", f"irq={line} name={action.name}")
                 action.handler(line)
                 if self.trace:
-                    for t in self.trace:
-                        t("irq_handler_exit", f"irq={line} ret=handled")
+                    for hook in self.trace:
+                        hook("irq_handler_exit", f"irq={line} ret=handled")
                 spins += 1
                 if spins > 1000:
                     raise RuntimeError(f"irq {line} ({action.name}): handler does not clear")
@@ -143,13 +143,13 @@ class _Work:
 
 def run_traced_softirq(trace: list[Callable[[str, str], None]], fn: Callable[[], None]) -> None:
     """A bottom half between softirq_entry and softirq_exit (the tasklet's vector)."""
-    for t in trace:
-        t("softirq_entry", "vec=6 [action=TASKLET]")
+    for hook in trace:
+        hook("softirq_entry", "vec=6 [action=TASKLET]")
     try:
         fn()
     finally:
-        for t in trace:
-            t("softirq_exit", "vec=6 [action=TASKLET]")
+        for hook in trace:
+            hook("softirq_exit", "vec=6 [action=TASKLET]")
 
 
 MAX_SOFTIRQ_RESTART = 10  # rounds irq_exit runs before it leaves the rest to the worker

@@ -361,11 +361,11 @@ class Pl080(DmaRequestInterface):
             self.raw_tc |= 1 << n
             for probe in self.tc_probes:
                 probe(ch.flow == FLOW_M2P, self.clock.now_ns)
-            for t in self.trace:
-                t("dma_terminal_count", f"dmac={self.name} ch={n}")
+            for hook in self.trace:
+                hook("dma_terminal_count", f"dmac={self.name} ch={n}")
         if ch.lli & ~3:
-            for t in self.trace:
-                t("dma_lli_switch", f"dmac={self.name} ch={n} lli={ch.lli & ~3:#010x}")
+            for hook in self.trace:
+                hook("dma_lli_switch", f"dmac={self.name} ch={n} lli={ch.lli & ~3:#010x}")
             ch.src, ch.dst, ch.lli, control = self.bus.ram_words(ch.lli & ~3)
             if ch.set_control(control):
                 self.generation += 1

@@ -389,8 +389,8 @@ class Pl330(DmaRequestInterface):
         ch.state, ch.fault, ch.periph = EXECUTING, 0, -1
         ch.icache, ch.line = {}, b""  # DMAGO starts with an empty instruction cache
         ch.serial += 1
-        for t in self.trace:
-            t("dma_request_start", f"dmac={self.name} thread={n} pc={ch.pc:#010x}")
+        for hook in self.trace:
+            hook("dma_request_start", f"dmac={self.name} thread={n} pc={ch.pc:#010x}")
         self._run(ch, 0, 0, True)
         return _NEXT
 
@@ -584,8 +584,8 @@ class Pl330(DmaRequestInterface):
             self.int_status |= bit
             for probe in self.tc_probes:
                 probe(th.periph >= 0 and th.to_periph, self.clock.now_ns)
-            for t in self.trace:
-                t("dma_event", f"dmac={self.name} thread={th.n} ev={ev}")
+            for hook in self.trace:
+                hook("dma_event", f"dmac={self.name} thread={th.n} ev={ev}")
             self._update_irq()
         else:
             for t in self.threads:
