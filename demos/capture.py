@@ -46,7 +46,7 @@ def capture(sess: Session, path: str, seconds: float, args: Any, say) -> dict:
     total = -(-want * hw.rate // rate)  # the hardware's that give them (resample_poly: ceil)
     sink = _FileSink(out, conv, want, rate)
     try:
-        _read_into(sink, pcm, seconds, total, result, args, say)
+        _read_into(sink, pcm, seconds, total, result, args, say, sess)
     except KeyboardInterrupt as e:
         result["stopped_by"] = "SIGTERM" if isinstance(e, Terminated) else "interrupt"
         raise
@@ -95,7 +95,7 @@ class _FileSink:
 
 
 def _read_into(sink: _FileSink, pcm: alsa.Pcm, seconds: float, total: int,
-               result: dict, args: Any, say) -> None:
+               result: dict, args: Any, say, sess: Session | None = None) -> None:
     """arecord's loop: ``total`` frames (``seconds`` of the file), a period at a time, into
     ``sink``; an overrun is counted and recovered from."""
     if args.verbose:
@@ -107,7 +107,14 @@ def _read_into(sink: _FileSink, pcm: alsa.Pcm, seconds: float, total: int,
         f"period {rt.period_size}, buffer {rt.buffer_size} frames")
     pcm.prepare()
     got = 0
-    with StreamProgress(total, rate, enabled=args.progress) as prog:
+    live = None
+    if getattr(args, "live", False) and sess is not None:
+        from demos.live import snapshot
+
+        def live(done: int, xruns: int):
+            return snapshot(sess, pcm, xruns, xruns, sink.out.name, done, total)
+    with StreamProgress(total, rate, enabled=args.progress, name=sink.out.name,
+                        live=live) as prog:
         while got < total:
             try:
                 data = pcm.readi(min(rt.period_size, total - got))

@@ -139,6 +139,13 @@ def _nonneg_float(text: str) -> float:
     return value
 
 
+def _speed(text: str) -> float:
+    value = _number(text)
+    if not 0.01 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0.01 and 1: {text!r}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = _number(text)
     if not 0 <= value <= 1:
@@ -179,6 +186,14 @@ def _stream_options(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
                    help="dump hw_params, sw_params and the DMA setup (as aplay -v)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no live progress line")
+    p.add_argument("--live", action="store_true",
+                   help="a live view (about 20 Hz): the ring as its periods with hw_ptr, "
+                   "appl_ptr and the DMA's position, the silence filled, the I2S FIFO, "
+                   "interrupts, tasklet runs, xruns, the PCM's and the DMA's states (the "
+                   "plain progress line where stderr is no terminal)")
+    p.add_argument("--speed", type=_speed, metavar="F",
+                   help="with --clock virtual: run the virtual clock at F times real "
+                   "time (0.01 to 1), to watch a period fill; the tap still records")
     p.add_argument("--trace", metavar="FILE",
                    help="write the run to FILE in ftrace's text format (snd_pcm, irq, "
                    "softirq and sched_switch events, and the DMA's and the I2S's), which "
@@ -212,7 +227,8 @@ def _session(args: argparse.Namespace, capture: bool = False, **endpoint):
         for out in (args.trace, args.trace_json):
             if out is not None:
                 check_output(out)
-    sess = open_session(args.device, args.clock, capture, dmac=args.dmac, **endpoint)
+    sess = open_session(args.device, args.clock, capture, dmac=args.dmac,
+                        speed=args.speed, **endpoint)
     if args.trace or args.trace_json:
         try:
             sess.trace_to(args.trace, args.trace_json)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from demos.progress import StreamProgress
 from demos.session import Session
 from pcm import alsa
 from pcm.errors import PcmError
@@ -58,40 +59,63 @@ def loopback(sess: Session, args: Any, say) -> dict:
         cap.start()
         out = np.concatenate([signal, np.zeros((margin, ch), signal.dtype)])
         total = len(out)
-        written, chunks, got = 0, [], 0
-        prt, crt = play.runtime, cap.runtime
-        period = prt.period_size
         clock = sess.clock
-        while got < total:
-            progressed = False
-            if written < total:
-                try:
-                    n = play.writei(out[written : written + period])
-                    written += n
-                    progressed = n > 0
-                except PcmError as e:
-                    if e.errno != errno.EAGAIN:
-                        raise
-            try:
-                data = cap.readi(min(period, total - got))
-                if len(data):
-                    chunks.append(data)
-                    got += len(data)
-                    progressed = True
-            except PcmError as e:
-                if e.errno != errno.EAGAIN:
-                    raise
-            if not progressed:
-                ok = clock.wait_until(
-                    lambda w=written: (w < total and prt.avail() >= period) or crt.avail() >= 1,
-                    5_000_000_000)
-                if not ok:
-                    raise PcmError(errno.EIO, "loopback: no progress in 5 s (DMA or IRQ "
-                                   "trouble?)")
+        live = None
+        if getattr(args, "live", False):
+            from demos.live import snapshot
+
+            def live(done: int, xruns: int):
+                return snapshot(sess, play, xruns, xruns, "loopback (playback side)", done,
+                                total)
+        with StreamProgress(total, rate, enabled=getattr(args, "progress", True),
+                            name="loopback", live=live) as prog:
+            _, chunks = _loop(play, cap, out, clock, prog)
         captured = np.concatenate(chunks)
     finally:
         for pcm in (play, cap):
             pcm.close()
+    return _result(captured, signal, rate, ch, fmt, say)
+
+
+def _loop(play: alsa.Pcm, cap: alsa.Pcm, out: np.ndarray, clock: Any,
+          prog: StreamProgress) -> tuple[int, list[np.ndarray]]:
+    """Write ``out`` and read as much back, each as far as it can, sleeping on the clock
+    when neither can move."""
+    prt, crt = play.runtime, cap.runtime
+    period, total = prt.period_size, len(out)
+    written, chunks, got = 0, [], 0
+    while got < total:
+        progressed = False
+        if written < total:
+            try:
+                n = play.writei(out[written : written + period])
+                written += n
+                progressed = n > 0
+            except PcmError as e:
+                if e.errno != errno.EAGAIN:
+                    raise
+        try:
+            data = cap.readi(min(period, total - got))
+            if len(data):
+                chunks.append(data)
+                got += len(data)
+                progressed = True
+                prog.update(got, prt.hw_avail() / prt.buffer_size, 0, got >= total)
+        except PcmError as e:
+            if e.errno != errno.EAGAIN:
+                raise
+        if not progressed:
+            ok = clock.wait_until(
+                lambda w=written: (w < total and prt.avail() >= period) or crt.avail() >= 1,
+                5_000_000_000)
+            if not ok:
+                raise PcmError(errno.EIO, "loopback: no progress in 5 s (DMA or IRQ "
+                               "trouble?)")
+    return got, chunks
+
+
+def _result(captured: np.ndarray, signal: np.ndarray, rate: int, ch: int, fmt: str,
+            say) -> dict:
     lag = find_latency(captured, signal)
     exact = lag >= 0 and np.array_equal(captured[lag : lag + len(signal)], signal)
     result = {"latency_frames": lag, "latency_ms": round(lag * 1000 / rate, 3),

@@ -123,7 +123,15 @@ def play_one(sess: Session, src: Any, args: Any, say,
         total = None if src.length is None else -(-src.length * p.rate // src.rate)
         writer = _Writer(pcm, say, tap, sess)
         conv = Converter(src.format, src.rate, p)
-        with StreamProgress(total or 0, p.rate, enabled=args.progress) as prog:
+        live = None
+        if getattr(args, "live", False):
+            from demos.live import snapshot
+
+            def live(done: int, xruns: int):
+                return snapshot(sess, pcm, xruns, writer.recoveries, src.name, done,
+                                total or 0)
+        with StreamProgress(total or 0, p.rate, enabled=args.progress, name=src.name,
+                            live=live) as prog:
             writer.progress = prog
             for block in src.blocks(period * READ_PERIODS):
                 writer.feed(conv.push(block))
@@ -158,6 +166,7 @@ class _Writer:
         self.done = 0  # frames of the file written
         self.padded = 0  # frames of closing silence written
         self.xruns = 0
+        self.recoveries = 0  # xruns recovered from (snd_pcm_recover), so far all of them
         self.progress: StreamProgress | None = None
 
     def feed(self, frames: np.ndarray) -> None:
@@ -190,6 +199,7 @@ class _Writer:
                 self.xruns += 1
                 self.say(f"underrun!!! (xrun {self.xruns})")
                 self.pcm.recover(e)
+                self.recoveries += 1
                 continue
             if self.tap is not None:
                 self.tap.drain(self.sess)

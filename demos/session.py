@@ -94,7 +94,7 @@ def resolve_device(arg: str | None, capture: bool = False) -> tuple[Any, str]:
 
 
 def open_session(device_arg: str | None, clock_kind: str | None, capture: bool = False,
-                 **endpoint: Any) -> Session:
+                 speed: float | None = None, **endpoint: Any) -> Session:
     device, why = resolve_device(device_arg, capture)
     virtual = device == "virtual"
     kind = clock_kind or ("wall" if virtual else "card")
@@ -107,7 +107,14 @@ def open_session(device_arg: str | None, clock_kind: str | None, capture: bool =
     if endpoint.get("source") is not None and not virtual:
         raise UsageError("--source is what the virtual card hears; a sound device captures "
                          "its own input (use -D virtual, or leave out --source)")
-    clock = VirtualClock() if kind == "virtual" else RealtimeClock()
+    if speed is not None and kind != "virtual":
+        raise UsageError("--speed slows the virtual clock down: it needs --clock virtual "
+                         "(and the virtual card)")
+    if speed is None or kind != "virtual":
+        clock: VirtualClock = VirtualClock() if kind == "virtual" else RealtimeClock()
+    else:  # slow motion: the virtual card on a clock paced at ``speed`` of wall time
+        clock = RealtimeClock(speed)
+        kind = f"virtual, slow motion x{speed:g}"
     board = make_audio_board(clock, device, **endpoint)
     board.populate()
     return Session(board, device, why, kind)

@@ -22,6 +22,7 @@ from demos.glitches import Analysis
 from demos.hogs import Hogs
 from demos.interrupt import Terminated
 from demos.plug import plan
+from demos.progress import StreamProgress
 from demos.session import Session
 from demos.stress_source import Glide, to_hardware
 from demos.usage import UsageError
@@ -299,6 +300,18 @@ class Stress:
 
     # -- the loop --
 
+    def _progress(self, play: Any, writer: Writer) -> StreamProgress:
+        """The live view (``--live``), else nothing: the report follows the run."""
+        live = None
+        if getattr(self.args, "live", False):
+            from demos.live import snapshot
+
+            def live(done: int, xruns: int):
+                return snapshot(self.sess, play, xruns, self.recoveries, "stress", done,
+                                writer.total)
+        return StreamProgress(writer.total, play.runtime.rate, enabled=live is not None,
+                              name="stress", live=live)
+
     def run(self) -> Result:
         play, cap = self._open()
         try:
@@ -334,6 +347,8 @@ class Stress:
         wall0, cpu0 = time.monotonic(), time.process_time()
         irq0, lost0 = soc.irqc.count[DMAC_IRQ], soc.irqc.lost[DMAC_IRQ]
         cap_rt = cap.runtime if cap is not None else None  # outlives the close
+        prog = self._progress(play, writer)
+        prog.__enter__()
         try:
             play.prepare()
             if cap is not None:
@@ -350,6 +365,8 @@ class Stress:
                 hogs.start()
             wait_ns = play.substream.wait_time_ns()
             while True:
+                prog.update(writer.pos, rt.hw_avail() / rt.buffer_size,
+                            sum(e.kind in ("xrun", "underrun") for e in self.events))
                 now = self.clock.now_ns
                 stalled = any(s <= now < e for s, e in stalls)
                 ready = not stalled and now >= writer.hold_until
@@ -365,6 +382,8 @@ class Stress:
                     break
                 if not progressed:
                     self._sleep(play, cap_rt, stalls, writer, wait_ns, ready)
+            prog.update(writer.pos, 0.0, sum(e.kind in ("xrun", "underrun")
+                                             for e in self.events), final=True)
         except KeyboardInterrupt as e:  # the report is made all the same; the caller
             self.ended_by = "SIGTERM" if isinstance(e, Terminated) else "interrupt"
             self.interrupted = e  # saves it, then ends as the signal says
@@ -377,6 +396,7 @@ class Stress:
             self.ended_by = f"sound device lost: {lost or e}"
             self.say(f"dma-audio: {self.ended_by}")
         finally:
+            prog.__exit__(None, None, None)
             if hogs:
                 hogs.stop()
             wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0

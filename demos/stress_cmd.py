@@ -103,6 +103,7 @@ def stress_command(args: Any, say) -> int:
         duration = src.length / src.rate
         faults = _faults(args, duration, clock != "virtual")
         sess = open_session(args.device or "virtual", clock, tap=True, dmac=args.dmac,
+                            speed=args.speed,
                             loop=bool(args.duplex) and args.device in (None, "virtual"))
         try:
             if args.trace or args.trace_json:

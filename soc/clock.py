@@ -290,8 +290,9 @@ class RealtimeClock(VirtualClock):
     # follows with a wake_up notifies.
     poll_s = 0.05
 
-    def __init__(self) -> None:
+    def __init__(self, speed: float = 1.0) -> None:
         super().__init__(smp=True)
+        self.speed = speed  # hardware seconds a wall second (below 1: slow motion)
         self.cv = threading.Condition()
         self.error: BaseException | None = None  # a lost master (device error) lands here
 
@@ -310,7 +311,7 @@ class RealtimeClock(VirtualClock):
 
     def wait_until(self, cond: Callable[[], bool], timeout_ns: int) -> bool:
         """Sleep until ``cond()`` holds; False on timeout. Raises the master's error."""
-        deadline = time.monotonic() + timeout_ns / NSEC_PER_SEC
+        deadline = time.monotonic() + timeout_ns / NSEC_PER_SEC / self.speed
         with self.cv:
             while not cond():
                 if self.error is not None:
@@ -332,12 +333,13 @@ class WallClock:
         self._timer: threading.Thread | None = None
 
     def start(self) -> None:
-        origin = time.monotonic_ns() - self.clock.now_ns
+        speed = self.clock.speed
+        origin = time.monotonic_ns() - int(self.clock.now_ns / speed)
         self._stop.clear()
 
         def run() -> None:
             while not self._stop.wait(self.tick_s):
-                self.clock.run_until(time.monotonic_ns() - origin)
+                self.clock.run_until(int((time.monotonic_ns() - origin) * speed))
                 self.clock.notify()
 
         self._timer = threading.Thread(target=run, name="wall-clock", daemon=True)

@@ -200,7 +200,9 @@ class RealtimeCpu:
         self._worker.start()
 
     def defer(self, fn: Callable[[], None]) -> _Work:
-        work = _Work(time.monotonic() + self.bh_latency_ns / 1e9, next(self._seq), fn)
+        speed = getattr(self.clock, "speed", 1.0)  # hardware time runs slow in slow motion
+        work = _Work(time.monotonic() + self.bh_latency_ns / 1e9 / speed, next(self._seq),
+                     fn)
         pending = getattr(_this_cpu, "pending", None)
         if pending is not None and not self.bh_latency_ns:
             pending.append((self, work))
