@@ -531,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):  # from here, the run's own handling
             signal.signal(sig, raise_interrupt)
         args = build_parser().parse_args(argv)
+        args.command_line = ["dma-audio", *(sys.argv[1:] if argv is None else argv)]
         running[0] = True
         return args.func(args)
     except UsageError as e:

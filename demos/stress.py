@@ -122,6 +122,19 @@ class Probe:
     fill: list[tuple[int, int]] = field(default_factory=list)  # (ns, hw_avail)
     irq_marks: list[int] = field(default_factory=list)
     pcm: Any = None
+    # (ns, frames the DMA has delivered to the I2S FIFO), sampled on the hardware clock
+    # every quarter period whatever the interrupts do: a dead DMA shows as a flat line
+    dma: list[tuple[int, int]] = field(default_factory=list)
+    sampling: bool = True
+
+    def sample_dma(self, i2s: Any, every_ns: int) -> None:
+        """Sample the DMA's progress now and every ``every_ns`` (a clock event; it reads
+        hardware counters only, so it takes no driver lock)."""
+        if not self.sampling:
+            return
+        fb = i2s._tx_fb or 1
+        self.dma.append((self.clock.now_ns, i2s.tx.moved // fb))
+        self.clock.call_later(every_ns, lambda: self.sample_dma(i2s, every_ns))
 
     def on_tc(self, now_ns: int) -> None:
         if self.pcm is None:
@@ -157,6 +170,8 @@ class Result:
     stalls: list[Window]
     rate: int
     t0_ns: int = 0  # clock time at which the signal began (stall times count from it)
+    faults: Faults | None = None  # the plan
+    injected: list[tuple[float, str]] = field(default_factory=list)  # (s, what) as fired
 
     def seconds(self, t_ns: int) -> float:
         """Clock time as seconds into the signal, the report's one time axis."""
@@ -220,6 +235,7 @@ class Stress:
         self.interrupted: KeyboardInterrupt | None = None  # Ctrl-C or SIGTERM, once saved
         self.before_start: Any = None  # fn(runtime) once the geometry is known
         self.lead = 0
+        self.injector: FaultInjector | None = None
         self.out_origin_ns = 0  # the clock time of the output's frame 0 (tap or capture)
         self.t0 = 0  # clock time at which the signal began
 
@@ -272,7 +288,7 @@ class Stress:
 
     def _arm(self, play: Any, probe: Probe, t0: int) -> None:
         f, soc = self.faults, self.sess.board.soc
-        inj = FaultInjector(soc)
+        inj = self.injector = FaultInjector(soc)
         inj.irq_latency(round(f.irq_latency_ms * 1e6))
         inj.lose_interrupts(f.lose_irqs, f.seed + 1)
         if f.bus_error_at is not None:
@@ -283,6 +299,8 @@ class Stress:
         if f.unplug_at is not None:
             self.clock.schedule(t0 + round(f.unplug_at * NS), self._unplug)
         self.tc_watch = TcWatch(soc, probe.on_tc)
+        rt = play.substream.runtime
+        probe.sample_dma(self.i2s, max(rt.period_size * NS // rt.rate // 4, 1))
         play.substream.tracepoints.append(probe.on_trace)
 
     def _unplug(self) -> None:
@@ -403,6 +421,7 @@ class Stress:
             self._take_tap(analyse=cap is None)  # what the device was sent, to the end
             if self.tc_watch is not None:
                 self.tc_watch.close()
+            probe.sampling = False
             if probe.on_trace in play.substream.tracepoints:  # the substream outlives the run
                 play.substream.tracepoints.remove(probe.on_trace)
             for pcm in (play, cap):
@@ -650,7 +669,12 @@ class Stress:
             "log": list(dict.fromkeys(rt.log))[-20:],
             "capture_log": list(dict.fromkeys(cap_rt.log))[-20:] if cap_rt else [],
         }
-        return Result(summary, self.events, analysis, probe, self.faults.stalls, rate, self.t0)
+        injected = [(round((ns - self.t0) / NS, 6), what)
+                    for ns, what in (self.injector.log if self.injector else [])]
+        if self.faults.unplug_at is not None and self.ended_by.startswith("sound device"):
+            injected.append((self.faults.unplug_at, "the sound device unplugged"))
+        return Result(summary, self.events, analysis, probe, self.faults.stalls, rate,
+                      self.t0, self.faults, sorted(injected))
 
     def _event_quiet(self, kind: str, frame: int) -> None:
         """An event the hardware counted at bit-clock ``frame``."""

@@ -139,7 +139,8 @@ def _one(sess, src: Any, args: Any, faults: Faults, duration: float, say) -> int
     s = result.summary
     report.show(result, Console(stderr=True))
     if args.json:
-        report.write_json(args.json, result)
+        report.write_json(args.json, result, getattr(args, "command_line", None),
+                          input_name=args.input or src.name)
     if args.plot:
         report.plot(args.plot, result)
     if runner.interrupted is not None:

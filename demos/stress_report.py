@@ -55,10 +55,67 @@ def glitch_table(summary: dict) -> Any:
     return t
 
 
+def plural(n: int, word: str) -> str:
+    """"1 xrun", "2 xruns", "2 glitches"."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}{'es' if word.endswith('ch') else 's'}"
+
+
+def timeline(result: Result) -> list[tuple[float, str]]:
+    """What happened, in time order (seconds into the signal): the faults as they were
+    injected, the stalls, the xruns and underruns, and the glitches in the output."""
+    s, rate = result.summary, result.rate
+    ring_ms = s["buffer_size"] * 1000 / rate
+    out: list[tuple[float, int, str]] = []  # (when, causes before effects, what)
+    for w in result.stalls:
+        out.append((w.at, 0, f"the writer stalled {w.duration * 1000:.0f} ms at {w.at:.2f} s"))
+    for at, what in result.injected:
+        out.append((at, 0, f"{what} at {at:.3f} s"))
+    for e in result.events:
+        at = result.seconds(e.at_ns)
+        if e.kind in ("xrun", "underrun"):
+            out.append((at, 1, f"the {ring_ms:.0f} ms ring ran dry at {at:.3f} s; "
+                        f"{'XRUN' if e.kind == 'xrun' else 'underrun (free-running)'}"))
+        else:
+            out.append((at, 1, f"{e.kind.replace('_', ' ')} at {at:.3f} s"))
+    for g in s["glitches"]:
+        bits = []
+        if g["inserted"]:
+            what = {"silence": "silence", "stale": "stale ring audio replayed",
+                    "noise": "noise", "skip": "audio"}.get(g["kind"], g["kind"])
+            bits.append(f"{g['inserted'] * 1000 / rate:.0f} ms of {what}")
+        if g["lost"]:
+            bits.append(f"{plural(g['lost'], 'frame')} lost")
+        if bits:
+            out.append((g["at_s"], 2, f"{'; '.join(bits)} in the output at {g['at_s']:.3f} s"))
+    return [(at, text) for at, _, text in sorted(out, key=lambda x: (round(x[0], 3), x[1]))]
+
+
+def account(result: Result) -> str:
+    """The run in plain words: the faults and what they did, in time order."""
+    s = result.summary
+    f = result.faults
+    steady = []
+    if f is not None:
+        if f.irq_latency_ms:
+            steady.append(f"bottom halves {f.irq_latency_ms:g} ms late")
+        if f.lose_irqs:
+            steady.append(f"{f.lose_irqs:.0%} of interrupts lost")
+        if f.jitter_ms:
+            steady.append(f"writes delayed {f.jitter_ms:g} ms on average")
+        if f.hogs:
+            steady.append(plural(f.hogs, "CPU hog"))
+    items = [text for _, text in timeline(result)]
+    if not s["xruns"]:
+        items.append("no xrun")
+    head = f"With {', '.join(steady)}: " if steady else ""
+    return head + "; ".join(items) + "."
+
+
 def show(result: Result, console: Any) -> None:
     s = result.summary
     title = (f"stress: {s['mode']} mode, {s['format']} {s['rate']} Hz {s['channels']} ch, "
              f"period {s['period_size']}, buffer {s['buffer_size']}; {s['ended_by']}")
+    console.print(account(result))
     console.print(table(s, title))
     if s["glitches"]:
         console.print(glitch_table(s))
@@ -66,53 +123,136 @@ def show(result: Result, console: Any) -> None:
         console.print(f"[dim]pcm: {line}[/dim]")
 
 
-def write_json(path: str, result: Result) -> None:
+def write_json(path: str, result: Result, argv: list[str] | None = None,
+               input_name: str = "") -> None:
+    """The summary with the plan (every fault, the seed), the input, the command line,
+    the account, and the events and faults in time order."""
+    import dataclasses
+    import sys
+
+    f = result.faults
     doc = dict(result.summary, events=[e.as_dict(result.t0_ns) for e in result.events],
-               stalls=[{"at_s": w.at, "duration_s": w.duration} for w in result.stalls])
+               stalls=[{"at_s": w.at, "duration_s": w.duration} for w in result.stalls],
+               faults=dataclasses.asdict(f) if f is not None else {},
+               seed=f.seed if f is not None else None,
+               injected=[{"at_s": at, "what": what} for at, what in result.injected],
+               input=input_name, command_line=list(sys.argv if argv is None else argv),
+               account=account(result),
+               timeline=[{"at_s": round(at, 6), "what": text}
+                         for at, text in timeline(result)])
     with open(path, "w") as f:
         json.dump(doc, f, indent=1)
 
 
-def plot(path: str, result: Result) -> None:
-    """A timeline: ring fill (hw_avail), period interrupts, stalls, xruns, glitches."""
-    import matplotlib
+def _envelope(t: list[float], y: list[int], buckets: int = 800):
+    """(t, low, high) of ``y`` in at most ``buckets`` time buckets: a 64-frame period's
+    sawtooth drawn as its band, not as a solid block of lines."""
+    import numpy as np
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    ta, ya = np.asarray(t, float), np.asarray(y, float)
+    if len(ta) <= 2 * buckets:
+        return ta, ya, ya
+    edges = np.linspace(ta[0], ta[-1], buckets + 1)
+    idx = np.clip(np.searchsorted(edges, ta, side="right") - 1, 0, buckets - 1)
+    lo = np.full(buckets, np.nan)
+    hi = np.full(buckets, np.nan)
+    np.fmin.at(lo, idx, ya)
+    np.fmax.at(hi, idx, ya)
+    keep = ~np.isnan(lo)
+    return (edges[:-1] + edges[1:])[keep] / 2, lo[keep], hi[keep]
 
+
+def _timeline_axes(ax, result: Result, span: tuple[float, float] | None = None) -> None:
+    """One panel: the ring's fill, the DMA's progress, interrupts, faults and effects."""
     s, p = result.summary, result.probe
-    fig, ax = plt.subplots(figsize=(12, 4.5))
-    if p.fill:
-        t = [result.seconds(a) for a, _ in p.fill]
-        ax.step(t, [b for _, b in p.fill], where="post", lw=0.8, label="ring fill (hw_avail)")
-    ax.axhline(s["buffer_size"], color="grey", lw=0.5, ls=":")
+    buffer = s["buffer_size"]
+    fill = p.fill
+    if span is not None:  # the zoom draws its own samples, at its own resolution
+        fill = [(a, b) for a, b in fill if span[0] <= result.seconds(a) <= span[1]]
+    if fill:
+        t = [result.seconds(a) for a, _ in fill]
+        y = [max(b, 0) for _, b in fill]  # below 0 the DMA replays stale frames
+        tt, lo, hi = _envelope(t, y)
+        if len(tt) == len(t):
+            ax.step(tt, lo, where="post", lw=0.8, color="tab:blue",
+                    label="frames queued in the ring (at each pointer update)")
+        else:
+            ax.fill_between(tt, lo, hi, step="mid", color="tab:blue", alpha=0.35, lw=0,
+                            label="frames queued in the ring (range within each pixel)")
+        if any(b < 0 for _, b in fill):
+            ax.plot([], [], " ", label="(empty ring, free-running: stale frames replay)")
+    ax.axhline(buffer, color="grey", lw=0.5, ls=":")
+    if p.dma:
+        ax2 = ax.twinx()
+        ax2.plot([result.seconds(a) for a, _ in p.dma], [b for _, b in p.dma],
+                 color="tab:green", lw=0.8, label="frames the DMA has moved (continuous)")
+        ax2.set_ylabel("frames moved by the DMA", color="tab:green")
+        ax2.set_gid("dma_axis")
     marks = p.irq_marks[:: max(1, len(p.irq_marks) // 2000)]
-    ax.plot([result.seconds(m) for m in marks], [-0.04 * s["buffer_size"]] * len(marks), "|",
+    ax.plot([result.seconds(m) for m in marks], [-0.04 * buffer] * len(marks), "|",
             color="tab:green", ms=6, label="period interrupts")
     for k, w in enumerate(result.stalls):
         ax.axvspan(w.at, w.at + w.duration, color="tab:orange", alpha=0.25,
-                   label="writer stall" if k == 0 else None)
+                   label="writer stalled" if k == 0 else None)
+    for k, (at, what) in enumerate(result.injected):
+        ax.axvline(at, color="tab:olive", lw=1.2, ls="--",
+                   label="injected fault" if k == 0 else None)
+        ax.annotate(what, (at, 0.6 * buffer), fontsize=7, rotation=90, color="tab:olive")
+    words = {"xrun": "xrun (the ring ran dry)", "underrun": "underrun (free-running)",
+             "eio": "write timed out (EIO)", "fifo_underrun": "I2S FIFO ran dry",
+             "card_underflow": "card underflow", "capture_overrun": "capture overrun"}
     colors = {"xrun": "tab:red", "underrun": "tab:red", "eio": "black",
               "fifo_underrun": "tab:purple", "card_underflow": "tab:brown",
               "capture_overrun": "tab:pink"}
     seen: set[str] = set()
     for e in result.events:
         ax.axvline(result.seconds(e.at_ns), color=colors.get(e.kind, "k"), lw=1.2,
-                   label=e.kind if e.kind not in seen else None)
+                   label=words.get(e.kind, e.kind) if e.kind not in seen else None)
         seen.add(e.kind)
     for k, g in enumerate(s["glitches"]):
-        ax.plot(g["at_s"], 1.05 * s["buffer_size"], "v", color="tab:red",
-                label="glitch in the output" if k == 0 else None)
+        ax.plot(g["at_s"], 1.05 * buffer, "v", color="tab:red",
+                label="glitch heard in the output" if k == 0 else None)
+    if span is not None:
+        ax.set_xlim(*span)
+    ax.set_ylim(-0.1 * buffer, 1.2 * buffer)
     ax.set_xlabel("seconds into the signal")
     ax.set_ylabel("frames queued in the ring")
-    found = ("output not matched to the input" if s["frames_lost"] is None else
-             f"{len(s['glitches'])} glitches, {s['frames_lost']} frames lost")
-    ax.set_title(f"{s['mode']} mode: {s['xruns']} xruns, {found} (period "
-                 f"{s['period_size']}, buffer {s['buffer_size']})")
-    ax.legend(loc="upper right", fontsize=8, ncol=2)
-    fig.tight_layout()
+
+
+def plot(path: str, result: Result) -> None:
+    """A timeline: the ring's fill, the DMA's progress, period interrupts, every injected
+    fault and stall, xruns and glitches; a second panel zooms on the first glitch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = figure(result, plt)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def figure(result: Result, plt):
+    """The plot's figure (the test reads its artists)."""
+    s = result.summary
+    first = s["glitches"][0]["at_s"] if s["glitches"] else (
+        result.seconds(result.events[0].at_ns) if result.events else None)
+    rows = 2 if first is not None else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(12, 4.5 * rows), squeeze=False)
+    _timeline_axes(axes[0][0], result)
+    found = ("output not matched to the input" if s["frames_lost"] is None else
+             f"{plural(len(s['glitches']), 'glitch')}, "
+             f"{plural(s['frames_lost'], 'frame')} lost")
+    axes[0][0].set_title(f"{s['mode']} mode: {plural(s['xruns'], 'xrun')}, {found} (period "
+                         f"{s['period_size']}, buffer {s['buffer_size']})")
+    axes[0][0].legend(loc="upper right", fontsize=8, ncol=2)
+    if first is not None:
+        ring_s = s["buffer_size"] / result.rate
+        _timeline_axes(axes[1][0], result, (first - 2 * ring_s, first + 2 * ring_s))
+        axes[1][0].set_title(f"around the first {'glitch' if s['glitches'] else 'event'}, "
+                             f"{first:.3f} s")
+    fig.tight_layout()
+    return fig
 
 
 def sweep_table(rows: list[dict]) -> Any:

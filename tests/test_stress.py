@@ -321,3 +321,69 @@ def test_a_drain_with_no_interrupt_gives_up_as_the_kernels_does(tmp_path, fault)
     s = json.loads(js.read_text())
     assert any("playback drain timeout" in line for line in s["log"])
     assert [e["kind"] for e in s["events"]][-1] == "eio"
+
+
+def test_the_plot_marks_every_fault_and_effect_and_zooms_on_the_first_glitch():
+    """The figure's artists, not its pixels: a stall span, a line per injected fault and
+    per event, the DMA's continuous progress, a glitch marker, the zoom panel, plain
+    words in the legend and "1 xrun" in the title; at 64-frame periods the fill is a
+    band (one polygon), not thousands of steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from demos import stress_report
+    from demos.cli import build_parser
+    from demos.session import open_session
+    from demos.stress import Stress
+    from demos.stress_cmd import _faults, _input
+
+    args = build_parser().parse_args(["stress", "--duration", "2", "--period-size", "64",
+                                      "--stall", "1.0:0.2", "--dma-starve", "1.5:0.05"])
+    src, _ = _input(args)
+    faults = _faults(args, 2.0, False)
+    sess = open_session("virtual", "virtual", tap=True)
+    try:
+        result = Stress(sess, src, args, faults, lambda s: None, None).run()
+    finally:
+        sess.close()
+    fig = stress_report.figure(result, plt)
+    top, zoom = fig.axes[0], fig.axes[1]  # then each panel's twin (the DMA's axis)
+    labels = [t.get_text() for t in top.get_legend().get_texts()]
+    for words in ("writer stalled", "injected fault", "xrun (the ring ran dry)",
+                  "glitch heard in the output", "period interrupts", "I2S FIFO ran dry"):
+        assert words in labels
+    assert top.get_title().startswith("stop mode: 1 xrun, ")
+    injected = [ln for ln in top.get_lines() if ln.get_linestyle() == "--"]
+    assert len(injected) == len(result.injected) == 2  # starved, served again
+    assert len(top.patches) >= 1 and len(top.collections) >= 1  # the stall; the band
+    dma = next(a for a in fig.axes if a.get_gid() == "dma_axis").get_lines()[0]
+    t = dma.get_xdata()
+    assert len(t) > 4 * 2 * 48000 // 64 * 0.9  # four samples a period, interrupts or not
+    assert zoom.get_title().startswith("around the first glitch")
+    lo, hi = zoom.get_xlim()
+    assert lo < result.summary["glitches"][0]["at_s"] < hi and hi - lo < 0.1
+    plt.close(fig)
+
+
+def test_the_report_opens_with_a_plain_account_and_the_json_keeps_the_plan(tmp_path,
+                                                                           capsys):
+    js = tmp_path / "s.json"
+    argv = ["stress", "--duration", "2", "--period-size", "1024", "--stall", "1.0:0.2",
+            "--dma-starve", "1.5:0.05", "--seed", "7", "--json", str(js)]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    s = json.loads(js.read_text())
+    assert s["account"].startswith("the writer stalled 200 ms at 1.00 s; the 85 ms ring "
+                                   "ran dry at 1.066 s; XRUN; 134 ms of silence; ")
+    assert "DMA request line 0 starved at 1.500 s" in s["account"]
+    assert " ".join(s["account"].split()) in " ".join(err.split())  # printed first
+    assert err.index("the writer stalled") < err.index("stress: stop mode")
+    assert s["seed"] == 7 and s["faults"]["seed"] == 7 and s["input"] == "a 2 s glide"
+    assert s["faults"]["stalls"] == [{"at": 1.0, "duration": 0.2}]
+    assert [i["what"] for i in s["injected"]] == ["DMA request line 0 starved",
+                                                  "DMA request line 0 served again"]
+    assert s["command_line"] == ["dma-audio", *argv]
+    times = [e["at_s"] for e in s["timeline"]]
+    assert times == sorted(times) and len(times) >= 5
