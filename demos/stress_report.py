@@ -90,11 +90,10 @@ def timeline(result: Result) -> list[tuple[float, str]]:
     return [(at, text) for at, _, text in sorted(out, key=lambda x: (round(x[0], 3), x[1]))]
 
 
-def account(result: Result) -> str:
-    """The run in plain words: the faults and what they did, in time order."""
-    s = result.summary
+def steady_faults(result: Result) -> list[str]:
+    """The faults that last the whole run, in words."""
     f = result.faults
-    steady = []
+    steady: list[str] = []
     if f is not None:
         if f.irq_latency_ms:
             steady.append(f"bottom halves {f.irq_latency_ms:g} ms late")
@@ -104,6 +103,13 @@ def account(result: Result) -> str:
             steady.append(f"writes delayed {f.jitter_ms:g} ms on average")
         if f.hogs:
             steady.append(plural(f.hogs, "CPU hog"))
+    return steady
+
+
+def account(result: Result) -> str:
+    """The run in plain words: the faults and what they did, in time order."""
+    s = result.summary
+    steady = steady_faults(result)
     items = [text for _, text in timeline(result)]
     if not s["xruns"]:
         items.append("no xrun")
@@ -246,6 +252,11 @@ def figure(result: Result, plt):
     axes[0][0].set_title(f"{s['mode']} mode: {plural(s['xruns'], 'xrun')}, {found} (period "
                          f"{s['period_size']}, buffer {s['buffer_size']})")
     axes[0][0].legend(loc="upper right", fontsize=8, ncol=2)
+    steady = steady_faults(result)
+    if steady:  # faults with no one instant: said on the panel
+        axes[0][0].text(0.01, 0.97, "throughout: " + ", ".join(steady),
+                        transform=axes[0][0].transAxes, fontsize=8, va="top",
+                        color="tab:olive")
     if first is not None:
         ring_s = s["buffer_size"] / result.rate
         _timeline_axes(axes[1][0], result, (first - 2 * ring_s, first + 2 * ring_s))

@@ -387,3 +387,32 @@ def test_the_report_opens_with_a_plain_account_and_the_json_keeps_the_plan(tmp_p
     assert s["command_line"] == ["dma-audio", *argv]
     times = [e["at_s"] for e in s["timeline"]]
     assert times == sorted(times) and len(times) >= 5
+
+
+def test_faults_that_last_the_whole_run_are_written_on_the_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from demos import stress_report
+    from demos.cli import build_parser
+    from demos.session import open_session
+    from demos.stress import Stress
+    from demos.stress_cmd import _faults, _input
+
+    args = build_parser().parse_args(["stress", "--duration", "1", "--period-size", "256",
+                                      "--irq-latency", "8", "--lose-irqs", "0.2"])
+    src, _ = _input(args)
+    sess = open_session("virtual", "virtual", tap=True)
+    try:
+        result = Stress(sess, src, args, _faults(args, 1.0, False), lambda s: None,
+                        None).run()
+    finally:
+        sess.close()
+    fig = stress_report.figure(result, plt)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "throughout: bottom halves 8 ms late, 20% of interrupts lost" in texts
+    assert stress_report.account(result).startswith(
+        "With bottom halves 8 ms late, 20% of interrupts lost: ")
+    plt.close(fig)
