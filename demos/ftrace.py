@@ -9,8 +9,8 @@ softirq_entry/exit for the tasklet; sched_switch as the writer sleeps and wakes)
 model's own, named as such, for the DMA controller, the DMA engine and the I2S FIFO.
 
 The columns say where each event happens in the model's one CPU: the writer's task, or
-the idle task while the writer sleeps; interrupts and bottom halves in hardirq ("d.h1.")
-and softirq ("..s1.") context on whichever task they interrupt. Timestamps are the
+the idle task while the writer sleeps; interrupts and bottom halves in hardirq ("d.h1")
+and softirq ("..s1") context on whichever task they interrupt. Timestamps are the
 hardware clock's.
 
 The JSON holds slices (the writer asleep, each interrupt, each tasklet run) on tracks of
@@ -28,21 +28,22 @@ from typing import Any, TextIO
 
 from pcm.pcm_trace import trace_message
 
+# the four flag columns of the kernels before migrate-disable had its own: every trace
+# viewer reads these (some read no fifth)
 HEADER = """\
 # tracer: nop
 #
-#                                _-----=> irqs-off/BH-disabled
-#                               / _----=> need-resched
-#                              | / _---=> hardirq/softirq
-#                              || / _--=> preempt-depth
-#                              ||| / _-=> migrate-disable
-#                              |||| /     delay
-#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION
-#              | |         |   |||||     |         |
+#                              _-----=> irqs-off
+#                             / _----=> need-resched
+#                            | / _---=> hardirq/softirq
+#                            || / _--=> preempt-depth
+#                            ||| /     delay
+#           TASK-PID   CPU#  ||||    TIMESTAMP  FUNCTION
+#              | |       |   ||||       |         |
 """
 COMM = "dma-audio"  # the writer's task name
 IDLE = ("<idle>", 0)
-HARDIRQ, SOFTIRQ, TASK = "d.h1.", "..s1.", "....."
+HARDIRQ, SOFTIRQ, TASK = "d.h1", "..s1", "...."
 # the JSON's tracks (thread ids, under the process's id): the writer is the process itself
 HARDIRQ_TID, SOFTIRQ_TID = 1_000_001, 1_000_002
 _HWPTR = re.compile(r".*: (?:IRQ|POS): pos=(\d+), old=\d+, base=(\d+),")
@@ -172,7 +173,7 @@ class FtraceWriter:
         with self._lock:
             self.counts[event] = self.counts.get(event, 0) + 1
             if self.out is not None:
-                self.out.write(f"{comm:>16}-{pid:<7} [000] {flags} "
+                self.out.write(f"{comm:>16}-{pid:<5} [000] {flags} "
                                f"{t // 1_000_000_000:5d}.{t % 1_000_000_000 // 1000:06d}: "
                                f"{event}: {msg}\n")
             if self.json_out is not None:

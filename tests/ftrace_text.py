@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# four flag columns (irqs-off, need-resched, hardirq/softirq, preempt-depth): what every
+# trace viewer reads (some viewers refuse the fifth, migrate-disable)
 LINE = re.compile(r" *(?P<comm>.+?)-(?P<pid>\d+) +\[(?P<cpu>\d{3})\] "
-                  r"(?P<flags>[dX.][Nnp.][hsHS.][0-9a-f.][0-9.]) +"
+                  r"(?P<flags>[dX.][Nnp.][hsHS.][0-9a-f.]) +"
                   r"(?P<sec>\d+)\.(?P<usec>\d{6}): (?P<event>\w+): (?P<msg>.*)")
-LEGEND = "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION"
+LEGEND = "#           TASK-PID   CPU#  ||||    TIMESTAMP  FUNCTION"
 
 
 @dataclass
