@@ -81,6 +81,12 @@ class DmaDevice:
     max_burst: int = 0
     max_sg_burst: int = 0
     max_seg_size: int = 0  # dma_parms->max_segment_size; 0: unset (see get_max_seg_size)
+    max_xor: int = 0  # sources of one XOR
+    max_pq: int = 0  # sources of one P+Q, DMA_HAS_PQ_CONTINUE or'd in (dma_set_maxpq)
+    copy_align: int = 0  # enum dmaengine_alignment: log2 of the bytes offsets and
+    xor_align: int = 0  # lengths must be multiples of (0: any)
+    pq_align: int = 0
+    fill_align: int = 0
     residue_granularity: ResidueGranularity = ResidueGranularity.DESCRIPTOR
     descriptor_reuse: bool = False
     dev_id: int = -1

@@ -12,7 +12,7 @@ from enum import IntEnum, IntFlag
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dma.core import DmaChan
+    from dma.core import DmaChan, DmaDevice
 
 
 class DmaStatus(IntEnum):
@@ -187,3 +187,90 @@ def dma_async_tx_descriptor_init(tx: AsyncTxDescriptor, chan: DmaChan) -> None:
     """``dma_async_tx_descriptor_init``: bind a provider's embedded descriptor to its
     channel."""
     tx.chan = chan
+
+
+DMA_HAS_PQ_CONTINUE = 1 << 15  # in max_pq: the engine continues a P+Q natively
+
+
+class DmaengineAlignment(IntEnum):
+    """``enum dmaengine_alignment``: log2 of an alignment in bytes."""
+
+    ALIGN_1_BYTE = 0
+    ALIGN_2_BYTES = 1
+    ALIGN_4_BYTES = 2
+    ALIGN_8_BYTES = 3
+    ALIGN_16_BYTES = 4
+    ALIGN_32_BYTES = 5
+    ALIGN_64_BYTES = 6
+    ALIGN_128_BYTES = 7
+    ALIGN_256_BYTES = 8
+
+
+class SumCheckFlags(IntFlag):
+    """``enum sum_check_flags``: what a validation (XOR_VAL, PQ_VAL) found not zero."""
+
+    NONE = 0
+    SUM_CHECK_P_RESULT = 1 << 0
+    SUM_CHECK_Q_RESULT = 1 << 1
+
+
+def dmaengine_check_align(align: int, off1: int, off2: int, length: int) -> bool:
+    """``dmaengine_check_align``: offsets and length multiples of 2^align bytes."""
+    return not align or not ((1 << align) - 1) & (off1 | off2 | length)
+
+
+def is_dma_copy_aligned(dev: DmaDevice, off1: int, off2: int, length: int) -> bool:
+    return dmaengine_check_align(dev.copy_align, off1, off2, length)
+
+
+def is_dma_xor_aligned(dev: DmaDevice, off1: int, off2: int, length: int) -> bool:
+    return dmaengine_check_align(dev.xor_align, off1, off2, length)
+
+
+def is_dma_pq_aligned(dev: DmaDevice, off1: int, off2: int, length: int) -> bool:
+    return dmaengine_check_align(dev.pq_align, off1, off2, length)
+
+
+def is_dma_fill_aligned(dev: DmaDevice, off1: int, off2: int, length: int) -> bool:
+    return dmaengine_check_align(dev.fill_align, off1, off2, length)
+
+
+def dma_set_maxpq(dev: DmaDevice, maxpq: int, has_pq_continue: bool) -> None:
+    """``dma_set_maxpq``: the sources of one P+Q, and whether the engine continues one."""
+    dev.max_pq = maxpq | (DMA_HAS_PQ_CONTINUE if has_pq_continue else 0)
+
+
+def dmaf_continue(flags: PrepFlags) -> bool:
+    return flags & PrepFlags.PREP_CONTINUE == PrepFlags.PREP_CONTINUE
+
+
+def dmaf_p_disabled_continue(flags: PrepFlags) -> bool:
+    mask = PrepFlags.PREP_CONTINUE | PrepFlags.PREP_PQ_DISABLE_P
+    return flags & mask == mask
+
+
+def dma_dev_has_pq_continue(dev: DmaDevice) -> bool:
+    return dev.max_pq & DMA_HAS_PQ_CONTINUE == DMA_HAS_PQ_CONTINUE
+
+
+def dma_dev_to_maxpq(dev: DmaDevice) -> int:
+    return dev.max_pq & ~DMA_HAS_PQ_CONTINUE
+
+
+def dma_maxpq(dev: DmaDevice, flags: PrepFlags) -> int:
+    """``dma_maxpq``: the sources a P+Q may take with ``flags``. An engine that cannot
+    continue natively spends source slots on the old P and Q: 3 (1 with P disabled)."""
+    if dma_dev_has_pq_continue(dev) or not dmaf_continue(flags):
+        return dma_dev_to_maxpq(dev)
+    if dmaf_p_disabled_continue(flags):
+        return dma_dev_to_maxpq(dev) - 1
+    return dma_dev_to_maxpq(dev) - 3
+
+
+def async_tx_test_ack(tx: AsyncTxDescriptor) -> bool:
+    """``async_tx_test_ack``: the client is done with ``tx`` (DMA_CTRL_ACK)."""
+    return tx.flags & PrepFlags.CTRL_ACK == PrepFlags.CTRL_ACK
+
+
+def async_tx_clear_ack(tx: AsyncTxDescriptor) -> None:
+    tx.flags &= ~PrepFlags.CTRL_ACK
