@@ -253,6 +253,52 @@ def _in_use(chan: DmaChan) -> str:
     return f"in use by {chan.dbg_client_name}" if chan.dbg_client_name else "in use"
 
 
+_public_held: list[DmaChan] = []  # the channels dmaengine_get holds for async_tx
+
+
+def dmaengine_get() -> None:
+    """``dmaengine_get``: a reference on every channel of every public device (not
+    DMA_PRIVATE), for async_tx's ``dma_find_channel``."""
+    with _list_lock:
+        for device in _dma_device_list:
+            if device.cap_mask & Cap.PRIVATE:
+                continue
+            for chan in device.channels:
+                if chan not in _public_held:
+                    _chan_get(chan)
+                    _public_held.append(chan)
+
+
+def dmaengine_put() -> None:
+    """``dmaengine_put``: drop what :func:`dmaengine_get` took."""
+    with _list_lock:
+        held = list(_public_held)
+        _public_held.clear()
+    for chan in held:
+        _chan_put(chan)
+
+
+def _chan_put(chan: DmaChan) -> None:
+    """``dma_chan_put``: free the resources with the last reference (a public channel:
+    no DMA_PRIVATE to give back)."""
+    chan.client_count -= 1
+    if chan.client_count == 0:
+        if chan.device.device_synchronize is not None:
+            chan.device.device_synchronize(chan)
+        if chan.device.device_free_chan_resources is not None:
+            chan.device.device_free_chan_resources(chan)
+
+
+def dma_find_channel(cap: Cap) -> DmaChan | None:
+    """``dma_find_channel``: a public channel with ``cap`` that dmaengine_get holds (the
+    first one: the model has one CPU, so one channel table)."""
+    with _list_lock:
+        for chan in _public_held:
+            if chan.device.cap_mask & cap and chan.device in _dma_device_list:
+                return chan
+    return None
+
+
 def request_chan_by_mask(mask: Cap) -> DmaChan:
     """``dma_request_chan_by_mask``: any free channel of a device with all of ``mask``.
 

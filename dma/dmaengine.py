@@ -214,6 +214,14 @@ class SumCheckFlags(IntFlag):
     SUM_CHECK_Q_RESULT = 1 << 1
 
 
+class SumCheck:
+    """Where a validation writes its ``enum sum_check_flags`` (the ``*result`` of
+    ``device_prep_dma_xor_val`` and ``_pq_val``)."""
+
+    def __init__(self) -> None:
+        self.flags = SumCheckFlags.NONE
+
+
 def dmaengine_check_align(align: int, off1: int, off2: int, length: int) -> bool:
     """``dmaengine_check_align``: offsets and length multiples of 2^align bytes."""
     return not align or not ((1 << align) - 1) & (off1 | off2 | length)

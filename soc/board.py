@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from soc.adma import Adma
 from soc.bus import Bus
 from soc.clock import VirtualClock
 from soc.dw_i2s import DwI2s
@@ -26,6 +27,8 @@ DMAC_IRQ: Final = 15
 I2S_FIFO_DEPTH: Final = 16  # entries, a frame each
 I2S_BASE = 0x1014_0000
 I2S_IRQ: Final = 16
+ADMA_BASE = 0x1015_0000
+ADMA_IRQ: Final = 17
 I2S_TX_REQUEST: Final = 0
 I2S_RX_REQUEST: Final = 1
 
@@ -82,6 +85,7 @@ def make_board(
     extra_nodes: list[DtNode] | None = None,
     i2s_enabled: bool = False,
     dmac: str = "pl080",
+    adma: bool = False,
 ) -> PlatformBus:
     """Build the SoC and its device tree; call ``populate()`` on the result to probe.
 
@@ -102,6 +106,8 @@ def make_board(
         has sound (:func:`make_audio_board`).
     dmac : {"pl080", "pl330"}
         Which DMA controller sits at "dma0": the PL080 (LLIs) or the PL330 (microcode).
+    adma : bool
+        Also the XOR and P+Q engine for RAID, at "adma0".
     """
     if dmac not in DMACS:
         raise ValueError(f"unknown DMA controller {dmac!r} (one of {', '.join(DMACS)})")
@@ -154,4 +160,8 @@ def make_board(
         ),
         *(extra_nodes or []),
     ]
+    if adma:
+        soc.hw["adma0"] = Adma(bus, clock, irqc, ADMA_IRQ, ADMA_BASE, name="adma0")
+        nodes.append(DtNode("adma0", "dma-audio,adma", reg=(ADMA_BASE, 0x1000),
+                            interrupts=(ADMA_IRQ,), props={"dma-channels": 2}))
     return PlatformBus(soc, nodes)

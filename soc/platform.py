@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 MODULE_ALIAS: dict[str, str] = {
     "arm,pl080": "dma.drivers.pl08x",
     "arm,pl330": "dma.drivers.pl330",
+    "dma-audio,adma": "dma.drivers.adma",
     "snps,designware-i2s": "pcm.dw_i2s_dai",
     "dma-audio,card-endpoint": "pcm.endpoint_codec",
     "simple-audio-card": "pcm.simple_card",
