@@ -57,13 +57,15 @@ def _cmd_dmatest(args: argparse.Namespace) -> int:
         raise UsageError(f"dmatest: --alignment {args.alignment} is above 6 (64 bytes)")
     if (1 << args.alignment) > args.buf_size:
         raise UsageError("dmatest: --alignment is larger than --buf-size")
-    board = make_board(dmac=args.dmac)
+    board = make_board(dmac=args.dmac, adma=args.test in ("xor", "pq"))
     board.populate()
     try:
         if args.inject_corruption:
             from soc.faults import FaultInjector
 
-            FaultInjector(board.soc).corrupt_data(args.inject_corruption, args.seed + 1)
+            FaultInjector(board.soc).corrupt_data(
+                args.inject_corruption, args.seed + 1,
+                dmac="adma0" if args.test in ("xor", "pq") else "dma0")
         params = DmatestParams(
             test=args.test,
             iterations=args.iterations,
@@ -75,6 +77,8 @@ def _cmd_dmatest(args: argparse.Namespace) -> int:
             timeout_ms=args.timeout,
             seed=args.seed,
             verbose=args.verbose,
+            xor_sources=args.xor_sources,
+            pq_sources=args.pq_sources,
         )
         log = (lambda s: None) if args.json else print
         with stop_requested() as stop:  # --iterations 0 runs until Ctrl-C or SIGTERM
@@ -447,8 +451,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("dmatest", help="test a DMA channel the way drivers/dma/dmatest.c does")
-    p.add_argument("--test", choices=("memcpy", "memset"), default="memcpy",
-                   help="the operation to test (default memcpy)")
+    p.add_argument("--test", choices=("memcpy", "memset", "xor", "pq"), default="memcpy",
+                   help="the operation to test (default memcpy); xor and pq run on the "
+                   "board's XOR and P+Q engine")
+    p.add_argument("--xor-sources", type=_positive, default=3,
+                   help="sources of an xor test (the module's xor_sources; made odd)")
+    p.add_argument("--pq-sources", type=_positive, default=3,
+                   help="sources of a pq test (the module's pq_sources; made odd)")
     p.add_argument("--iterations", type=_nonneg, default=1000,
                    help="tests to run (default 1000; 0: until Ctrl-C or SIGTERM, as the "
                    "module's default 0 runs until stopped)")

@@ -14,7 +14,7 @@ import numpy as np
 
 from dma.consumer import issue_pending, prep_dma_memcpy, prep_dma_memset, submit, tx_status
 from dma.core import DmaChan, find_chan, release_channel, request_chan_by_mask, request_this_chan
-from dma.dmaengine import Cap, DmaengineResult, DmaStatus, DmaTxResult, PrepFlags
+from dma.dmaengine import Cap, DmaengineResult, DmaStatus, DmaTxResult, PrepFlags, dma_maxpq
 from dma.errors import einval
 from dma.mapping import DmaDataDirection, dma_map_single, dma_mapping_error, dma_unmap_single
 
@@ -42,6 +42,8 @@ class DmatestParams:
     timeout_ms: int = 3000
     seed: int = 0
     verbose: bool = False
+    xor_sources: int = 3  # the module's xor_sources and pq_sources
+    pq_sources: int = 3
 
 
 @dataclass
@@ -107,6 +109,18 @@ def _verify(
     return len(bad)
 
 
+def min_odd(x: int, y: int) -> int:
+    """``min_odd``: the smaller, made odd by taking one away."""
+    val = min(x, y)
+    return val if val % 2 else val - 1
+
+
+def thread_name(chan: DmaChan, test: str) -> str:
+    """The test thread's name, as dmatest names it: dma0chan0-copy0."""
+    op = {"memset": "set", "xor": "xor", "pq": "pq"}.get(test, "copy")
+    return f"{chan.name}-{op}0"
+
+
 def run_dmatest(
     chan: DmaChan, wait: Waiter, params: DmatestParams, log: Callable[[str], None] = print,
     stop: Callable[[], bool] = lambda: False,
@@ -115,10 +129,18 @@ def run_dmatest(
     each test, as the thread asks ``kthread_should_stop``) and return the summary."""
     rng = np.random.default_rng(params.seed)
     dev = chan.device.dev
+    device = chan.device
     memset = params.test == "memset"
-    align = 1 << params.alignment
+    src_cnt, dst_cnt, align_log2 = 1, 1, params.alignment
+    if params.test == "xor":  # odd, so that the XOR of the sources is the source
+        src_cnt = min_odd(params.xor_sources | 1, device.max_xor)
+        align_log2 = max(align_log2, device.xor_align)
+    elif params.test == "pq":  # coefficients 1: P and Q are the source too
+        src_cnt, dst_cnt = min_odd(params.pq_sources | 1, dma_maxpq(device, PrepFlags.NONE)), 2
+        align_log2 = max(align_log2, device.pq_align)
+    align = 1 << align_log2
     size = params.buf_size
-    thread = f"{chan.name}-{'set' if memset else 'copy'}0"
+    thread = thread_name(chan, params.test)
     res = DmatestResult()
     total_len = 0
     untimed_s = 0.0  # filling and verifying: dmatest's filltime and comparetime
@@ -146,26 +168,43 @@ def run_dmatest(
         detail = f"with src_off={src_off:#x} dst_off={dst_off:#x} len={length:#x}"
 
         t0 = time.perf_counter()
-        src = _pattern(size, PATTERN_SRC, src_off, length, PATTERN_COPY, memset)
-        dst = _pattern(size, PATTERN_DST, dst_off, length, PATTERN_OVERWRITE, memset)
+        srcs = [_pattern(size, PATTERN_SRC, src_off, length, PATTERN_COPY, memset)
+                for _ in range(src_cnt)]
+        dsts = [_pattern(size, PATTERN_DST, dst_off, length, PATTERN_OVERWRITE, memset)
+                for _ in range(dst_cnt)]
+        src, dst = srcs[0], dsts[0]
         untimed_s += time.perf_counter() - t0
 
-        src_dma = dma_map_single(dev, src, DmaDataDirection.TO_DEVICE)
-        ret = dma_mapping_error(dev, src_dma)
-        if ret:
-            fail("src mapping error", ret)
+        mapped: list[tuple[int, DmaDataDirection]] = []
+
+        def unmap_all(mapped: list[tuple[int, DmaDataDirection]] = mapped) -> None:
+            for addr, direction in mapped:
+                dma_unmap_single(dev, addr, size, direction)
+
+        for buf, direction in [*((s, DmaDataDirection.TO_DEVICE) for s in srcs),
+                               *((d, DmaDataDirection.BIDIRECTIONAL) for d in dsts)]:
+            addr = dma_map_single(dev, buf, direction)
+            ret = dma_mapping_error(dev, addr)
+            if ret:
+                break
+            mapped.append((addr, direction))
+        if len(mapped) < src_cnt + dst_cnt:
+            unmap_all()
+            fail("src mapping error" if len(mapped) < src_cnt else "dst mapping error", ret)
             continue
-        dst_dma = dma_map_single(dev, dst, DmaDataDirection.BIDIRECTIONAL)
-        ret = dma_mapping_error(dev, dst_dma)
-        if ret:
-            dma_unmap_single(dev, src_dma, size, DmaDataDirection.TO_DEVICE)
-            fail("dst mapping error", ret)
-            continue
+        src_dmas = [a + src_off for a, _ in mapped[:src_cnt]]
+        dst_dmas = [a + dst_off for a, _ in mapped[src_cnt:]]
         flags = PrepFlags.CTRL_ACK | (PrepFlags.NONE if params.polled else PrepFlags.PREP_INTERRUPT)
         if memset:
-            tx = prep_dma_memset(chan, dst_dma + dst_off, int(src[src_off]), length, flags)
+            tx = prep_dma_memset(chan, dst_dmas[0], int(src[src_off]), length, flags)
+        elif params.test == "xor" and device.device_prep_dma_xor is not None:
+            tx = device.device_prep_dma_xor(chan, dst_dmas[0], src_dmas, src_cnt, length,
+                                            flags)
+        elif params.test == "pq" and device.device_prep_dma_pq is not None:
+            tx = device.device_prep_dma_pq(chan, dst_dmas, src_dmas, src_cnt,
+                                           bytes([1] * src_cnt), length, flags)
         else:
-            tx = prep_dma_memcpy(chan, dst_dma + dst_off, src_dma + src_off, length, flags)
+            tx = prep_dma_memcpy(chan, dst_dmas[0], src_dmas[0], length, flags)
         done: list[DmaengineResult] = []
         cookie = -1
         if tx is not None:
@@ -173,8 +212,7 @@ def run_dmatest(
                 tx.callback_result = lambda _p, r, done=done: done.append(r)
             cookie = submit(tx)
         if tx is None or cookie < 0:
-            dma_unmap_single(dev, dst_dma, size, DmaDataDirection.BIDIRECTIONAL)
-            dma_unmap_single(dev, src_dma, size, DmaDataDirection.TO_DEVICE)
+            unmap_all()
             fail("prep error" if tx is None else "submit error")
             continue
         issue_pending(chan)
@@ -184,8 +222,7 @@ def run_dmatest(
         else:
             finished = wait(_nonempty(done), timeout_ns)
         status = tx_status(chan, cookie)[0]
-        dma_unmap_single(dev, dst_dma, size, DmaDataDirection.BIDIRECTIONAL)
-        dma_unmap_single(dev, src_dma, size, DmaDataDirection.TO_DEVICE)
+        unmap_all()
 
         if not finished:
             fail("test timed out")
@@ -201,15 +238,18 @@ def run_dmatest(
         t0 = time.perf_counter()
         out: list[str] = []
         fill = src_off + length
-        errors = _verify(src, 0, src_off, 0, PATTERN_SRC, True, memset, "srcbuf", out)
-        errors += _verify(src, src_off, fill, src_off, PATTERN_SRC | PATTERN_COPY, True,
-                          memset, "srcbuf", out)
-        errors += _verify(src, fill, size, fill, PATTERN_SRC, True, memset, "srcbuf", out)
-        errors += _verify(dst, 0, dst_off, 0, PATTERN_DST, False, memset, "dstbuf", out)
-        errors += _verify(dst, dst_off, dst_off + length, src_off, PATTERN_SRC | PATTERN_COPY,
-                          False, memset, "dstbuf", out)
-        errors += _verify(dst, dst_off + length, size, dst_off + length, PATTERN_DST, False,
-                          memset, "dstbuf", out)
+        errors = 0
+        for src in srcs:
+            errors += _verify(src, 0, src_off, 0, PATTERN_SRC, True, memset, "srcbuf", out)
+            errors += _verify(src, src_off, fill, src_off, PATTERN_SRC | PATTERN_COPY, True,
+                              memset, "srcbuf", out)
+            errors += _verify(src, fill, size, fill, PATTERN_SRC, True, memset, "srcbuf", out)
+        for dst in dsts:
+            errors += _verify(dst, 0, dst_off, 0, PATTERN_DST, False, memset, "dstbuf", out)
+            errors += _verify(dst, dst_off, dst_off + length, src_off,
+                              PATTERN_SRC | PATTERN_COPY, False, memset, "dstbuf", out)
+            errors += _verify(dst, dst_off + length, size, dst_off + length, PATTERN_DST,
+                              False, memset, "dstbuf", out)
         for line in out:
             log(f"{thread}: {line}")
         untimed_s += time.perf_counter() - t0
@@ -230,7 +270,7 @@ def dmatest(
     log: Callable[[str], None] = print, stop: Callable[[], bool] = lambda: False,
 ) -> tuple[str, DmatestResult]:
     """Take a channel (by name, or any with the capability), test it, release it."""
-    cap = Cap.MEMSET if params.test == "memset" else Cap.MEMCPY
+    cap = {"memset": Cap.MEMSET, "xor": Cap.XOR, "pq": Cap.PQ}.get(params.test, Cap.MEMCPY)
     if channel is None:
         chan = request_chan_by_mask(cap)
     else:
@@ -239,7 +279,6 @@ def dmatest(
         if not chan.device.cap_mask & cap:
             raise einval(f"channel {chan.name} cannot do {params.test}")
         result = run_dmatest(chan, wait, params, log, stop)
-        thread = f"{chan.name}-{'set' if params.test == 'memset' else 'copy'}0"
-        return thread, result
+        return thread_name(chan, params.test), result
     finally:
         release_channel(chan)

@@ -96,6 +96,8 @@ class Adma:
         self.now_ns = clock.now_ns
         self.unknown_accesses = 0
         self.descriptors_done = 0
+        # Fault injection: a function that may alter a result on its way to memory
+        self.corrupt: Callable[[np.ndarray], None] | None = None
         self._read: dict[int, Callable[[AdmaChannel], int]] = {
             CCR: lambda ch: ch.ccr, CSR: lambda ch: ch.csr | (CSR_BUSY if ch.cdar else 0),
             NDAR: lambda ch: ch.ndar, CDAR: lambda ch: ch.cdar, IMR: lambda ch: ch.imr}
@@ -167,6 +169,12 @@ class Adma:
         return nbytes * max(srcs + (2 if op == OP_PQ_VAL else 1 if op == OP_XOR_VAL else 0),
                             1)
 
+    def _store(self, addr: int, data: np.ndarray) -> None:
+        if self.corrupt is not None:
+            data = data.copy()
+            self.corrupt(data)
+        self.bus.ram_view(addr, len(data), True)[:] = data
+
     def _execute(self, addr: int) -> int:
         """Do the descriptor at ``addr``; the status word it wrote back."""
         ctrl, nbytes, dest, qaddr = self._words(addr, D_CTRL, 4)
@@ -179,12 +187,12 @@ class Adma:
             return status
         views = [self.bus.ram_view(s, nbytes, False) for s in srcs]
         if op == OP_MEMCPY:
-            self.bus.ram_view(dest, nbytes, True)[:] = views[0]
+            self._store(dest, views[0])
             return status
         p = np.bitwise_xor.reduce(np.stack(views), axis=0) if views else np.zeros(
             nbytes, np.uint8)
         if op == OP_XOR:
-            self.bus.ram_view(dest, nbytes, True)[:] = p
+            self._store(dest, p)
             return status
         if op == OP_XOR_VAL:
             return status | (ST_P_FAIL if p.any() else 0)
@@ -196,9 +204,9 @@ class Adma:
                 p ^= self.bus.ram_view(dest, nbytes, False)
                 q ^= self.bus.ram_view(qaddr, nbytes, False)
             if not ctrl & CTRL_P_DIS:
-                self.bus.ram_view(dest, nbytes, True)[:] = p
+                self._store(dest, p)
             if not ctrl & CTRL_Q_DIS:
-                self.bus.ram_view(qaddr, nbytes, True)[:] = q
+                self._store(qaddr, q)
             return status
         if op == OP_PQ_VAL:
             if not ctrl & CTRL_P_DIS and (p ^ self.bus.ram_view(dest, nbytes, False)).any():

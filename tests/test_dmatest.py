@@ -157,7 +157,7 @@ def test_memset_patterns_use_the_memset_index():
     "argv,message",
     [
         (["dmatest", "--iterations", "-1"], "must not be negative"),
-        (["dmatest", "--test", "xor"], "invalid choice"),
+        (["dmatest", "--test", "raid5"], "invalid choice"),
         (["dmatest", "--channel", "dma7chan0"], "no DMA channel 'dma7chan0'"),
         (["dmatest", "--alignment", "9"], "--alignment 9"),
         (["dmatest", "--inject-corruption", "2"], "between 0 and 1"),
@@ -169,3 +169,20 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("test", ["xor", "pq"])
+def test_dmatest_xor_and_pq_on_the_engine_pass_and_catch_corruption(test, capsys):
+    """dmatest's xor and pq tests (odd source counts, coefficients 1, so that every
+    destination is the source): clean on the XOR and P+Q engine, and a corrupted result
+    is a data error."""
+    from demos.cli import main
+
+    assert main(["dmatest", "--test", test, "--iterations", "60", f"--{test}-sources",
+                 "4"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    assert out.startswith(f"dma2chan0-{test}0: summary 60 tests, 0 failures ")
+    assert main(["dmatest", "--test", test, "--iterations", "60",
+                 "--inject-corruption", "0.5", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert doc["tests"] == 60 and 0 < doc["failures"] < 60
