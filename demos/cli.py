@@ -480,6 +480,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help='print {"tests", "failures", "iops", "kbps"} as the last line')
     p.set_defaults(func=_cmd_dmatest)
 
+    from demos.raid import add_parser as add_raid
+
+    add_raid(sub)
+
     p = sub.add_parser("devices", help="list sound devices (< default output, > default input)")
     p.set_defaults(func=_cmd_devices)
 

@@ -32,6 +32,10 @@ from dma.dmaengine import (
 
 Block = tuple[np.ndarray, int]  # (CPU view, bus address)
 
+# trace hooks: fn(message) for each operation, where it went (a channel, chained behind
+# its dependency or switched from another channel, fenced or not), or the CPU
+trace: list[Any] = []
+
 
 class AsyncTxFlags(enum.IntFlag):
     """``enum async_tx_flags``."""
@@ -75,15 +79,30 @@ def async_tx_quiesce(tx: AsyncTxDescriptor | None) -> None:
         dma_wait_for_async_tx(tx)
 
 
-def _submit(chan: DmaChan, tx: AsyncTxDescriptor, submit: AsyncSubmitCtl) -> AsyncTxDescriptor:
+def _say(what: str) -> None:
+    for hook in trace:
+        hook(what)
+
+
+def _submit(chan: DmaChan, tx: AsyncTxDescriptor, submit: AsyncSubmitCtl,
+            name: str) -> AsyncTxDescriptor:
+    if trace:
+        dep = submit.depend_tx
+        how = ("" if dep is None else " after " + (
+            "its dependency on the same channel" if dep.chan is chan else
+            f"a channel switch from {dep.chan.name}"))
+        fence = " (fenced)" if tx.flags & PrepFlags.PREP_FENCE else ""
+        _say(f"{name}: {chan.name}{fence}{how}")
     tx.callback = submit.cb_fn
     tx.callback_param = submit.cb_param
     async_tx_submit(chan, tx, submit.depend_tx, bool(submit.flags & AsyncTxFlags.ASYNC_TX_ACK))
     return tx
 
 
-def _sync_done(submit: AsyncSubmitCtl) -> None:
+def _sync_done(submit: AsyncSubmitCtl, name: str) -> None:
     """``async_tx_sync_epilog``: the CPU did it; run the callback now."""
+    if trace:
+        _say(f"{name}: the CPU (no channel can)")
     if submit.cb_fn is not None:
         submit.cb_fn(submit.cb_param)
 
@@ -94,10 +113,10 @@ def async_memcpy(dest: Block, src: Block, length: int,
     op = chan.device.device_prep_dma_memcpy if chan is not None else None
     tx = op(chan, dest[1], src[1], length, _prep_flags(submit)) if op else None
     if chan is not None and tx is not None:
-        return _submit(chan, tx, submit)
+        return _submit(chan, tx, submit, "async_memcpy")
     async_tx_quiesce(submit.depend_tx)
     dest[0][:length] = src[0][:length]
-    _sync_done(submit)
+    _sync_done(submit, "async_memcpy")
     return None
 
 
@@ -116,10 +135,10 @@ def async_xor(dest: Block, srcs: list[Block], length: int,
         tx = dev.device_prep_dma_xor(chan, dest[1], [s[1] for s in srcs], len(srcs), length,
                                      _prep_flags(submit))
         if tx is not None:
-            return _submit(chan, tx, submit)
+            return _submit(chan, tx, submit, "async_xor")
     async_tx_quiesce(submit.depend_tx)
     dest[0][:length] = raid6.xor_blocks([s[0][:length] for s in srcs])
-    _sync_done(submit)
+    _sync_done(submit, "async_xor")
     return None
 
 
@@ -133,11 +152,11 @@ def async_xor_val(srcs: list[Block], length: int, result: SumCheck,
         tx = dev.device_prep_dma_xor_val(chan, [s[1] for s in srcs], len(srcs), length,
                                          result, _prep_flags(submit))
         if tx is not None:
-            return _submit(chan, tx, submit)
+            return _submit(chan, tx, submit, "async_xor_val")
     async_tx_quiesce(submit.depend_tx)
     zero = not raid6.xor_blocks([s[0][:length] for s in srcs]).any()
     result.flags = SumCheckFlags.NONE if zero else SumCheckFlags.SUM_CHECK_P_RESULT
-    _sync_done(submit)
+    _sync_done(submit, "async_xor_val")
     return None
 
 
@@ -156,11 +175,11 @@ def async_gen_syndrome(data: list[Block], p: Block, q: Block, length: int,
         tx = dev.device_prep_dma_pq(chan, [p[1], q[1]], [d[1] for d in data], len(data),
                                     _coefs(len(data)), length, flags)
         if tx is not None:
-            return _submit(chan, tx, submit)
+            return _submit(chan, tx, submit, "async_gen_syndrome")
     async_tx_quiesce(submit.depend_tx)
     pp, qq = raid6.raid6_gen_syndrome([d[0][:length] for d in data])
     p[0][:length], q[0][:length] = pp, qq
-    _sync_done(submit)
+    _sync_done(submit, "async_gen_syndrome")
     return None
 
 
@@ -174,13 +193,13 @@ def async_syndrome_val(data: list[Block], p: Block, q: Block, length: int, resul
                                         _coefs(len(data)), length, result,
                                         _prep_flags(submit))
         if tx is not None:
-            return _submit(chan, tx, submit)
+            return _submit(chan, tx, submit, "async_syndrome_val")
     async_tx_quiesce(submit.depend_tx)
     pp, qq = raid6.raid6_gen_syndrome([d[0][:length] for d in data])
     result.flags = SumCheckFlags(
         (SumCheckFlags.SUM_CHECK_P_RESULT if (pp ^ p[0][:length]).any() else 0)
         | (SumCheckFlags.SUM_CHECK_Q_RESULT if (qq ^ q[0][:length]).any() else 0))
-    _sync_done(submit)
+    _sync_done(submit, "async_syndrome_val")
     return None
 
 
@@ -195,11 +214,11 @@ def async_sum_product(dest: Block, srcs: list[Block], coef: bytes, length: int,
         tx = dev.device_prep_dma_pq(chan, [dest[1], dest[1]], [s[1] for s in srcs], 2,
                                     bytes(coef[:2]), length, flags)
         if tx is not None:
-            return _submit(chan, tx, submit)
+            return _submit(chan, tx, submit, "async_sum_product")
     async_tx_quiesce(submit.depend_tx)
     dest[0][:length] = (raid6.gf_mul(coef[0], srcs[0][0][:length])
                         ^ raid6.gf_mul(coef[1], srcs[1][0][:length]))
-    _sync_done(submit)
+    _sync_done(submit, "async_sum_product")
     return None
 
 
@@ -244,12 +263,12 @@ def _gen_syndrome_coefs(data: list[Block], idx: list[int], p: Block, q: Block, l
         tx = dev.device_prep_dma_pq(chan, [p[1], q[1]], [d[1] for d in data], len(data),
                                     coefs, length, flags)
         if tx is not None:
-            return _submit(chan, tx, submit)
+            return _submit(chan, tx, submit, "async_gen_syndrome")
     async_tx_quiesce(submit.depend_tx)
     if data:
         pp, qq = raid6.raid6_gen_syndrome([d[0][:length] for d in data], list(coefs))
     else:
         pp = qq = np.zeros(length, np.uint8)
     p[0][:length], q[0][:length] = pp, qq
-    _sync_done(submit)
+    _sync_done(submit, "async_gen_syndrome")
     return None

@@ -230,3 +230,35 @@ def test_two_lost_data_disks_come_back_bit_exact(k, seed, offload, pick):
         assert np.array_equal(data[a][0], arrays[a]) and np.array_equal(data[b][0], arrays[b])
     finally:
         r.close()
+
+
+def test_a_switch_from_the_engine_waits_behind_an_interrupt_descriptor():
+    """A PL08x memcpy that depends on an engine XOR: async_tx_channel_switch queues a
+    DMA_INTERRUPT descriptor behind the XOR on the engine's channel and chains the copy
+    to it; the engine's cleanup runs dma_run_dependencies, which submits and issues the
+    copy on the PL08x. Nothing waits on the CPU."""
+    import dma
+    from dma.async_tx import async_tx_submit
+
+    r = Raid()
+    try:
+        arrays = _data(3, 256, 2)
+        srcs = [r.block(256, a) for a in arrays]
+        x, copy = r.block(256), r.block(256)
+        a = ar.async_xor(x, srcs, 256, ar.AsyncSubmitCtl(
+            F.ASYNC_TX_XOR_ZERO_DST | F.ASYNC_TX_FENCE))
+        from dma.core import dma_find_channel
+
+        m = dma_find_channel(Cap.MEMCPY)  # the first public one: a PL08x memcpy channel
+        assert m is not None and "adma" not in m.device.dev.name
+        b = dma.prep_dma_memcpy(m, copy[1], x[1], 256, dma.PrepFlags.PREP_INTERRUPT)
+        order: list[str] = []
+        b.callback = lambda _: order.append("copy")
+        async_tx_submit(m, b, depend_tx=a)
+        intr = b.parent  # b waits (-EBUSY) behind an interrupt descriptor queued after a
+        assert b.cookie < 0 and intr is not None and intr.chan is a.chan and intr.next is b
+        issue_pending(a.chan)
+        assert r.clock.run_until_true(lambda: order == ["copy"], 10**9)
+        assert np.array_equal(copy[0], raid6.xor_blocks(arrays))
+    finally:
+        r.close()
