@@ -28,6 +28,9 @@ from dma.dmaengine import (
     SumCheck,
     SumCheckFlags,
     dma_maxpq,
+    is_dma_copy_aligned,
+    is_dma_pq_aligned,
+    is_dma_xor_aligned,
 )
 
 Block = tuple[np.ndarray, int]  # (CPU view, bus address)
@@ -56,6 +59,13 @@ class AsyncSubmitCtl:
     depend_tx: AsyncTxDescriptor | None = None
     cb_fn: Any = None
     cb_param: Any = None
+
+
+def _aligned(check, dev, blocks: list[Block], length: int) -> bool:
+    """``is_dma_*_aligned`` over every block's address and the length: an operation the
+    device cannot take as it is goes to the CPU, as async_tx sends it."""
+    addrs = [b[1] for b in blocks]
+    return all(check(dev, a, addrs[0], length) for a in addrs)
 
 
 def _prep_flags(submit: AsyncSubmitCtl) -> PrepFlags:
@@ -111,6 +121,9 @@ def async_memcpy(dest: Block, src: Block, length: int,
                  submit: AsyncSubmitCtl) -> AsyncTxDescriptor | None:
     chan = async_tx_find_channel(submit, Cap.MEMCPY)
     op = chan.device.device_prep_dma_memcpy if chan is not None else None
+    if chan is not None and not _aligned(is_dma_copy_aligned, chan.device, [dest, src],
+                                         length):
+        op = None
     tx = op(chan, dest[1], src[1], length, _prep_flags(submit)) if op else None
     if chan is not None and tx is not None:
         return _submit(chan, tx, submit, "async_memcpy")
@@ -131,7 +144,8 @@ def async_xor(dest: Block, srcs: list[Block], length: int,
     chan = async_tx_find_channel(submit, Cap.XOR)
     dev = chan.device if chan is not None else None
     if chan is not None and dev is not None and dev.device_prep_dma_xor is not None and (
-            len(srcs) <= dev.max_xor):
+            len(srcs) <= dev.max_xor) and _aligned(is_dma_xor_aligned, dev, [dest, *srcs],
+                                                   length):
         tx = dev.device_prep_dma_xor(chan, dest[1], [s[1] for s in srcs], len(srcs), length,
                                      _prep_flags(submit))
         if tx is not None:
@@ -148,7 +162,8 @@ def async_xor_val(srcs: list[Block], length: int, result: SumCheck,
     not zero."""
     chan = async_tx_find_channel(submit, Cap.XOR_VAL)
     dev = chan.device if chan is not None else None
-    if chan is not None and dev is not None and dev.device_prep_dma_xor_val is not None:
+    if chan is not None and dev is not None and dev.device_prep_dma_xor_val is not None and (
+            _aligned(is_dma_xor_aligned, dev, srcs, length)):
         tx = dev.device_prep_dma_xor_val(chan, [s[1] for s in srcs], len(srcs), length,
                                          result, _prep_flags(submit))
         if tx is not None:
@@ -171,7 +186,8 @@ def async_gen_syndrome(data: list[Block], p: Block, q: Block, length: int,
     dev = chan.device if chan is not None else None
     flags = _prep_flags(submit)
     if chan is not None and dev is not None and dev.device_prep_dma_pq is not None and (
-            len(data) <= dma_maxpq(dev, flags)):
+            len(data) <= dma_maxpq(dev, flags)) and _aligned(is_dma_pq_aligned, dev,
+                                                             [p, q, *data], length):
         tx = dev.device_prep_dma_pq(chan, [p[1], q[1]], [d[1] for d in data], len(data),
                                     _coefs(len(data)), length, flags)
         if tx is not None:
@@ -188,7 +204,8 @@ def async_syndrome_val(data: list[Block], p: Block, q: Block, length: int, resul
     """``async_syndrome_val``: ``result`` says whether P or Q no longer match the data."""
     chan = async_tx_find_channel(submit, Cap.PQ_VAL)
     dev = chan.device if chan is not None else None
-    if chan is not None and dev is not None and dev.device_prep_dma_pq_val is not None:
+    if chan is not None and dev is not None and dev.device_prep_dma_pq_val is not None and (
+            _aligned(is_dma_pq_aligned, dev, [p, q, *data], length)):
         tx = dev.device_prep_dma_pq_val(chan, [p[1], q[1]], [d[1] for d in data], len(data),
                                         _coefs(len(data)), length, result,
                                         _prep_flags(submit))

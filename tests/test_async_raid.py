@@ -262,3 +262,19 @@ def test_a_switch_from_the_engine_waits_behind_an_interrupt_descriptor():
         assert np.array_equal(copy[0], raid6.xor_blocks(arrays))
     finally:
         r.close()
+
+
+def test_an_unaligned_length_goes_to_the_cpu_with_the_same_bytes():
+    """The engine declares 8-byte xor_align and pq_align: a 100-byte syndrome is not
+    offloaded (is_dma_pq_aligned), the CPU computes it."""
+    r = Raid()
+    try:
+        arrays = _data(3, 100, 9)
+        data = [r.block(100, a) for a in arrays]
+        p, q = r.block(100), r.block(100)
+        assert ar.async_gen_syndrome(data, p, q, 100, ar.AsyncSubmitCtl()) is None
+        want_p, want_q = raid6.raid6_gen_syndrome(arrays)
+        assert np.array_equal(p[0], want_p) and np.array_equal(q[0], want_q)
+        assert ar.async_gen_syndrome(data, p, q, 96, ar.AsyncSubmitCtl()) is not None
+    finally:
+        r.close()
