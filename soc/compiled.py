@@ -33,7 +33,7 @@ MODULES = (
     "soc.pl330",
     "dma.core", "dma.cookie", "dma.tasklet", "dma.virt_dma", "dma.dmaengine",
     "dma.consumer", "dma.mapping", "dma.async_tx", "dma.dmatest",
-    "dma.drivers.pl08x", "dma.drivers.pl330",
+    "dma.drivers.pl08x", "dma.drivers.pl330", "dma.drivers.adma",
     "pcm.runtime", "pcm.pcm_native", "pcm.pcm_lib", "pcm.params", "pcm.formats",
     "pcm.dmaengine_pcm", "pcm.dw_i2s_dai", "pcm.soc_pcm",
     "pcm.endpoint_codec", "pcm.simple_card", "pcm.pcm_trace", "pcm.alsa", "pcm.proc",

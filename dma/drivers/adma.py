@@ -291,36 +291,44 @@ class Adma:
     def slot_cleanup(self, ch: AdmaChan) -> None:
         """``mv_xor_slot_cleanup``: the chain's done descriptors, in order: results,
         callbacks, dependencies; then the acked ones back to the free list."""
-        while True:
-            with ch.lock:
-                if not ch.chain:
-                    break
-                desc = ch.chain[0]
-                failed = desc.outcome.result != DmaTxResult.NOERROR
-                if not desc.status() & hw.ST_DONE and not failed:
-                    break
-                ch.chain.pop(0)
-                if desc.result is not None:
-                    st = desc.status()
-                    desc.result.flags = SumCheckFlags(
-                        (SumCheckFlags.SUM_CHECK_P_RESULT if st & hw.ST_P_FAIL else 0)
-                        | (SumCheckFlags.SUM_CHECK_Q_RESULT if st & hw.ST_Q_FAIL else 0))
-                if failed:
-                    ch.failed.add(desc.cookie)
-                else:
-                    dma_cookie_complete(desc)
-                ch.completed_slots.append(desc)
+        desc = self._take_done(ch)
+        while desc is not None:
+            failed = desc.outcome.result != DmaTxResult.NOERROR
             desc.invoke_callback(desc.outcome)
             if not failed:
                 dma_run_dependencies(desc)
+            desc = self._take_done(ch)
         with ch.lock:
             self._recycle(ch)
             if ch.chain:
                 self._start(ch)
 
+    def _take_done(self, ch: AdmaChan) -> AdmaDesc | None:
+        """The chain's first descriptor, if the engine has done it (or it failed): off
+        the chain, its result and cookie written, on the completed list."""
+        with ch.lock:
+            if not ch.chain:
+                return None
+            desc = ch.chain[0]
+            failed = desc.outcome.result != DmaTxResult.NOERROR
+            if not desc.status() & hw.ST_DONE and not failed:
+                return None
+            ch.chain.pop(0)
+            if desc.result is not None:
+                st = desc.status()
+                desc.result.flags = SumCheckFlags(
+                    (SumCheckFlags.SUM_CHECK_P_RESULT if st & hw.ST_P_FAIL else 0)
+                    | (SumCheckFlags.SUM_CHECK_Q_RESULT if st & hw.ST_Q_FAIL else 0))
+            if failed:
+                ch.failed.add(desc.cookie)
+            else:
+                dma_cookie_complete(desc)
+            ch.completed_slots.append(desc)
+            return desc
+
     def _recycle(self, ch: AdmaChan) -> None:
         """Completed slots whose client has acked them go back to the free list."""
-        keep = []
+        keep: list[AdmaDesc] = []
         for desc in ch.completed_slots:
             (ch.free_slots if async_tx_test_ack(desc) else keep).append(desc)
         ch.completed_slots = keep
