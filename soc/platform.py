@@ -90,6 +90,21 @@ class PlatformDevice:
         return f"<platform device {self.name} ({self.node.compatible})>"
 
 
+def platform_get_resource(pdev: PlatformDevice) -> tuple[int, int]:
+    """``platform_get_resource(pdev, IORESOURCE_MEM, 0)``: the registers' base and size;
+    ENODEV where the node has none."""
+    if pdev.node.reg is None:
+        raise OSError(19, f"{pdev.name}: no register resource")
+    return pdev.node.reg
+
+
+def platform_get_irq(pdev: PlatformDevice, n: int = 0) -> int:
+    """``platform_get_irq``: the node's ``n``-th interrupt; ENXIO where it has none."""
+    if n >= len(pdev.node.interrupts):
+        raise OSError(6, f"{pdev.name}: no interrupt {n}")
+    return pdev.node.interrupts[n]
+
+
 class PlatformBus:
     def __init__(self, soc: Soc, nodes: list[DtNode]) -> None:
         self.soc = soc

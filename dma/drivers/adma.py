@@ -44,7 +44,12 @@ from dma.dmaengine import (
 from dma.mapping import dma_alloc_coherent, dma_debug_device_removed, dma_free_coherent
 from dma.tasklet import Tasklet
 from soc import adma as hw
-from soc.platform import PlatformDevice, PlatformDriver
+from soc.platform import (
+    PlatformDevice,
+    PlatformDriver,
+    platform_get_irq,
+    platform_get_resource,
+)
 
 SLOTS = 128  # descriptor slots a channel allocates at its first use
 MAX_SOURCES = hw.MAX_SOURCES
@@ -109,9 +114,8 @@ class Adma:
     def __init__(self, pdev: PlatformDevice) -> None:
         self.pdev = pdev
         self.bus = pdev.soc.bus
-        assert pdev.node.reg is not None
-        self.base = pdev.node.reg[0]
-        self.irq = pdev.node.interrupts[0]
+        self.base = platform_get_resource(pdev)[0]  # the controller's registers
+        self.irq = platform_get_irq(pdev, 0)
         self.ddma = DmaDevice(
             dev=pdev,
             cap_mask=(Cap.MEMCPY | Cap.XOR | Cap.XOR_VAL | Cap.PQ | Cap.PQ_VAL

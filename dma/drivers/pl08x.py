@@ -63,7 +63,12 @@ from dma.virt_dma import (
 )
 from soc import pl080 as hw
 from soc.clock import jiffies
-from soc.platform import PlatformDevice, PlatformDriver
+from soc.platform import (
+    PlatformDevice,
+    PlatformDriver,
+    platform_get_irq,
+    platform_get_resource,
+)
 
 # DmaStatus's members as module constants: compiled code loads them without a lookup
 _COMPLETE: Final = DmaStatus.COMPLETE
@@ -149,9 +154,8 @@ class Pl08x:
     def __init__(self, pdev: PlatformDevice) -> None:
         self.pdev = pdev
         self.bus = pdev.soc.bus
-        assert pdev.node.reg is not None  # the controller's registers
-        self.base = pdev.node.reg[0]
-        self.irq = pdev.node.interrupts[0]
+        self.base = platform_get_resource(pdev)[0]  # the controller's registers
+        self.irq = platform_get_irq(pdev, 0)
         props = pdev.node.props
         self.nr_phy = props.get("dma-channels", 8)
         self.phy_serving: list[Pl08xChan | None] = [None] * self.nr_phy

@@ -53,7 +53,12 @@ from dma.errors import DmaEngineError
 from dma.mapping import dma_alloc_coherent, dma_debug_device_removed, dma_free_coherent
 from dma.tasklet import Tasklet
 from soc import pl330 as hw
-from soc.platform import PlatformDevice, PlatformDriver
+from soc.platform import (
+    PlatformDevice,
+    PlatformDriver,
+    platform_get_irq,
+    platform_get_resource,
+)
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +148,8 @@ class Pl330Dmac:
     def __init__(self, pdev: PlatformDevice) -> None:
         self.pdev = pdev
         self.bus = pdev.soc.bus
-        assert pdev.node.reg is not None
-        self.base = pdev.node.reg[0]
-        self.irq = pdev.node.interrupts[0]
+        self.base = platform_get_resource(pdev)[0]  # the controller's registers
+        self.irq = platform_get_irq(pdev, 0)
         self.lock = pdev.soc.clock.spinlock()
         self.pool_lock = pdev.soc.clock.spinlock()
         self.desc_pool: list[Pl330Desc] = []
