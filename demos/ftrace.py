@@ -70,7 +70,6 @@ class FtraceWriter:
         self.task = (COMM, os.getpid())
         self.sleeping = False
         self.hardirq = self.softirq = 0  # nesting, as preempt_count's
-        self.counts: dict[str, int] = {}
         self._lock = threading.RLock()
         self._hooked: list[tuple[list, Any]] = []
         self._open: dict[str, int] = {}  # JSON slices begun: track name -> start in us
@@ -171,7 +170,6 @@ class FtraceWriter:
         t = self.clock.now_ns
         comm, pid = task
         with self._lock:
-            self.counts[event] = self.counts.get(event, 0) + 1
             if self.out is not None:
                 self.out.write(f"{comm:>16}-{pid:<5} [000] {flags} "
                                f"{t // 1_000_000_000:5d}.{t % 1_000_000_000 // 1000:06d}: "

@@ -182,21 +182,7 @@ def _coefs(n: int) -> bytes:
 def async_gen_syndrome(data: list[Block], p: Block, q: Block, length: int,
                        submit: AsyncSubmitCtl) -> AsyncTxDescriptor | None:
     """``async_gen_syndrome``: P and Q of the data blocks (Q with g^i)."""
-    chan = async_tx_find_channel(submit, Cap.PQ)
-    dev = chan.device if chan is not None else None
-    flags = _prep_flags(submit)
-    if chan is not None and dev is not None and dev.device_prep_dma_pq is not None and (
-            len(data) <= dma_maxpq(dev, flags)) and _aligned(is_dma_pq_aligned, dev,
-                                                             [p, q, *data], length):
-        tx = dev.device_prep_dma_pq(chan, [p[1], q[1]], [d[1] for d in data], len(data),
-                                    _coefs(len(data)), length, flags)
-        if tx is not None:
-            return _submit(chan, tx, submit, "async_gen_syndrome")
-    async_tx_quiesce(submit.depend_tx)
-    pp, qq = raid6.raid6_gen_syndrome([d[0][:length] for d in data])
-    p[0][:length], q[0][:length] = pp, qq
-    _sync_done(submit, "async_gen_syndrome")
-    return None
+    return _gen_syndrome(data, list(range(len(data))), p, q, length, submit)
 
 
 def async_syndrome_val(data: list[Block], p: Block, q: Block, length: int, result: SumCheck,
@@ -255,8 +241,8 @@ def async_raid6_2data_recov(disks: int, length: int, faila: int, failb: int,
     survivor_idx = [i for i in range(disks - 2) if i not in (faila, failb)]
     fence = AsyncTxFlags.ASYNC_TX_FENCE
     # the survivors' syndrome, their own coefficients g^i, into the dead blocks
-    tx = _gen_syndrome_coefs(survivors, survivor_idx, dp, dq, length,
-                             AsyncSubmitCtl(fence, submit.depend_tx))
+    tx = _gen_syndrome(survivors, survivor_idx, dp, dq, length,
+                       AsyncSubmitCtl(fence, submit.depend_tx))
     tx = async_xor(dp, [dp, p], length, AsyncSubmitCtl(
         fence | AsyncTxFlags.ASYNC_TX_XOR_DROP_DST, tx)) or tx  # P + Pxy
     tx = async_xor(dq, [dq, q], length, AsyncSubmitCtl(
@@ -269,14 +255,17 @@ def async_raid6_2data_recov(disks: int, length: int, faila: int, failb: int,
         submit.cb_param))
 
 
-def _gen_syndrome_coefs(data: list[Block], idx: list[int], p: Block, q: Block, length: int,
-                        submit: AsyncSubmitCtl) -> AsyncTxDescriptor | None:
-    """P and Q of ``data`` whose places in the array are ``idx`` (Q with g^idx)."""
+def _gen_syndrome(data: list[Block], idx: list[int], p: Block, q: Block, length: int,
+                  submit: AsyncSubmitCtl) -> AsyncTxDescriptor | None:
+    """P and Q of ``data`` whose places in the array are ``idx`` (Q with g^idx): on a
+    channel with PQ where the sources fit and the blocks are aligned, else the CPU."""
     coefs = bytes(int(raid6.raid6_gfexp[i]) for i in idx)
     chan = async_tx_find_channel(submit, Cap.PQ)
     dev = chan.device if chan is not None else None
     flags = _prep_flags(submit)
-    if data and chan is not None and dev is not None and dev.device_prep_dma_pq is not None:
+    if data and chan is not None and dev is not None and dev.device_prep_dma_pq is not None \
+            and len(data) <= dma_maxpq(dev, flags) \
+            and _aligned(is_dma_pq_aligned, dev, [p, q, *data], length):
         tx = dev.device_prep_dma_pq(chan, [p[1], q[1]], [d[1] for d in data], len(data),
                                     coefs, length, flags)
         if tx is not None:

@@ -95,7 +95,6 @@ class AdmaChan(DmaChan):
         self.free_slots: list[AdmaDesc] = []
         self.chain: list[AdmaDesc] = []  # submitted, in order, the engine's and pending
         self.completed_slots: list[AdmaDesc] = []  # done, waiting for their ack
-        self.pending = 0  # submitted since the last issue_pending
         self.failed: set[int] = set()  # cookies of operations that failed
         self.task = Tasklet(lambda: drv.slot_cleanup(self), drv.pdev.soc.cpu,
                             drv.pdev.soc.clock.spinlock())
@@ -259,14 +258,12 @@ class Adma:
             if ch.chain:
                 ch.chain[-1].link(desc.phys)
             ch.chain.append(desc)
-            ch.pending += 1
         return cookie
 
     def issue_pending(self, chan: DmaChan) -> None:
         """Start the engine on the first descriptor it has not done, if it is idle."""
         ch = to_adma_chan(chan)
         with ch.lock:
-            ch.pending = 0
             self._start(ch)
 
     def _start(self, ch: AdmaChan) -> None:
