@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from typing import Any
 
@@ -25,7 +26,7 @@ def raid_command(args: Any, say) -> int:
     from soc.board import make_board
 
     n, chunk = args.disks, args.chunk
-    lose = sorted(int(x) for x in args.lose.split(","))
+    lose = _lost_disks(args.lose)
     if n < 2 or n > 16:
         raise UsageError(f"raid: --disks {n}: 2 to 16 data disks")
     if chunk <= 0 or chunk % 8:
@@ -36,6 +37,12 @@ def raid_command(args: Any, say) -> int:
         src = open(args.input, "rb")
     except OSError as e:
         raise UsageError(f"{args.input}: {e.strerror}") from None
+    st = os.fstat(src.fileno())
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+        src.close()
+        what = "is empty" if stat.S_ISREG(st.st_mode) else "is not a regular file"
+        raise UsageError(f"{args.input}: {what}; raid stripes a file and reads it back "
+                         "to check")
     board = make_board(adma=True)
     board.populate()
     pdev = board.devices["adma0"]
@@ -44,7 +51,7 @@ def raid_command(args: Any, say) -> int:
     ops: list[str] = []
     ar.trace.append(ops.append)
     bufs = [dma_alloc_coherent(pdev, chunk) for _ in range(n + 2)]
-    size = os.fstat(src.fileno()).st_size
+    size = st.st_size
     stripes = -(-size // (n * chunk))
     first_ops: dict[str, list[str]] = {}
     try:
@@ -107,6 +114,14 @@ def raid_command(args: Any, say) -> int:
                           "lost": lose, "bit_exact": exact, "write_ops": first_ops.get(
                               "write", []), "rebuild_ops": first_ops.get("rebuild", [])}))
     return 0 if exact else 1
+
+
+def _lost_disks(text: str) -> list[int]:
+    """``--lose A,B`` as two disk numbers, in order."""
+    try:
+        return sorted(int(x) for x in text.split(","))
+    except ValueError:
+        raise UsageError(f"raid: --lose {text}: two disk numbers, such as 0,1") from None
 
 
 def _wait(clock: Any, tx: Any, issue_pending: Any) -> None:

@@ -42,7 +42,8 @@ def test_the_summary_names_the_chain_it_used(tmp_path, capsys):
 @pytest.mark.parametrize("argv,msg", [(["--disks", "1"], "2 to 16"),
                                       (["--chunk", "12"], "multiple of 8"),
                                       (["--lose", "2,2"], "two different"),
-                                      (["--lose", "0,9"], "two different")])
+                                      (["--lose", "0,9"], "two different"),
+                                      (["--lose", "x,y"], "two disk numbers")])
 def test_bad_options_are_one_line(tmp_path, capsys, argv, msg):
     f = tmp_path / "in.bin"
     f.write_bytes(b"x" * 100)
@@ -54,3 +55,14 @@ def test_bad_options_are_one_line(tmp_path, capsys, argv, msg):
 def test_a_missing_file_is_one_line(tmp_path, capsys):
     assert main(["raid", str(tmp_path / "none.bin")]) == 2
     assert "No such file" in capsys.readouterr().err
+
+
+def test_an_empty_file_or_a_pipe_is_one_line(tmp_path, capsys):
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    assert main(["raid", str(empty)]) == 2
+    assert main(["raid", "/dev/null"]) == 2  # a character device: not a file to stripe
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"{empty}: is empty; raid stripes a file and reads it back to check",
+                   "/dev/null: is not a regular file; raid stripes a file and reads it back "
+                   "to check"]
