@@ -230,7 +230,7 @@ def memory(long_s: int, short_s: int = 10, say=print) -> list[dict]:
             with soundfile.SoundFile(files[secs], "w", 48000, 2, "PCM_16") as f:
                 for _ in range(secs):
                     f.write(rng.integers(-30000, 30000, (48000, 2)).astype("<i2"))
-        for cmd in ("play", "capture", "stress"):
+        for cmd in ("play", "capture", "stress", "loopback"):
             row: dict[str, Any] = {"command": cmd}
             for secs in (short_s, long_s):
                 argv = {
@@ -240,6 +240,8 @@ def memory(long_s: int, short_s: int = 10, say=print) -> list[dict]:
                                 files[secs], "--clock", "virtual", "--no-progress"],
                     "stress": ["stress", files[secs], "--json", f"{tmp}/s.json", "--tap",
                                f"{tmp}/tap.wav"],
+                    "loopback": ["loopback", "--seconds", str(secs), "--clock", "virtual",
+                                 "--no-progress"],
                 }[cmd]
                 row[f"peak_mb_{secs}s"] = round(job("rss", argv=argv, timeout=1800)
                                                 ["peak_mb"], 1)

@@ -4,7 +4,8 @@ Both PCMs of the card run at once (one duplex stream to a sound device, or the v
 card's loop). One thread feeds the playback and drains the capture with non-blocking
 calls, sleeping on the clock until either has a period to move. The latency is where the
 captured stream best matches the signal (``scipy.signal.correlate``); the signal came back
-bit-exact when the captured frames from there on equal it, frame for frame.
+bit-exact when the captured frames from there on equal it, frame for frame. Both sides
+go a chunk at a time, so memory does not grow with ``--seconds``.
 """
 
 from __future__ import annotations
@@ -22,15 +23,31 @@ from pcm.formats import FORMATS
 from pcm.runtime import PcmStream
 
 
-def noise_signal(rate: int, channels: int, seconds: float, fmt: str = "S16_LE",
-                 seed: int = 7) -> np.ndarray:
-    """White noise at half the scale of ``fmt`` (a signed linear format): every frame
-    distinct enough to align on."""
-    f = FORMATS[fmt]
-    half = 1 << (f.width - 2)
-    rng = np.random.default_rng(seed)
-    n = int(rate * seconds)
-    return rng.integers(-half, half, size=(n, channels)).astype(f.dtype)
+class NoiseSignal:
+    """White noise at half the scale of ``fmt`` (a signed linear format), then ``margin``
+    frames of silence: every frame distinct enough to align on, made a block at a time
+    from (seed, block), so that any range is made again without keeping the whole."""
+
+    BLOCK = 4096
+
+    def __init__(self, frames: int, margin: int, channels: int, fmt: str = "S16_LE",
+                 seed: int = 7) -> None:
+        self.frames, self.total, self.channels, self.seed = frames, frames + margin, \
+            channels, seed
+        self.format = FORMATS[fmt]
+
+    def read(self, start: int, n: int) -> np.ndarray:
+        """Frames ``start`` to ``start + n`` (silence past the noise's end)."""
+        out = np.zeros((n, self.channels), self.format.dtype)
+        stop = max(start, min(start + n, self.frames))
+        half = 1 << (self.format.width - 2)
+        for block in range(start // self.BLOCK, -(-stop // self.BLOCK)):
+            lo = block * self.BLOCK
+            rng = np.random.default_rng([self.seed, block])
+            noise = rng.integers(-half, half, size=(self.BLOCK, self.channels))
+            a, b = max(start, lo), min(stop, lo + self.BLOCK)
+            out[a - start : b - start] = noise[a - lo : b - lo]
+        return out
 
 
 def find_latency(captured: np.ndarray, signal: np.ndarray) -> int:
@@ -45,6 +62,54 @@ def find_latency(captured: np.ndarray, signal: np.ndarray) -> int:
     return int(np.argmax(c))
 
 
+class CaptureCheck:
+    """The captured stream against the signal, a chunk at a time: the latency from the
+    first ``margin`` + one second of capture, then every frame from there compared as it
+    comes."""
+
+    def __init__(self, signal: NoiseSignal, rate: int) -> None:
+        self.signal = signal
+        self.window = min(signal.frames, rate)  # the signal's frames the latency is found on
+        self.prefix_frames = signal.total - signal.frames + self.window
+        self.prefix: list[np.ndarray] = []
+        self.got = 0
+        self.lag: int | None = None
+        self.exact = True
+
+    def feed(self, chunk: np.ndarray) -> None:
+        if self.lag is None:
+            self.prefix.append(chunk)
+            self.got += len(chunk)
+            if self.got >= self.prefix_frames:
+                self._align()
+            return
+        self._compare(self.got, chunk)
+        self.got += len(chunk)
+
+    def _align(self) -> None:
+        captured = np.concatenate(self.prefix)
+        self.prefix = []
+        self.lag = find_latency(captured, self.signal.read(0, self.window))
+        self.exact = self.lag >= 0
+        self._compare(0, captured)
+
+    def _compare(self, at: int, chunk: np.ndarray) -> None:
+        """Captured frames ``at`` onward against the signal's frames ``at - lag`` onward."""
+        lag = self.lag if self.lag is not None else 0
+        lo, hi = max(at, lag), min(at + len(chunk), lag + self.signal.frames)
+        if self.exact and hi > lo:
+            self.exact = np.array_equal(chunk[lo - at : hi - at],
+                                        self.signal.read(lo - lag, hi - lo))
+
+    def result(self) -> tuple[int, bool]:
+        """(the latency in frames, -1 if none; whether every frame came back)."""
+        if self.lag is None:
+            self._align()
+        lag = int(self.lag) if self.lag is not None else -1
+        complete = self.got >= lag + self.signal.frames
+        return lag, bool(self.exact and complete and lag >= 0)
+
+
 def loopback(sess: Session, args: Any, say) -> dict:
     rate, ch, fmt = args.rate or 48000, args.channels or 2, args.format or "S16_LE"
     margin = rate // 2 + (sess.endpoint.latency_frames() if not sess.endpoint.is_virtual else 0)
@@ -53,12 +118,12 @@ def loopback(sess: Session, args: Any, say) -> dict:
     try:
         for pcm in (play, cap):
             pcm.set_params(fmt, ch, rate, args.period_size, args.buffer_size, args.periods)
-        signal = noise_signal(rate, ch, args.seconds, fmt)
+        signal = NoiseSignal(int(rate * args.seconds), margin, ch, fmt)
+        check = CaptureCheck(signal, rate)
         for pcm in (play, cap):
             pcm.prepare()
         cap.start()
-        out = np.concatenate([signal, np.zeros((margin, ch), signal.dtype)])
-        total = len(out)
+        total = signal.total
         clock = sess.clock
         live = None
         if getattr(args, "live", False):
@@ -69,26 +134,25 @@ def loopback(sess: Session, args: Any, say) -> dict:
                                 total)
         with StreamProgress(total, rate, enabled=getattr(args, "progress", True),
                             name="loopback", live=live) as prog:
-            _, chunks = _loop(play, cap, out, clock, prog)
-        captured = np.concatenate(chunks)
+            _loop(play, cap, signal, check, clock, prog)
     finally:
         for pcm in (play, cap):
             pcm.close()
-    return _result(captured, signal, rate, ch, fmt, say)
+    return _result(check, signal, rate, ch, fmt, say)
 
 
-def _loop(play: alsa.Pcm, cap: alsa.Pcm, out: np.ndarray, clock: Any,
-          prog: StreamProgress) -> tuple[int, list[np.ndarray]]:
-    """Write ``out`` and read as much back, each as far as it can, sleeping on the clock
-    when neither can move."""
+def _loop(play: alsa.Pcm, cap: alsa.Pcm, signal: NoiseSignal, check: CaptureCheck,
+          clock: Any, prog: StreamProgress) -> None:
+    """Write the signal and read as much back, each as far as it can, sleeping on the
+    clock when neither can move."""
     prt, crt = play.runtime, cap.runtime
-    period, total = prt.period_size, len(out)
-    written, chunks, got = 0, [], 0
+    period, total = prt.period_size, signal.total
+    written, got = 0, 0
     while got < total:
         progressed = False
         if written < total:
             try:
-                n = play.writei(out[written : written + period])
+                n = play.writei(signal.read(written, min(period, total - written)))
                 written += n
                 progressed = n > 0
             except PcmError as e:
@@ -97,7 +161,7 @@ def _loop(play: alsa.Pcm, cap: alsa.Pcm, out: np.ndarray, clock: Any,
         try:
             data = cap.readi(min(period, total - got))
             if len(data):
-                chunks.append(data)
+                check.feed(data)
                 got += len(data)
                 progressed = True
                 prog.update(got, prt.hw_avail() / prt.buffer_size, 0, got >= total)
@@ -111,15 +175,13 @@ def _loop(play: alsa.Pcm, cap: alsa.Pcm, out: np.ndarray, clock: Any,
             if not ok:
                 raise PcmError(errno.EIO, "loopback: no progress in 5 s (DMA or IRQ "
                                "trouble?)")
-    return got, chunks
 
 
-def _result(captured: np.ndarray, signal: np.ndarray, rate: int, ch: int, fmt: str,
+def _result(check: CaptureCheck, signal: NoiseSignal, rate: int, ch: int, fmt: str,
             say) -> dict:
-    lag = find_latency(captured, signal)
-    exact = lag >= 0 and np.array_equal(captured[lag : lag + len(signal)], signal)
+    lag, exact = check.result()
     result = {"latency_frames": lag, "latency_ms": round(lag * 1000 / rate, 3),
-              "bit_exact": bool(exact), "frames": int(len(signal)), "format": fmt,
+              "bit_exact": exact, "frames": signal.frames, "format": fmt,
               "rate": rate, "channels": ch}
     say(f"latency {lag} frames ({result['latency_ms']} ms); signal came back "
         f"{'bit-exact' if exact else 'NOT bit-exact'}")

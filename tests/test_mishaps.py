@@ -197,8 +197,8 @@ def _peak_rss_mb(args: list[str]) -> float:
 
 
 def test_memory_does_not_grow_with_the_file(tmp_path):
-    """Peak RSS of play (with --tap) and of a capture of --source, for 10 s and 120 s of
-    48 kHz stereo S16: the same within 20 MB (a whole 120 s file is 23 MB)."""
+    """Peak RSS of play (with --tap), of a capture of --source and of loopback, for 10 s
+    and 120 s of 48 kHz stereo S16: the same within 20 MB (a whole 120 s file is 23 MB)."""
     peaks = {}
     for seconds in (10, 120):
         src = tmp_path / f"in{seconds}.wav"
@@ -211,7 +211,9 @@ def test_memory_does_not_grow_with_the_file(tmp_path):
         peaks[("capture", seconds)] = _peak_rss_mb(
             ["capture", str(tmp_path / "cap.wav"), "-d", str(seconds), "--source", str(src),
              "--clock", "virtual", "--no-progress"])
-    for cmd in ("play", "capture"):
+        peaks[("loopback", seconds)] = _peak_rss_mb(
+            ["loopback", "--seconds", str(seconds), "--clock", "virtual", "--no-progress"])
+    for cmd in ("play", "capture", "loopback"):
         assert peaks[(cmd, 120)] - peaks[(cmd, 10)] < 20, peaks
 
 
