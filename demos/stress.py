@@ -7,6 +7,7 @@ The modes (``--on-xrun stop|run|silence``) and the loop: docs/design-notes.md.
 from __future__ import annotations
 
 import errno
+import math
 import tempfile
 import threading
 import time
@@ -51,8 +52,9 @@ class Window:
             at, dur = (float(x) for x in text.split(":"))
         except ValueError:
             raise UsageError(f"{what} {text!r}: expected AT:DURATION in seconds") from None
-        if at < 0 or dur <= 0:
-            raise UsageError(f"{what} {text!r}: AT must be >= 0 and DURATION > 0")
+        if not (math.isfinite(at) and math.isfinite(dur)) or at < 0 or dur <= 0:
+            raise UsageError(f"{what} {text!r}: AT must be >= 0 and DURATION > 0, both "
+                             "finite")
         return cls(at, dur)
 
     def ns(self) -> tuple[int, int]:

@@ -225,6 +225,8 @@ def test_memory_does_not_grow_with_the_file(tmp_path):
     (["stress", "--lose-irqs", "1.5"], "between 0 and 1"),
     (["stress", "--irq-latency", "-1"], "must not be negative"),
     (["loopback", "--seconds", "1e-9"], "shorter than the 10 ms"),
+    (["stress", "--stall", "1:nan"], "both finite"),
+    (["stress", "--dma-starve", "inf:0.1"], "both finite"),
 ])
 def test_numbers_are_checked_as_numbers(capsys, argv, says):
     assert main(argv) == 2
