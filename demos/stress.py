@@ -622,13 +622,14 @@ class Stress:
         far_end = ep.far_end
         for frame in getattr(getattr(far_end, "stats", None), "underflow_frames", []):
             self._event_quiet("card_underflow", frame)
-        share = matchable_stream(self.hw_src.read, length, self.horizon)
+        # the input written: all of it, unless a signal or a lost device ended the run
+        written = min(max(stats.written - self.lead, 0), length)
+        share = matchable_stream(self.hw_src.read, written, self.horizon)
         can = share >= MATCHABLE
         try:
-            analysis = self._analyse(length) if self.heard and can else None
+            analysis = self._analyse(written) if self.heard and can else None
         finally:
             self.spool.close()
-        written = min(max(stats.written - self.lead, 0), length)
         glitches = analysis.glitches if analysis else []
         matched, unexplained, unseen = _match(glitches, self.events, buffer + period +
                                               ep.latency_frames() + 2 * ep.loop_delay)
@@ -667,7 +668,7 @@ class Stress:
             "glitches_unexplained": unexplained if can else None,
             "xruns_without_glitch": unseen if can else None,
             "cpu_s": round(stats.cpu_s, 3), "wall_s": round(stats.wall_s, 3),
-            "cpu_per_audio_s": round(stats.cpu_s / max(length / rate, 1e-9), 4),
+            "cpu_per_audio_s": round(stats.cpu_s / max(written / rate, 1e-9), 4),
             "log": list(dict.fromkeys(rt.log))[-20:],
             "capture_log": list(dict.fromkeys(cap_rt.log))[-20:] if cap_rt else [],
         }

@@ -257,6 +257,23 @@ def test_stress_stopped_by_a_signal_saves_its_report_tap_and_plot(tmp_path, sig)
     assert soundfile.info(tap).frames > 0 and plot.stat().st_size > 0
 
 
+def test_a_long_stress_stopped_by_a_signal_reports_on_what_it_wrote(tmp_path):
+    """A run of 10^6 s on the virtual clock, stopped after a few seconds: the report is
+    about the input written (it analysed the whole input, for ever), and what was never
+    heard is at most the ring the stop left queued."""
+    js = tmp_path / "s.json"
+    p = _spawn(["stress", "-D", "virtual", "--clock", "virtual", "--duration", "1e6",
+                "--json", str(js)])
+    time.sleep(3.0)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 143 and "Traceback" not in err, err
+    doc = json.loads(js.read_text())
+    assert doc["ended_by"] == "SIGTERM" and doc["frames_written"] > doc["buffer_size"]
+    assert 0 <= doc["frames_lost"] <= doc["buffer_size"]
+    assert doc["frames_played"] == doc["frames_written"] - doc["frames_lost"]
+
+
 def test_stress_on_an_empty_file_or_a_pipe_is_one_line(tmp_path, capsys):
     empty = tmp_path / "empty.wav"
     soundfile.write(empty, np.zeros((0, 2), np.int16), RATE)
