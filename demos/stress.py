@@ -24,6 +24,7 @@ from demos.hogs import Hogs
 from demos.interrupt import Terminated
 from demos.plug import plan
 from demos.progress import StreamProgress
+from demos.series import Series
 from demos.session import Session
 from demos.stress_source import Glide, to_hardware
 from demos.usage import UsageError
@@ -121,12 +122,12 @@ class Probe:
     tcs: int = 0
     callbacks: int = 0
     max_irq_latency_ns: int = 0
-    fill: list[tuple[int, int]] = field(default_factory=list)  # (ns, hw_avail)
-    irq_marks: list[int] = field(default_factory=list)
+    fill: Series = field(default_factory=Series)  # (ns, hw_avail) at each update
+    irq_marks: Series = field(default_factory=Series)  # (ns, 0) at each period's end
     pcm: Any = None
     # (ns, frames the DMA has delivered to the I2S FIFO), sampled on the hardware clock
     # every quarter period whatever the interrupts do: a dead DMA shows as a flat line
-    dma: list[tuple[int, int]] = field(default_factory=list)
+    dma: Series = field(default_factory=Series)
     sampling: bool = True
 
     def sample_dma(self, i2s: Any, every_ns: int) -> None:
@@ -135,7 +136,7 @@ class Probe:
         if not self.sampling:
             return
         fb = i2s._tx_fb or 1
-        self.dma.append((self.clock.now_ns, i2s.tx.moved // fb))
+        self.dma.append(self.clock.now_ns, i2s.tx.moved // fb)
         self.clock.call_later(every_ns, lambda: self.sample_dma(i2s, every_ns))
 
     def on_tc(self, now_ns: int) -> None:
@@ -145,14 +146,14 @@ class Probe:
             return
         self.tcs += 1
         self.tc_ns.append(now_ns)
-        self.irq_marks.append(now_ns)
+        self.irq_marks.append(now_ns, 0)
 
     def on_trace(self, event: str, ss: Any, f: dict) -> None:
         now = self.clock.now_ns
         rt = ss.runtime
         if event != "hwptr_updated":
             return
-        self.fill.append((now, rt.buffer_size - rt.avail()))
+        self.fill.append(now, rt.buffer_size - rt.avail())
         if f["in_interrupt"]:
             self.callbacks += 1
             first = None

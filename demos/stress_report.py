@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from demos.stress import Result
+from demos.stress import NS, Result
 
 ROWS = [
     ("xruns", "xruns (PCM XRUN, or underruns the writer saw when free-running)"),
@@ -150,52 +150,60 @@ def write_json(path: str, result: Result, argv: list[str] | None = None,
         json.dump(doc, f, indent=1)
 
 
-def _envelope(t: list[float], y: list[int], buckets: int = 800):
-    """(t, low, high) of ``y`` in at most ``buckets`` time buckets: a 64-frame period's
-    sawtooth drawn as its band, not as a solid block of lines."""
+def _envelope(t, lo, hi, buckets: int = 800):
+    """(t, low, high) of the points ``lo``..``hi`` in at most ``buckets`` time buckets: a
+    64-frame period's sawtooth drawn as its band, not as a solid block of lines."""
     import numpy as np
 
-    ta, ya = np.asarray(t, float), np.asarray(y, float)
+    ta = np.asarray(t, float)
+    la, ha = np.asarray(lo, float), np.asarray(hi, float)
     if len(ta) <= 2 * buckets:
-        return ta, ya, ya
+        return ta, la, ha
     edges = np.linspace(ta[0], ta[-1], buckets + 1)
     idx = np.clip(np.searchsorted(edges, ta, side="right") - 1, 0, buckets - 1)
-    lo = np.full(buckets, np.nan)
-    hi = np.full(buckets, np.nan)
-    np.fmin.at(lo, idx, ya)
-    np.fmax.at(hi, idx, ya)
-    keep = ~np.isnan(lo)
-    return (edges[:-1] + edges[1:])[keep] / 2, lo[keep], hi[keep]
+    low = np.full(buckets, np.nan)
+    high = np.full(buckets, np.nan)
+    np.fmin.at(low, idx, la)
+    np.fmax.at(high, idx, ha)
+    keep = ~np.isnan(low)
+    return (edges[:-1] + edges[1:])[keep] / 2, low[keep], high[keep]
 
 
 def _timeline_axes(ax, result: Result, span: tuple[float, float] | None = None) -> None:
     """One panel: the ring's fill, the DMA's progress, interrupts, faults and effects."""
+    import numpy as np
+
     s, p = result.summary, result.probe
     buffer = s["buffer_size"]
-    fill = p.fill
+    ns, low, high = p.fill.points()
+    t = (ns - result.t0_ns) / NS
     if span is not None:  # the zoom draws its own samples, at its own resolution
-        fill = [(a, b) for a, b in fill if span[0] <= result.seconds(a) <= span[1]]
-    if fill:
-        t = [result.seconds(a) for a, _ in fill]
-        y = [max(b, 0) for _, b in fill]  # below 0 the DMA replays stale frames
-        tt, lo, hi = _envelope(t, y)
-        if len(tt) == len(t):
+        inside = (span[0] <= t) & (t <= span[1])
+        t, low, high = t[inside], low[inside], high[inside]
+    if len(t):
+        # below 0 the DMA replays stale frames
+        tt, lo, hi = _envelope(t, np.maximum(low, 0), np.maximum(high, 0))
+        if len(tt) == len(t) and p.fill.stride == 1:
             ax.step(tt, lo, where="post", lw=0.8, color="tab:blue",
                     label="frames queued in the ring (at each pointer update)")
         else:
             ax.fill_between(tt, lo, hi, step="mid", color="tab:blue", alpha=0.35, lw=0,
                             label="frames queued in the ring (range within each pixel)")
-        if any(b < 0 for _, b in fill):
+            for edge in (lo, hi):  # a band of no height is still seen
+                ax.step(tt, edge, where="mid", lw=0.4, color="tab:blue")
+        if (low < 0).any():
             ax.plot([], [], " ", label="(empty ring, free-running: stale frames replay)")
     ax.axhline(buffer, color="grey", lw=0.5, ls=":")
-    if p.dma:
+    if len(p.dma):
+        dns, _, moved = p.dma.points()
         ax2 = ax.twinx()
-        ax2.plot([result.seconds(a) for a, _ in p.dma], [b for _, b in p.dma],
+        ax2.plot((dns - result.t0_ns) / NS, moved,
                  color="tab:green", lw=0.8, label="frames the DMA has moved (continuous)")
         ax2.set_ylabel("frames moved by the DMA", color="tab:green")
         ax2.set_gid("dma_axis")
-    marks = p.irq_marks[:: max(1, len(p.irq_marks) // 2000)]
-    ax.plot([result.seconds(m) for m in marks], [-0.04 * buffer] * len(marks), "|",
+    irq_ns = p.irq_marks.points()[0]
+    marks = irq_ns[:: max(1, len(irq_ns) // 2000)]
+    ax.plot((marks - result.t0_ns) / NS, [-0.04 * buffer] * len(marks), "|",
             color="tab:green", ms=6, label="period interrupts")
     for k, w in enumerate(result.stalls):
         ax.axvspan(w.at, w.at + w.duration, color="tab:orange", alpha=0.25,
