@@ -43,6 +43,24 @@ def _nonneg(text: str) -> int:
     return value
 
 
+def _rate(text: str) -> int:
+    from demos.audiofile import RATES
+
+    value = _whole(text)
+    if not RATES[0] <= value <= RATES[1]:
+        raise argparse.ArgumentTypeError(f"{text!r} Hz: {RATES[0]} to {RATES[1]} Hz")
+    return value
+
+
+def _channels(text: str) -> int:
+    from demos.audiofile import MAX_CHANNELS
+
+    value = _whole(text)
+    if not 1 <= value <= MAX_CHANNELS:
+        raise argparse.ArgumentTypeError(f"{text!r}: 1 to {MAX_CHANNELS} channels")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, no usage dump
         raise UsageError(f"{self.prog}: {message}")
@@ -129,6 +147,16 @@ def _number(text: str, what: str = "a number") -> float:
     return value
 
 
+JITTER_MAX_MS = 10_000  # a mean delay between writes of more is no stress test
+
+
+def _jitter_ms(text: str) -> float:
+    value = _nonneg_float(text)
+    if value > JITTER_MAX_MS:
+        raise argparse.ArgumentTypeError(f"{text!r} ms: at most {JITTER_MAX_MS} ms")
+    return value
+
+
 def _seconds(text: str) -> float:
     value = _number(text, "a number of seconds")
     if not value > 0:
@@ -169,8 +197,8 @@ def _format(text: str) -> str:
 def _stream_options(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
     p.add_argument("-D", "--device", help="a sound device (index or name, see 'devices'), "
                    "or 'virtual' for the built-in card")
-    p.add_argument("-r", "--rate", type=_positive, help="sample rate in Hz")
-    p.add_argument("-c", "--channels", type=_positive, help="channels per frame")
+    p.add_argument("-r", "--rate", type=_rate, help="sample rate in Hz")
+    p.add_argument("-c", "--channels", type=_channels, help="channels per frame")
     p.add_argument("-f", "--format", type=_format,
                    help="S8, U8, S16_LE, S24_LE, S32_LE or FLOAT_LE (the hardware takes "
                    "S16_LE, S24_LE and S32_LE; play and capture convert the others, as "
@@ -406,8 +434,9 @@ def _stress_options(p: argparse.ArgumentParser) -> None:
                    help="the writer does nothing for DURATION seconds from AT (repeatable)")
     p.add_argument("--random-stalls", type=_nonneg, default=0, metavar="N",
                    help="N seeded stalls of 0.5 to 2 buffer times")
-    p.add_argument("--jitter", type=_nonneg_float, default=0.0, metavar="MEAN_MS",
-                   help="seeded exponential delay between writes, mean in ms")
+    p.add_argument("--jitter", type=_jitter_ms, default=0.0, metavar="MEAN_MS",
+                   help="seeded exponential delay between writes, mean in ms (up to "
+                   f"{JITTER_MAX_MS})")
     p.add_argument("--seed", type=_nonneg, default=0,
                    help="seed of the random stalls, jitter and lost interrupts (default 0)")
     p.add_argument("--hog", type=_nonneg, default=0, metavar="N",

@@ -61,7 +61,8 @@ def _random_stalls(f: Faults, n: int, duration: float, buffer_s: float, seed: in
     rng = np.random.default_rng(seed + 2)
     placed: list[Window] = []
     tries = 0
-    while len(placed) < n and tries < 100 * max(n, 1):
+    fit = int(0.8 * duration / (1.5 * buffer_s)) + 1  # more cannot fit a buffer apart
+    while len(placed) < n and tries < 100 * max(min(n, fit), 1):
         tries += 1
         dur = float(rng.uniform(0.5, 2.0) * buffer_s)
         if 0.9 * duration - dur <= 0.1 * duration:

@@ -226,6 +226,11 @@ def test_memory_does_not_grow_with_the_file(tmp_path):
     (["stress", "--irq-latency", "-1"], "must not be negative"),
     (["loopback", "--seconds", "1e-9"], "shorter than the 10 ms"),
     (["stress", "--stall", "1:nan"], "both finite"),
+    (["stress", "--jitter", "1e9"], "at most 10000 ms"),
+    (["stress", "-r", "99999999999999999999"], "1000 to 768000 Hz"),
+    (["stress", "-c", "100000"], "1 to 64 channels"),
+    (["play", "-r", "10"], "1000 to 768000 Hz"),
+    (["capture", "x.wav", "-d", "1", "-c", "0"], "1 to 64 channels"),
     (["stress", "--dma-starve", "inf:0.1"], "both finite"),
 ])
 def test_numbers_are_checked_as_numbers(capsys, argv, says):
@@ -241,6 +246,9 @@ def test_random_stalls_place_what_fits_and_say_so(tmp_path, capsys):
     placed = len(json.loads(js.read_text())["stalls"])
     assert 0 < placed < 50
     assert f"--random-stalls 50: {placed} fit in 1 s" in capsys.readouterr().err
+    assert main(["stress", "--duration", "1", "--random-stalls", str(10**18), "--json",
+                 str(js)]) == 0  # placed as fast: the search stops at what can fit
+    assert len(json.loads(js.read_text())["stalls"]) == placed
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
