@@ -17,10 +17,9 @@ from dma.mapping import dma_alloc_coherent
 from soc import dw_i2s as r
 from soc.board import I2S_BASE, make_board
 from soc.clock import ns_at_frame
-from soc.dw_i2s import WLEN_BITS
+from tests.i2s_path import WLEN
 
 RATE = 48000
-WLEN = {bits: code for code, bits in WLEN_BITS.items()}  # bits per word -> TCR/RCR code
 
 
 class Line:
