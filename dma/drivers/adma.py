@@ -185,29 +185,32 @@ class Adma:
 
     def prep_dma_memcpy(self, chan: DmaChan, dst: int, src: int, length: int,
                         flags: PrepFlags) -> AdmaDesc | None:
+        return self._prep_sources(chan, hw.OP_MEMCPY, [src], 1, length, flags, dst,
+                                  ctrl=self._int(flags))
+
+    def _prep_sources(self, chan: DmaChan, op: int, srcs: list[int], src_cnt: int,
+                      length: int, flags: PrepFlags, dest: int = 0, q: int = 0,
+                      scf: bytes = b"", ctrl: int = 0,
+                      result: SumCheck | None = None) -> AdmaDesc | None:
+        """One descriptor of ``src_cnt`` sources: what every XOR and P+Q prep shares."""
+        if not 0 < src_cnt <= MAX_SOURCES:
+            return None
         desc = self._alloc_slot(to_adma_chan(chan), flags)
         if desc is not None:
-            desc.write(hw.OP_MEMCPY, length, [src], dst, ctrl=self._int(flags))
+            desc.write(op, length, list(srcs[:src_cnt]), dest, q, bytes(scf[:src_cnt]),
+                       ctrl)
+            desc.result = result
         return desc
 
     def prep_dma_xor(self, chan: DmaChan, dst: int, srcs: list[int], src_cnt: int,
                      length: int, flags: PrepFlags) -> AdmaDesc | None:
-        if not 0 < src_cnt <= MAX_SOURCES:
-            return None
-        desc = self._alloc_slot(to_adma_chan(chan), flags)
-        if desc is not None:
-            desc.write(hw.OP_XOR, length, list(srcs[:src_cnt]), dst, ctrl=self._int(flags))
-        return desc
+        return self._prep_sources(chan, hw.OP_XOR, srcs, src_cnt, length, flags, dst,
+                                  ctrl=self._int(flags))
 
     def prep_dma_xor_val(self, chan: DmaChan, srcs: list[int], src_cnt: int, length: int,
                          result: SumCheck, flags: PrepFlags) -> AdmaDesc | None:
-        if not 0 < src_cnt <= MAX_SOURCES:
-            return None
-        desc = self._alloc_slot(to_adma_chan(chan), flags)
-        if desc is not None:
-            desc.write(hw.OP_XOR_VAL, length, list(srcs[:src_cnt]), ctrl=self._int(flags))
-            desc.result = result
-        return desc
+        return self._prep_sources(chan, hw.OP_XOR_VAL, srcs, src_cnt, length, flags,
+                                  ctrl=self._int(flags), result=result)
 
     def _pq_ctrl(self, flags: PrepFlags) -> int:
         ctrl = self._int(flags)
@@ -222,25 +225,16 @@ class Adma:
     def prep_dma_pq(self, chan: DmaChan, dst: list[int], srcs: list[int], src_cnt: int,
                     scf: bytes, length: int, flags: PrepFlags) -> AdmaDesc | None:
         """``device_prep_dma_pq``: P into dst[0], Q into dst[1], coefficients ``scf``."""
-        if not 0 < src_cnt <= MAX_SOURCES:
-            return None
-        desc = self._alloc_slot(to_adma_chan(chan), flags)
-        if desc is not None:
-            desc.write(hw.OP_PQ, length, list(srcs[:src_cnt]), dst[0], dst[1],
-                       bytes(scf[:src_cnt]), self._pq_ctrl(flags))
-        return desc
+        return self._prep_sources(chan, hw.OP_PQ, srcs, src_cnt, length, flags, dst[0],
+                                  dst[1], scf, self._pq_ctrl(flags))
 
     def prep_dma_pq_val(self, chan: DmaChan, pq: list[int], srcs: list[int], src_cnt: int,
                         scf: bytes, length: int, result: SumCheck,
                         flags: PrepFlags) -> AdmaDesc | None:
-        if not 0 < src_cnt <= MAX_SOURCES:
-            return None
-        desc = self._alloc_slot(to_adma_chan(chan), flags)
-        if desc is not None:
-            desc.write(hw.OP_PQ_VAL, length, list(srcs[:src_cnt]), pq[0], pq[1],
-                       bytes(scf[:src_cnt]), self._pq_ctrl(flags))
-            desc.result = result
-        return desc
+        """``device_prep_dma_pq_val``: P and Q at pq[0], pq[1] checked; ``result`` says
+        which was not zero."""
+        return self._prep_sources(chan, hw.OP_PQ_VAL, srcs, src_cnt, length, flags, pq[0],
+                                  pq[1], scf, self._pq_ctrl(flags), result)
 
     def prep_dma_interrupt(self, chan: DmaChan, flags: PrepFlags) -> AdmaDesc | None:
         desc = self._alloc_slot(to_adma_chan(chan), flags)
