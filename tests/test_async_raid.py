@@ -25,7 +25,8 @@ F = ar.AsyncTxFlags
 
 
 class Raid:
-    """A board with the engine; ``offload`` False leaves async_tx no channel (the CPU)."""
+    """A board with the engine, for a ``with`` block; ``offload`` False leaves async_tx
+    no channel (the CPU)."""
 
     def __init__(self, offload: bool = True) -> None:
         self.board = make_board(adma=True)
@@ -52,7 +53,10 @@ class Raid:
             tx is None or tx.chan.device.device_tx_status(tx.chan, tx.cookie, None)
             in (DmaStatus.COMPLETE, DmaStatus.ERROR) for tx in txs), 10**10)
 
-    def close(self) -> None:
+    def __enter__(self) -> Raid:
+        return self
+
+    def __exit__(self, *exc) -> None:
         if self.offload:
             dmaengine_put()
         for _, bus, n in self.blocks:
@@ -68,8 +72,7 @@ def _data(k: int, n: int, seed: int) -> list[np.ndarray]:
 @given(k=st.integers(1, 16), n=st.sampled_from([8, 64, 520, 4096]), seed=st.integers(0, 99),
        offload=st.booleans())
 def test_gen_syndrome_and_its_validation_are_lib_raid6s(k, n, seed, offload):
-    r = Raid(offload)
-    try:
+    with Raid(offload) as r:
         arrays = _data(k, n, seed)
         data = [r.block(n, a) for a in arrays]
         p, q = r.block(n), r.block(n)
@@ -88,14 +91,11 @@ def test_gen_syndrome_and_its_validation_are_lib_raid6s(k, n, seed, offload):
         r.run(ar.async_syndrome_val(data, p, q, n, res, ar.AsyncSubmitCtl()))
         assert res.flags == SumCheckFlags.SUM_CHECK_P_RESULT | SumCheckFlags.SUM_CHECK_Q_RESULT
         assert calls == ["pq"]
-    finally:
-        r.close()
 
 
 @pytest.mark.parametrize("offload", [True, False])
 def test_xor_and_its_validation(offload):
-    r = Raid(offload)
-    try:
+    with Raid(offload) as r:
         arrays = _data(5, 1024, 7)
         srcs = [r.block(1024, a) for a in arrays]
         dest = r.block(1024)
@@ -107,13 +107,10 @@ def test_xor_and_its_validation(offload):
         srcs[0][0][5] ^= 1
         r.run(ar.async_xor_val([dest, *srcs], 1024, res, ar.AsyncSubmitCtl()))
         assert res.flags == SumCheckFlags.SUM_CHECK_P_RESULT
-    finally:
-        r.close()
 
 
 def test_a_fenced_xor_then_a_syndrome_of_its_result_run_in_order_on_one_channel():
-    r = Raid()
-    try:
+    with Raid() as r:
         arrays = _data(4, 512, 3)
         srcs = [r.block(512, a) for a in arrays]
         x, p, q = r.block(512), r.block(512), r.block(512)
@@ -128,16 +125,13 @@ def test_a_fenced_xor_then_a_syndrome_of_its_result_run_in_order_on_one_channel(
         xv = raid6.xor_blocks(arrays)
         want_p, want_q = raid6.raid6_gen_syndrome([xv, *arrays[:2]])
         assert np.array_equal(p[0], want_p) and np.array_equal(q[0], want_q)
-    finally:
-        r.close()
 
 
 def test_a_dependency_across_channels_switches_channel_and_keeps_the_order():
     """async_memcpy takes the PL08x's memcpy channel (the first public one); the XOR
     that reads its copy runs on the engine: async_tx_channel_switch (the PL08x has no
     DMA_INTERRUPT, so the submitter waits for the copy)."""
-    r = Raid()
-    try:
+    with Raid() as r:
         arrays = _data(3, 256, 11)
         srcs = [r.block(256, a) for a in arrays]
         copy, dest = r.block(256), r.block(256)
@@ -152,13 +146,10 @@ def test_a_dependency_across_channels_switches_channel_and_keeps_the_order():
         r.run(b)
         assert order == ["copy", "xor"]
         assert np.array_equal(dest[0], raid6.xor_blocks(arrays))
-    finally:
-        r.close()
 
 
 def test_a_failed_operations_dependents_never_run():
-    r = Raid()
-    try:
+    with Raid() as r:
         srcs = [r.block(128, a) for a in _data(2, 128, 1)]
         p, q = r.block(128), r.block(128)
         calls: list[str] = []
@@ -174,13 +165,10 @@ def test_a_failed_operations_dependents_never_run():
         assert calls == ["xor"] and results == [DmaTxResult.ABORTED]
         assert not p[0].any() and not q[0].any()
         assert b.chan.device.device_tx_status(b.chan, b.cookie, None) == DmaStatus.ERROR
-    finally:
-        r.close()
 
 
 def test_descriptors_come_back_to_the_free_list_once_acked():
-    r = Raid()
-    try:
+    with Raid() as r:
         srcs = [r.block(64, a) for a in _data(2, 64, 5)]
         dest = r.block(64)
         tx = ar.async_xor(dest, srcs, 64, ar.AsyncSubmitCtl(F.ASYNC_TX_XOR_ZERO_DST))
@@ -193,8 +181,6 @@ def test_descriptors_come_back_to_the_free_list_once_acked():
         r.run(ar.async_xor(dest, srcs, 64, ar.AsyncSubmitCtl(
             F.ASYNC_TX_XOR_ZERO_DST | F.ASYNC_TX_ACK)))
         assert tx in ch.free_slots
-    finally:
-        r.close()
 
 
 def test_registration_refuses_a_raid_capability_without_its_op():
@@ -211,8 +197,7 @@ def test_registration_refuses_a_raid_capability_without_its_op():
 def test_two_lost_data_disks_come_back_bit_exact(k, seed, offload, pick):
     """async_raid6_2data_recov, on the engine (a chain of fenced operations on one
     channel) or on the CPU: the two lost blocks rebuilt in place."""
-    r = Raid(offload)
-    try:
+    with Raid(offload) as r:
         n = 256
         arrays = _data(k, n, seed)
         data = [r.block(n, a) for a in arrays]
@@ -228,8 +213,6 @@ def test_two_lost_data_disks_come_back_bit_exact(k, seed, offload, pick):
         r.run(tx)
         assert done == ["recovered"]
         assert np.array_equal(data[a][0], arrays[a]) and np.array_equal(data[b][0], arrays[b])
-    finally:
-        r.close()
 
 
 def test_a_switch_from_the_engine_waits_behind_an_interrupt_descriptor():
@@ -240,8 +223,7 @@ def test_a_switch_from_the_engine_waits_behind_an_interrupt_descriptor():
     import dma
     from dma.async_tx import async_tx_submit
 
-    r = Raid()
-    try:
+    with Raid() as r:
         arrays = _data(3, 256, 2)
         srcs = [r.block(256, a) for a in arrays]
         x, copy = r.block(256), r.block(256)
@@ -260,15 +242,12 @@ def test_a_switch_from_the_engine_waits_behind_an_interrupt_descriptor():
         issue_pending(a.chan)
         assert r.clock.run_until_true(lambda: order == ["copy"], 10**9)
         assert np.array_equal(copy[0], raid6.xor_blocks(arrays))
-    finally:
-        r.close()
 
 
 def test_an_unaligned_length_goes_to_the_cpu_with_the_same_bytes():
     """The engine declares 8-byte xor_align and pq_align: a 100-byte syndrome is not
     offloaded (is_dma_pq_aligned), the CPU computes it."""
-    r = Raid()
-    try:
+    with Raid() as r:
         arrays = _data(3, 100, 9)
         data = [r.block(100, a) for a in arrays]
         p, q = r.block(100), r.block(100)
@@ -276,5 +255,3 @@ def test_an_unaligned_length_goes_to_the_cpu_with_the_same_bytes():
         want_p, want_q = raid6.raid6_gen_syndrome(arrays)
         assert np.array_equal(p[0], want_p) and np.array_equal(q[0], want_q)
         assert ar.async_gen_syndrome(data, p, q, 96, ar.AsyncSubmitCtl()) is not None
-    finally:
-        r.close()
