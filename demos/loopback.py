@@ -32,9 +32,8 @@ class NoiseSignal:
 
     def __init__(self, frames: int, margin: int, channels: int, fmt: str = "S16_LE",
                  seed: int = 7) -> None:
-        self.frames, self.total, self.channels, self.seed = frames, frames + margin, \
-            channels, seed
-        self.format = FORMATS[fmt]
+        self.frames, self.total = frames, frames + margin
+        self.channels, self.seed, self.format = channels, seed, FORMATS[fmt]
 
     def read(self, start: int, n: int) -> np.ndarray:
         """Frames ``start`` to ``start + n`` (silence past the noise's end)."""
@@ -95,7 +94,7 @@ class CaptureCheck:
 
     def _compare(self, at: int, chunk: np.ndarray) -> None:
         """Captured frames ``at`` onward against the signal's frames ``at - lag`` onward."""
-        lag = self.lag if self.lag is not None else 0
+        lag = self.lag or 0  # set by _align before any comparison
         lo, hi = max(at, lag), min(at + len(chunk), lag + self.signal.frames)
         if self.exact and hi > lo:
             self.exact = np.array_equal(chunk[lo - at : hi - at],
@@ -105,7 +104,7 @@ class CaptureCheck:
         """(the latency in frames, -1 if none; whether every frame came back)."""
         if self.lag is None:
             self._align()
-        lag = int(self.lag) if self.lag is not None else -1
+        lag = self.lag or 0
         complete = self.got >= lag + self.signal.frames
         return lag, bool(self.exact and complete and lag >= 0)
 

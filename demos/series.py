@@ -24,10 +24,10 @@ class Series:
         self.hi = np.empty(self.cap, np.int64)
         self.n = 0
         self.stride = 1  # samples a point holds
-        self.filled = 0  # samples in the last point
+        self.filled = 1  # samples in the last point: as if full, so the first opens one
 
     def append(self, t: int, y: int) -> None:
-        if self.filled == self.stride or self.n == 0:
+        if self.filled == self.stride:
             if self.n == self.cap:
                 self._halve()
             self.t[self.n] = t
