@@ -49,3 +49,22 @@ def stop_requested() -> Iterator[Callable[[], bool]]:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM within the block are delivered as it ends (main thread): data
+    taken from one place is never lost before it reaches the next."""
+    asked: list[int] = []
+
+    def note(signum: int, frame: Any) -> None:
+        asked.append(signum)
+
+    old = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        if asked:
+            signal.raise_signal(asked[0])

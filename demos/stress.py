@@ -21,7 +21,7 @@ import numpy as np
 from demos.glitch_stream import MATCHABLE, StreamAnalyser, matchable_stream
 from demos.glitches import Analysis
 from demos.hogs import Hogs
-from demos.interrupt import Terminated
+from demos.interrupt import Terminated, signals_deferred
 from demos.plug import plan
 from demos.progress import StreamProgress
 from demos.series import Series
@@ -493,13 +493,14 @@ class Stress:
 
     def _take_tap(self, analyse: bool) -> None:
         """What the card was sent since the last take: to the analysis (unless it reads
-        the capture) and to ``tap``."""
-        for config, blocks in self.sess.endpoint.take_tap():
-            if analyse:
-                for block in blocks:
-                    self._heard(block)
-            if self.tap is not None:
-                self.tap.write(config, blocks)
+        the capture) and to ``tap``; a signal waits until both have them."""
+        with signals_deferred():
+            for config, blocks in self.sess.endpoint.take_tap():
+                if analyse:
+                    for block in blocks:
+                        self._heard(block)
+                if self.tap is not None:
+                    self.tap.write(config, blocks)
 
     def _analyse(self, length: int) -> Analysis:
         """The spooled output against the input, a block at a time."""
